@@ -1,0 +1,134 @@
+"""Content keys for variants and the up-to-date decision, with its reason.
+
+A variant's key hashes what determines its result: the notebook's code cells (not
+outputs or metadata), its parameters, its kernel, the snapshot format, what it passes
+down (exclude) and its parents' keys.  A variant is up to date when its last record
+succeeded under the same key and its executed notebook and signed snapshot are there.
+The decision carries the reason, so ``status`` and ``run --dry-run`` can say why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from .graph import Variant
+from .records import FAILED, SKIPPED, SUCCEEDED, BuildLayout, Record
+from .snapshot.format import FORMAT_VERSION
+from .spec import NodeSpec, Spec
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether a variant must run, and why (``reason`` is shown to users as is)."""
+
+    stale: bool
+    reason: str
+    key: str
+    parts: Mapping[str, Any]
+
+
+def _sha(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class NotebookInfo:
+    """Code hash and kernel of each notebook file, read once per process."""
+
+    def __init__(self) -> None:
+        self._cache: dict[Path, tuple[float, str, str | None]] = {}
+
+    def get(self, path: Path) -> tuple[str, str | None]:
+        mtime = path.stat().st_mtime_ns
+        hit = self._cache.get(path)
+        if hit and hit[0] == mtime:
+            return hit[1], hit[2]
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        code = []
+        for cell in doc.get("cells", []):
+            if cell.get("cell_type") != "code":
+                continue
+            if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+                continue
+            src = cell.get("source", "")
+            code.append("".join(src) if isinstance(src, list) else src)
+        kernel = (doc.get("metadata", {}).get("kernelspec") or {}).get("name")
+        value = (_sha(code), kernel)
+        self._cache[path] = (mtime, *value)
+        return value
+
+
+def key_parts(spec: Spec, node: NodeSpec, variant: Variant, parent_keys: list[str],
+              notebooks: NotebookInfo) -> dict[str, Any]:
+    code, nb_kernel = notebooks.get(node.path)
+    return {
+        "code": code,
+        "params": _sha(dict(variant.own_params)),
+        "kernel": spec.node_kernel(node) or nb_kernel or "python3",
+        "format": FORMAT_VERSION,
+        "passes": _sha({"exclude": sorted(node.exclude), "snapshot": node.snapshot}),
+        "parents": list(parent_keys),
+    }
+
+
+def key_of(parts: Mapping[str, Any]) -> str:
+    return _sha(parts)
+
+
+_PART_REASONS = {
+    "code": "code changed",
+    "params": "parameters changed",
+    "kernel": "kernel changed",
+    "format": "snapshot format changed",
+    "passes": "exclude or snapshot settings changed",
+    "parents": "parent's result changed",
+}
+
+
+def decide(parts: Mapping[str, Any], record: Record | None, *, needs_snapshot: bool,
+           parent_reruns: list[str], force: bool = False) -> Decision:
+    """Up to date or stale, with the first reason that applies."""
+    key = key_of(parts)
+
+    def stale(reason: str) -> Decision:
+        return Decision(True, reason, key, parts)
+
+    if force:
+        return stale("forced (--force)")
+    if record is None:
+        return stale("never ran")
+    if parent_reruns:
+        return stale(f"parent {parent_reruns[0]} will re-run")
+    if record.status == FAILED:
+        return stale("failed last time")
+    if record.status == SKIPPED:
+        return stale("skipped last time (a parent failed)")
+    if record.status != SUCCEEDED:
+        return stale("never finished")
+    if record.key != key:
+        old = record.key_parts or {}
+        for part, reason in _PART_REASONS.items():
+            if old.get(part) != parts.get(part):
+                return stale(reason)
+        return stale("inputs changed")
+    if not record.output or not Path(record.output).is_file():
+        return stale("executed notebook is missing")
+    if needs_snapshot and not _snapshot_ok(record.snapshot):
+        return stale("snapshot is missing or invalid")
+    return Decision(False, "up to date", key, parts)
+
+
+def _snapshot_ok(path: str | None) -> bool:
+    from .errors import SnapshotError
+    from .snapshot.format import read_manifest
+
+    if not path:
+        return False
+    try:
+        read_manifest(Path(path), check_files=False)
+    except SnapshotError:
+        return False
+    return True

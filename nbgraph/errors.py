@@ -1,0 +1,104 @@
+"""Every error nbgraph raises on purpose, and the exit codes they map to.
+
+The tree::
+
+    NbgraphError                    root; carries a one-line, actionable message
+    ├── SpecError                   inheritance.yaml is wrong (file, line, node, field)   exit 2
+    │   └── CycleError              the parents form a cycle, shown as a path              exit 2
+    ├── SelectionError              --only / a variant name that the graph does not have   exit 2
+    ├── SnapshotError               a snapshot is missing, unsigned, tampered or too old   exit 2
+    ├── NotebookFailed              a notebook raised, timed out or its kernel died        exit 1
+    └── RunFailed                   a run ended with failed variants (the summary)         exit 1
+
+Exit codes (documented in the README, relied on by scripts and CI):
+
+* 0   everything asked for succeeded
+* 1   a notebook failed (its descendants were skipped; the rest of the graph ran)
+* 2   bad input before anything ran: spec, selection, snapshot
+* 3   nbgraph itself failed (a bug: run with --debug and report it)
+* 130 interrupted (Ctrl-C / SIGTERM)
+
+Exceptions keep their fields through pickling (``__reduce__``) because they cross
+process and Dask boundaries.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_NOTEBOOK_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+
+
+class NbgraphError(Exception):
+    """Root of nbgraph's errors: ``str(err)`` is the one line a user sees."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, **fields: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), self.message, self.fields))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _rebuild(cls, message, fields):
+    err = cls.__new__(cls)
+    NbgraphError.__init__(err, message, **fields)
+    return err
+
+
+class SpecError(NbgraphError):
+    """The spec is invalid; the message starts with ``file:line:`` and names node and field."""
+
+    @classmethod
+    def at(
+        cls,
+        file: object,
+        message: str,
+        *,
+        line: int | None = None,
+        node: str | None = None,
+        field: str | None = None,
+    ) -> "SpecError":
+        where = f"{file}:{line}" if line else f"{file}"
+        subject = ""
+        if node and field:
+            subject = f"node '{node}', field '{field}': "
+        elif node:
+            subject = f"node '{node}': "
+        elif field:
+            subject = f"field '{field}': "
+        return cls(f"{where}: {subject}{message}", file=str(file), line=line, node=node, field=field)
+
+
+class CycleError(SpecError):
+    """The parent relation has a cycle; ``cycle`` lists it, first node repeated at the end."""
+
+
+class SelectionError(NbgraphError):
+    """A node or variant named on the command line does not exist or cannot run alone."""
+
+
+class SnapshotError(NbgraphError):
+    """A snapshot cannot be trusted or read; the remedy is to re-run its producer with --force."""
+
+
+class NotebookFailed(NbgraphError):
+    """One variant's notebook failed; ``output`` is the partially executed notebook."""
+
+    exit_code = EXIT_NOTEBOOK_FAILED
+
+
+class RunFailed(NbgraphError):
+    """Raised by :func:`nbgraph.run` when some variants failed; ``result`` has them all."""
+
+    exit_code = EXIT_NOTEBOOK_FAILED

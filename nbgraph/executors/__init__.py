@@ -1,0 +1,6 @@
+"""Where jobs run.  ``base.Executor`` is the contract; ``local`` runs on this machine."""
+
+from .base import Executor
+from .local import LocalExecutor
+
+__all__ = ["Executor", "LocalExecutor"]

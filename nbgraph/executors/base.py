@@ -1,0 +1,36 @@
+"""The executor contract: the scheduler hands it jobs, it hands back futures of outcomes.
+
+* ``submit(job)`` is called by the scheduler only when every parent snapshot of the job
+  exists; it must not block on the job and returns a ``concurrent.futures.Future`` whose
+  result is a :class:`~nbgraph.kernels.run.Outcome` (a notebook's failure is an outcome,
+  not an exception; an exception means the executor itself failed).
+* ``shutdown(cancel)`` is called once by the scheduler when the run ends or is
+  interrupted; with ``cancel`` it stops queued jobs and the kernels it started.  An
+  executor never shuts down resources it did not create (e.g. a user's Dask client).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from concurrent.futures import Future
+
+from ..kernels.run import Job, Outcome
+
+
+class Executor(ABC):
+    #: how many jobs it runs at once (the scheduler keeps at most this many submitted)
+    slots: int = 1
+
+    @abstractmethod
+    def submit(self, job: Job) -> "Future[Outcome]":
+        """Start ``job`` (or queue it) and return its future."""
+
+    @abstractmethod
+    def shutdown(self, cancel: bool = False) -> None:
+        """Release what this executor started; with ``cancel``, stop running jobs too."""
+
+    def __enter__(self) -> "Executor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown(cancel=exc[0] is not None)

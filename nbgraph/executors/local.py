@@ -1,0 +1,29 @@
+"""Run jobs on this machine: a pool of threads, each driving one papermill run.
+
+Kernels are separate processes, so threads are enough to keep ``jobs`` kernels busy,
+and the per-variant cost stays one kernel start (no extra interpreter per variant).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from ..kernels.run import Job, Outcome, run_job
+from .base import Executor
+
+
+def default_jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+class LocalExecutor(Executor):
+    def __init__(self, jobs: int | None = None) -> None:
+        self.slots = jobs or default_jobs()
+        self._pool = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="nbgraph-job")
+
+    def submit(self, job: Job) -> "Future[Outcome]":
+        return self._pool.submit(run_job, job)
+
+    def shutdown(self, cancel: bool = False) -> None:
+        self._pool.shutdown(wait=not cancel, cancel_futures=cancel)

@@ -1,0 +1,163 @@
+"""Execute one variant: papermill in a fresh kernel, with nbgraph's cells injected.
+
+The executed notebook is, in order: a tagged cell that loads the parents' snapshots, the
+source notebook with papermill's injected parameters (so parameters win over inherited
+values), and a tagged cell that snapshots the kernel for the children.  It is written to
+a temporary name while running and renamed into place at the end, success or failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+INJECTED_TAG = "nbgraph-injected"
+INHERIT_TAG = "nbgraph-inherit"
+SNAPSHOT_TAG = "nbgraph-snapshot"
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything one variant's run needs; plain data, so it can cross process boundaries."""
+
+    variant: str
+    node: str
+    notebook: str
+    output: str
+    cwd: str
+    params: dict[str, Any] = field(default_factory=dict)
+    kernel: str | None = None
+    timeout: float | None = None
+    inherit: tuple[tuple[str, str], ...] = ()
+    snapshot: str | None = None
+    exclude: tuple[str, ...] = ()
+    strict: bool = False
+
+
+@dataclass
+class Outcome:
+    """How a job ended: ``error`` is the one line shown in the run summary."""
+
+    variant: str
+    ok: bool
+    output: str | None
+    snapshot: str | None = None
+    error: str | None = None
+    duration: float = 0.0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+def _inherit_cell(job: Job):
+    import nbformat
+
+    parents = ", ".join(name for name, _ in job.inherit)
+    args = json.dumps([list(p) for p in job.inherit])
+    source = (
+        f"# nbgraph: injected cell - loads the kernel state inherited from {parents}\n"
+        f'__import__("nbgraph.kernels.inject", fromlist=["inherit"]).inherit({args}, globals())'
+    )
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = [INJECTED_TAG, INHERIT_TAG]
+    return cell
+
+
+def _snapshot_cell(job: Job):
+    import nbformat
+
+    source = (
+        "# nbgraph: injected cell - saves this kernel's state for the notebooks that inherit from it\n"
+        f'__import__("nbgraph.kernels.inject", fromlist=["save"]).save(globals(), {json.dumps(job.snapshot)}, '
+        f"exclude={json.dumps(list(job.exclude))}, strict={job.strict!r})"
+    )
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = [INJECTED_TAG, SNAPSHOT_TAG]
+    return cell
+
+
+def prepare_notebook(job: Job):
+    """The notebook papermill will execute: source + parameters + nbgraph's cells."""
+    import nbformat
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    nb = load_notebook_node(job.notebook)
+    if job.params:
+        nb = parameterize_notebook(nb, job.params, kernel_name=job.kernel)
+    if job.inherit:
+        nb.cells.insert(0, _inherit_cell(job))
+    if job.snapshot:
+        nb.cells.append(_snapshot_cell(job))
+    for cell in nb.cells:
+        cell.metadata.setdefault("tags", [])
+    return nb
+
+
+def run_job(job: Job) -> Outcome:
+    """Run one variant to completion; never raises for a notebook's own failure."""
+    import papermill
+
+    started = time.monotonic()
+    out = Path(job.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.stem}.partial.ipynb")
+    nb = prepare_notebook(job)
+    error = None
+    try:
+        papermill.execute_notebook(
+            nb,
+            str(partial),
+            parameters=None,
+            kernel_name=job.kernel,
+            progress_bar=False,
+            request_save_on_cell_execute=True,
+            execution_timeout=job.timeout,
+            resources={"metadata": {"path": job.cwd}},
+        )
+    except papermill.PapermillExecutionError as e:
+        error = f"{e.ename}: {e.evalue}".strip().splitlines()[0] if e.evalue else e.ename
+        error = f"{error} (cell [{e.exec_count}])"
+    except Exception as e:  # kernel died, timed out, could not start: the variant failed
+        error = f"{type(e).__name__}: {e}".strip().splitlines()[0]
+    finalize_output(partial, out, job)
+    skipped: list[dict[str, str]] = []
+    snapshot = None
+    if error is None and job.snapshot:
+        from ..snapshot.format import read_manifest
+        from ..errors import SnapshotError
+
+        try:
+            manifest = read_manifest(Path(job.snapshot), check_files=False)
+            skipped = list(manifest.get("skipped", []))
+            snapshot = job.snapshot
+        except SnapshotError as e:
+            error = str(e)
+    return Outcome(variant=job.variant, ok=error is None, output=str(out) if out.exists() else None,
+                   snapshot=snapshot, error=error, duration=time.monotonic() - started, skipped=skipped)
+
+
+def finalize_output(partial: Path, out: Path, job: Job) -> None:
+    """Point papermill's metadata at the real source and output, then move into place."""
+    import nbformat
+
+    from ..fsutil import atomic_write_text
+
+    if not partial.exists():
+        return
+    try:
+        nb = nbformat.read(partial, as_version=4)
+        pm = nb.metadata.setdefault("papermill", {})
+        pm["input_path"] = job.notebook
+        pm["output_path"] = str(out)
+        pm["parameters"] = job.params
+        nb.metadata["nbgraph"] = {"variant": job.variant, "node": job.node,
+                                  "parents": [name for name, _ in job.inherit]}
+        atomic_write_text(out, nbformat.writes(nb))
+        partial.unlink()
+    except Exception:
+        os.replace(partial, out)
+        traceback.print_exc()

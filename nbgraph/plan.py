@@ -1,0 +1,89 @@
+"""Decide, for every variant of the run graph, whether this run executes it and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import networkx as nx
+
+from .cache import Decision, NotebookInfo, decide, key_parts
+from .errors import SelectionError
+from .graph import Variant, run_graph, variants_of
+from .records import BuildLayout, Record
+from .spec import NodeSpec, Spec
+
+
+@dataclass
+class Planned:
+    variant: Variant
+    node: NodeSpec
+    decision: Decision
+    record: Record | None
+    selected: bool
+    has_children: bool
+
+    @property
+    def will_run(self) -> bool:
+        return self.selected and self.decision.stale
+
+
+@dataclass
+class Plan:
+    spec: Spec
+    graph: nx.DiGraph
+    layout: BuildLayout
+    items: list[Planned]
+
+    def __post_init__(self) -> None:
+        self.by_name = {p.variant.name: p for p in self.items}
+
+    @property
+    def to_run(self) -> list[Planned]:
+        return [p for p in self.items if p.will_run]
+
+
+def make_plan(spec: Spec, *, force: bool = False, only: Iterable[str] | None = None) -> Plan:
+    """Key every variant and decide what runs; ``only`` limits the run to these nodes."""
+    rg = run_graph(spec)
+    layout = BuildLayout(spec.build_dir)
+    only_nodes = set(only or ())
+    for name in only_nodes:
+        if name not in spec.nodes:
+            raise SelectionError(f"--only {name}: no such node in {spec.file.name}; known nodes: {', '.join(spec.nodes)}",
+                                 node=name)
+    notebooks = NotebookInfo()
+    items: list[Planned] = []
+    by_name: dict[str, Planned] = {}
+    for variant in variants_of(rg):
+        node = spec.nodes[variant.node]
+        record = layout.read_record(variant)
+        selected = not only_nodes or variant.node in only_nodes
+        parents = [by_name[p] for p in variant.parents]
+        parent_keys = [p.decision.key if p.will_run or p.record is None else p.record.key for p in parents]
+        parts = key_parts(spec, node, variant, parent_keys, notebooks)
+        reruns = [p.variant.name for p in parents if p.will_run]
+        decision = decide(parts, record, needs_snapshot=rg.out_degree(variant.name) > 0,
+                          parent_reruns=reruns, force=force and selected)
+        planned = Planned(variant, node, decision, record, selected, rg.out_degree(variant.name) > 0)
+        items.append(planned)
+        by_name[variant.name] = planned
+    plan = Plan(spec, rg, layout, items)
+    if only_nodes:
+        _check_only_inputs(plan)
+    return plan
+
+
+def _check_only_inputs(plan: Plan) -> None:
+    """With --only, every parent outside the selection must already have its snapshot."""
+    for item in plan.to_run:
+        for parent_name in item.variant.parents:
+            parent = plan.by_name[parent_name]
+            if parent.selected:
+                continue
+            record = parent.record
+            if record is None or record.status != "succeeded" or not record.snapshot:
+                raise SelectionError(
+                    f"--only {item.variant.node}: its parent {parent_name} has no snapshot yet "
+                    f"({parent.decision.reason}); run without --only first, or add --only {parent.variant.node}",
+                    node=item.variant.node, variant=parent_name)

@@ -1,0 +1,1 @@
+"""What users read after (or instead of) a run: status rows, summaries."""

@@ -1,0 +1,30 @@
+"""One row per variant: last status, outputs, and whether the next run would execute it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..plan import Plan
+from ..records import PENDING
+
+
+def status_rows(plan: Plan) -> list[dict[str, Any]]:
+    """The rows of ``nbgraph status --json`` (a contract: keys are only ever added)."""
+    rows = []
+    for item in plan.items:
+        record = item.record
+        rows.append({
+            "name": item.variant.name,
+            "node": item.variant.node,
+            "params": dict(item.variant.params),
+            "status": record.status if record else PENDING,
+            "output": record.output if record and record.output else None,
+            "snapshot": record.snapshot if record and record.snapshot else None,
+            "error": record.error if record else None,
+            "skipped": list(record.skipped) if record else [],
+            "stale": item.decision.stale,
+            "reason": item.decision.reason,
+            "parents": list(item.variant.parents),
+            "duration": record.duration if record else None,
+        })
+    return rows

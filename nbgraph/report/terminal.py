@@ -1,0 +1,126 @@
+"""Terminal output: live progress while running, the summary after, the status table.
+
+On a terminal, a rich progress bar with the variants in flight; elsewhere (CI, pipes,
+files), one plain line per event so logs stay readable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import Any, Iterator
+
+from rich.console import Console
+from rich.table import Table
+from rich.markup import escape
+from rich.text import Text
+
+from ..plan import Planned
+from ..records import FAILED, SKIPPED, SUCCEEDED, Record
+
+_MARK = {SUCCEEDED: "[green]ok[/]", FAILED: "[red]FAILED[/]", SKIPPED: "[yellow]skipped[/]"}
+
+
+class PlainEvents:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._lock = threading.Lock()
+
+    def planned(self, total: int) -> None:
+        self.console.print(f"{total} variant(s) to run", markup=False)
+
+    def started(self, item: Planned) -> None:
+        with self._lock:
+            self.console.print(f"start    {item.variant.name}  ({item.decision.reason})", markup=False)
+
+    def finished(self, item: Planned, record: Record) -> None:
+        line = f"{record.status:<8} {record.name}"
+        if record.duration is not None and record.status != SKIPPED:
+            line += f"  {record.duration:.1f}s"
+        if record.error and record.status == FAILED:
+            line += f"  {record.error}"
+        with self._lock:
+            self.console.print(line, markup=False)
+
+
+class LiveEvents:
+    """A rich progress bar; the variants in flight are listed under it."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = console
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console, transient=False)
+        self.task = self.progress.add_task("waiting", total=None)
+        self.active: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def planned(self, total: int) -> None:
+        self.progress.update(self.task, total=total)
+
+    def _describe(self) -> str:
+        names = list(self.active)
+        shown = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+        return escape(f"running {shown}") if names else "waiting"
+
+    def started(self, item: Planned) -> None:
+        with self._lock:
+            self.active[item.variant.name] = time.monotonic()
+            self.progress.update(self.task, description=self._describe())
+
+    def finished(self, item: Planned, record: Record) -> None:
+        with self._lock:
+            self.active.pop(record.name, None)
+            self.progress.advance(self.task)
+            mark = _MARK.get(record.status, record.status)
+            extra = f" {record.duration:.1f}s" if record.duration is not None and record.status != SKIPPED else ""
+            if record.status == FAILED and record.error:
+                extra += f"  {record.error}"
+            self.progress.console.print(Text.from_markup(mark) + Text(f" {record.name}{extra}"), highlight=False)
+            self.progress.update(self.task, description=self._describe())
+
+
+@contextlib.contextmanager
+def make_events(console: Console) -> Iterator[Any]:
+    if console.is_terminal:
+        events = LiveEvents(console)
+        with events.progress:
+            yield events
+    else:
+        yield PlainEvents(console)
+
+
+def print_summary(console: Console, result) -> None:
+    counts = {k: len(result.names(k)) for k in (SUCCEEDED, FAILED, SKIPPED, "up to date")}
+    console.print(
+        f"\n{counts[SUCCEEDED]} succeeded, {counts[FAILED]} failed, {counts[SKIPPED]} skipped, "
+        f"{counts['up to date']} up to date  ({result.wall_time:.1f}s)", highlight=False, markup=False)
+    for name in result.names(FAILED):
+        record = result.records[name]
+        console.print(f"failed: {name}: {record.error}\n        notebook: {record.output}", markup=False, highlight=False)
+    for name, record in result.records.items():
+        if result.outcome.get(name) != SUCCEEDED:
+            continue
+        for skip in record.skipped:
+            console.print(f"not passed down by {name}: {skip['name']} ({skip['type']}): {skip['reason']}",
+                          markup=False, highlight=False)
+        if record.collisions:
+            console.print(f"{name}: defined by several parents (later parent wins): {', '.join(record.collisions)}",
+                          markup=False, highlight=False)
+
+
+def print_status(console: Console, rows: list[dict[str, Any]]) -> None:
+    table = Table(show_header=True, header_style="bold", box=None)
+    table.add_column("variant", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("next run")
+    style = {SUCCEEDED: "green", FAILED: "red", SKIPPED: "yellow"}
+    for row in rows:
+        color = style.get(row["status"], "dim")
+        table.add_row(Text(row["name"]), Text(row["status"], style=color),
+                      Text("up to date", style="dim") if not row["stale"] else Text(f"runs: {row['reason']}"))
+    console.print(table)
+    stale = sum(r["stale"] for r in rows)
+    console.print(f"{len(rows)} variants, {stale} would run", highlight=False)

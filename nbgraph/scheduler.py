@@ -1,0 +1,193 @@
+"""Walk the plan: hand ready variants to an executor, record every outcome.
+
+A variant is ready when each parent is available: it succeeded in this run, or it is
+not part of this run and has a snapshot from an earlier one.  A failure marks only that
+variant's descendants as skipped; siblings and other branches go on.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import networkx as nx
+
+from .executors.base import Executor
+from .kernels.run import Job, Outcome
+from .plan import Plan, Planned
+from .records import FAILED, SKIPPED, SUCCEEDED, Record
+
+UP_TO_DATE = "up to date"
+
+
+class Events(Protocol):
+    """What the scheduler tells its caller (progress display, logs)."""
+
+    def planned(self, total: int) -> None: ...
+    def started(self, item: Planned) -> None: ...
+    def finished(self, item: Planned, record: Record) -> None: ...
+
+
+class _NoEvents:
+    def planned(self, total: int) -> None:
+        pass
+
+    def started(self, item: Planned) -> None:
+        pass
+
+    def finished(self, item: Planned, record: Record) -> None:
+        pass
+
+
+@dataclass
+class RunResult:
+    """Every variant's record after the run, and what this run did to it."""
+
+    plan: Plan
+    records: dict[str, Record] = field(default_factory=dict)
+    #: variant name -> "succeeded" | "failed" | "skipped" | "up to date" | "not selected"
+    outcome: dict[str, str] = field(default_factory=dict)
+    wall_time: float = 0.0
+
+    def names(self, outcome: str) -> list[str]:
+        return [n for n, o in self.outcome.items() if o == outcome]
+
+    @property
+    def ok(self) -> bool:
+        return not self.names(FAILED)
+
+
+def build_job(plan: Plan, item: Planned, parent_snapshots: list[tuple[str, str]], strict: bool = False) -> Job:
+    variant, node, spec = item.variant, item.node, plan.spec
+    snapshot = None
+    if node.snapshot:
+        snapshot = str(plan.layout.snapshot_dir(variant, item.decision.key))
+    return Job(
+        variant=variant.name,
+        node=variant.node,
+        notebook=str(node.path),
+        output=str(plan.layout.output_path(variant, node.path)),
+        cwd=str(node.path.parent),
+        params=dict(variant.own_params),
+        kernel=spec.node_kernel(node),
+        timeout=spec.node_timeout(node),
+        inherit=tuple(parent_snapshots),
+        snapshot=snapshot,
+        exclude=tuple(node.exclude),
+        strict=strict,
+    )
+
+
+class Scheduler:
+    def __init__(self, plan: Plan, executor: Executor, events: Events | None = None, *, strict: bool = False) -> None:
+        self.plan = plan
+        self.executor = executor
+        self.events = events or _NoEvents()
+        self.strict = strict
+        self.result = RunResult(plan)
+        self._snapshots: dict[str, str] = {}
+
+    def run(self) -> RunResult:
+        started = time.monotonic()
+        plan = self.plan
+        pending: dict[str, Planned] = {}
+        for item in plan.items:
+            name = item.variant.name
+            if item.will_run:
+                pending[name] = item
+                continue
+            self.result.outcome[name] = UP_TO_DATE if item.selected else "not selected"
+            if item.record is not None:
+                self.result.records[name] = item.record
+                if item.record.status == SUCCEEDED and item.record.snapshot:
+                    self._snapshots[name] = item.record.snapshot
+        running: dict[Future, Planned] = {}
+        self.events.planned(len(pending))
+        try:
+            while pending or running:
+                for item in self._ready(pending, running):
+                    del pending[item.variant.name]
+                    job = build_job(plan, item, [(p, self._snapshots[p]) for p in item.variant.parents], self.strict)
+                    self.events.started(item)
+                    running[self.executor.submit(job)] = item
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    item = running.pop(future)
+                    self._finish(item, future.result(), pending)
+        finally:
+            self.result.wall_time = time.monotonic() - started
+        for name, item in list(pending.items()):  # unreachable: parents never became available
+            self._skip(item, "a parent has no snapshot", pending)
+        return self.result
+
+    def _ready(self, pending: dict[str, Planned], running: dict[Future, Planned]) -> list[Planned]:
+        free = self.executor.slots - len(running)
+        ready = []
+        for name, item in pending.items():
+            if len(ready) >= free:
+                break
+            if all(p in self._snapshots for p in item.variant.parents):
+                ready.append(item)
+        return ready
+
+    def _finish(self, item: Planned, outcome: Outcome, pending: dict[str, Planned]) -> None:
+        variant = item.variant
+        record = Record(
+            name=variant.name, node=variant.node, status=SUCCEEDED if outcome.ok else FAILED,
+            key=item.decision.key, key_parts=dict(item.decision.parts), params=dict(variant.params),
+            output=outcome.output, snapshot=outcome.snapshot, error=outcome.error,
+            finished=time.time(), duration=round(outcome.duration, 3), skipped=outcome.skipped,
+            collisions=_collisions([self._snapshots[p] for p in variant.parents]),
+            parents=list(variant.parents),
+        )
+        record.started = record.finished - outcome.duration
+        self.plan.layout.write_record(variant, record)
+        self.result.records[variant.name] = record
+        self.result.outcome[variant.name] = record.status
+        if outcome.ok:
+            if outcome.snapshot:
+                self._snapshots[variant.name] = outcome.snapshot
+                _remove_old_snapshots(Path(outcome.snapshot))
+        else:
+            for child in nx.descendants(self.plan.graph, variant.name):
+                if child in pending:
+                    self._skip(pending[child], f"parent {variant.name} failed", pending)
+        self.events.finished(item, record)
+
+    def _skip(self, item: Planned, reason: str, pending: dict[str, Planned]) -> None:
+        variant = item.variant
+        pending.pop(variant.name, None)
+        record = Record(name=variant.name, node=variant.node, status=SKIPPED, key=item.decision.key,
+                        key_parts=dict(item.decision.parts), params=dict(variant.params),
+                        error=f"skipped: {reason}", finished=time.time(), parents=list(variant.parents))
+        self.plan.layout.write_record(variant, record)
+        self.result.records[variant.name] = record
+        self.result.outcome[variant.name] = SKIPPED
+        self.events.finished(item, record)
+
+
+def _collisions(parent_snapshots: list[str]) -> list[str]:
+    """Variables that more than one parent passes down (the later parent's value wins)."""
+    if len(parent_snapshots) < 2:
+        return []
+    from .snapshot.format import read_manifest
+
+    seen: set[str] = set()
+    clashes: list[str] = []
+    for path in parent_snapshots:
+        names = read_manifest(Path(path), check_files=False).get("variables", {})
+        clashes += [n for n in names if n in seen and n not in clashes]
+        seen.update(names)
+    return clashes
+
+
+def _remove_old_snapshots(current: Path) -> None:
+    for old in current.parent.glob("snapshot-*"):
+        if old != current and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,348 @@
+"""inheritance.yaml -> frozen dataclasses, validated before anything runs.
+
+Every problem becomes a :class:`SpecError` whose one line names the file, the line, the
+node and the field, and says what is expected.  Paths resolve against the YAML file's
+folder, never the current directory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .errors import CycleError, SpecError
+
+DEFAULT_SPEC = "inheritance.yaml"
+
+#: Top-level keys and what they hold.
+TOP_KEYS = {
+    "notebooks": "mapping of node name -> node",
+    "build_dir": "folder for executed notebooks and snapshots (default: build/ beside the YAML)",
+    "kernel": "default kernel name for every node",
+    "timeout": "default per-cell timeout in seconds",
+}
+
+#: Node keys; the names are a contract (see the README).
+NODE_KEYS = {
+    "path": "the notebook, relative to the YAML file's folder",
+    "parent": "one parent node name",
+    "parents": "list of parent node names, merged in order (later wins)",
+    "params": "fixed papermill parameters (mapping)",
+    "grid": "mapping parameter -> list of values; the cartesian product gives the variants",
+    "kernel": "kernel name",
+    "timeout": "seconds per cell",
+    "exclude": "variable names not passed down to children",
+    "attach": "take state from the live kernel of this notebook",
+    "snapshot": "false: do not snapshot this node (it cannot then have children)",
+}
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One notebook of the graph, as declared."""
+
+    name: str
+    path: Path
+    parents: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+    grid: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    kernel: str | None = None
+    timeout: float | None = None
+    exclude: tuple[str, ...] = ()
+    attach: bool = False
+    snapshot: bool = True
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A whole validated inheritance.yaml."""
+
+    file: Path
+    nodes: Mapping[str, NodeSpec]
+    build_dir: Path
+    kernel: str | None = None
+    timeout: float | None = None
+
+    @property
+    def root(self) -> Path:
+        return self.file.parent
+
+    def node_kernel(self, node: NodeSpec) -> str | None:
+        return node.kernel or self.kernel
+
+    def node_timeout(self, node: NodeSpec) -> float | None:
+        return node.timeout if node.timeout is not None else self.timeout
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys and remembers where each key was written."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False):
+    mapping: dict[Any, Any] = {}
+    lines: dict[Any, int] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        line = key_node.start_mark.line + 1
+        if key in mapping:
+            raise _Duplicate(key, line, lines[key])
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+        lines[key] = line
+    loader.key_lines[id(mapping)] = lines
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+class _Duplicate(Exception):
+    def __init__(self, key: Any, line: int, first: int) -> None:
+        self.key, self.line, self.first = key, line, first
+
+
+def _parse_yaml(file: Path) -> tuple[Any, dict[int, dict[Any, int]]]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError.at(file, "no such file; create it or pass the spec's path (nbgraph run path/to/inheritance.yaml)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError.at(file, f"cannot read it: {e}") from e
+    loader = _LineLoader(text)
+    loader.key_lines = {}
+    try:
+        data = loader.get_single_data()
+    except _Duplicate as d:
+        raise SpecError.at(file, f"'{d.key}' is defined twice (first on line {d.first}); names must be unique", line=d.line) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        problem = getattr(e, "problem", None) or str(e)
+        line = mark.line + 1 if mark is not None else None
+        raise SpecError.at(file, f"invalid YAML: {problem}", line=line) from None
+    finally:
+        loader.dispose()
+    return data, loader.key_lines
+
+
+def load_spec(path: str | Path = DEFAULT_SPEC) -> Spec:
+    """Read and validate a spec; raises :class:`SpecError` with a single actionable line."""
+    file = Path(path).expanduser().resolve()
+    if file.is_dir():
+        file = file / DEFAULT_SPEC
+    data, key_lines = _parse_yaml(file)
+    return _validate(file, data, key_lines)
+
+
+def _validate(file: Path, data: Any, key_lines: dict[int, dict[Any, int]]) -> Spec:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SpecError.at(file, "the top level must be a mapping with a 'notebooks:' key", line=1)
+    top_lines = key_lines.get(id(data), {})
+
+    def err(message: str, *, line=None, node=None, field=None) -> SpecError:
+        return SpecError.at(file, message, line=line, node=node, field=field)
+
+    for key in data:
+        if key not in TOP_KEYS:
+            raise err(f"unknown top-level key '{key}'; expected one of: {', '.join(TOP_KEYS)}", line=top_lines.get(key))
+    notebooks = data.get("notebooks")
+    if not isinstance(notebooks, dict) or not notebooks:
+        raise err("'notebooks:' must map node names to nodes, e.g. notebooks: {load: {path: load.ipynb}}", line=top_lines.get("notebooks", 1))
+
+    root = file.parent
+    build = data.get("build_dir", "build")
+    if not isinstance(build, str) or not build.strip():
+        raise err("must be a folder path (string)", field="build_dir", line=top_lines.get("build_dir"))
+    build_dir = (root / Path(build).expanduser()).resolve()
+    kernel = _opt_str(data.get("kernel"), lambda m: err(m, field="kernel", line=top_lines.get("kernel")))
+    timeout = _opt_timeout(data.get("timeout"), lambda m: err(m, field="timeout", line=top_lines.get("timeout")))
+
+    node_lines = key_lines.get(id(notebooks), {})
+    nodes: dict[str, NodeSpec] = {}
+    for name, raw in notebooks.items():
+        line = node_lines.get(name)
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise err(f"node name {name!r} must start with a letter or _ and use only letters, digits, _ . -", line=line)
+        nodes[name] = _validate_node(file, name, raw, line, key_lines.get(id(raw), {}))
+
+    for node in nodes.values():
+        for parent in node.parents:
+            if parent not in nodes:
+                known = ", ".join(sorted(nodes))
+                raise err(f"unknown parent '{parent}'; known nodes: {known}", node=node.name,
+                          field="parents" if len(node.parents) > 1 else "parent", line=node.line)
+            if not nodes[parent].snapshot:
+                raise err(f"parent '{parent}' has 'snapshot: false', so it cannot have children; remove that line",
+                          node=node.name, field="parent", line=node.line)
+    _check_cycles(file, nodes)
+    _check_grid_keys(file, nodes)
+    return Spec(file=file, nodes=nodes, build_dir=build_dir, kernel=kernel, timeout=timeout)
+
+
+def _validate_node(file: Path, name: str, raw: Any, line: int | None, lines: dict[Any, int]) -> NodeSpec:
+    def err(message: str, fld: str | None = None) -> SpecError:
+        return SpecError.at(file, message, line=lines.get(fld, line) if fld else line, node=name, field=fld)
+
+    if isinstance(raw, str):
+        raw = {"path": raw}
+    if not isinstance(raw, dict):
+        raise err("must be a mapping with at least 'path: notebook.ipynb'")
+    for key in raw:
+        if key not in NODE_KEYS:
+            raise err(f"unknown key '{key}'; expected one of: {', '.join(NODE_KEYS)}", key if isinstance(key, str) else None)
+    if "path" not in raw:
+        raise err("'path' is required: the notebook file, relative to the YAML file's folder", None)
+    rel = raw["path"]
+    if not isinstance(rel, str) or not rel.strip():
+        raise err("must be a notebook path (string)", "path")
+    path = (file.parent / Path(rel).expanduser()).resolve()
+    if not path.is_file():
+        raise err(f"notebook '{rel}' does not exist (looked for {path})", "path")
+    _check_notebook(path, err)
+
+    if "parent" in raw and "parents" in raw:
+        raise err("use either 'parent' or 'parents', not both", "parents")
+    if "parent" in raw:
+        parent = raw["parent"]
+        if not isinstance(parent, str):
+            raise err("must be one node name; for several use 'parents: [a, b]'", "parent")
+        parents: tuple[str, ...] = (parent,)
+    else:
+        plist = raw.get("parents", [])
+        if isinstance(plist, str):
+            plist = [plist]
+        if not isinstance(plist, list) or not all(isinstance(p, str) for p in plist):
+            raise err("must be a list of node names, e.g. parents: [load, features]", "parents")
+        if len(set(plist)) != len(plist):
+            raise err("lists the same parent twice", "parents")
+        parents = tuple(plist)
+    if name in parents:
+        raise _cycle_error(file, [name, name], line)
+
+    params = raw.get("params", {}) or {}
+    if not isinstance(params, dict):
+        raise err("must be a mapping of parameter -> value, e.g. params: {seed: 0}", "params")
+    for key, value in params.items():
+        _check_param(key, value, err, "params")
+
+    grid_raw = raw.get("grid", {}) or {}
+    if not isinstance(grid_raw, dict):
+        raise err("must be a mapping of parameter -> list of values, e.g. grid: {alpha: [0.1, 1.0]}", "grid")
+    grid = []
+    for key, values in grid_raw.items():
+        if not isinstance(values, list):
+            raise err(f"values of '{key}' must be a list, e.g. {key}: [{values!r}]", "grid")
+        if not values:
+            raise err(f"values of '{key}' is an empty list; give at least one value", "grid")
+        for value in values:
+            _check_param(key, value, err, "grid")
+        if len({_canon(v) for v in values}) != len(values):
+            raise err(f"values of '{key}' repeat a value; each variant must be distinct", "grid")
+        if key in params:
+            raise err(f"'{key}' is both in params and in grid; keep it in one", "grid")
+        grid.append((key, tuple(values)))
+
+    kernel = _opt_str(raw.get("kernel"), lambda m: err(m, "kernel"))
+    timeout = _opt_timeout(raw.get("timeout"), lambda m: err(m, "timeout"))
+    exclude = raw.get("exclude", []) or []
+    if isinstance(exclude, str):
+        exclude = [exclude]
+    if not isinstance(exclude, list) or not all(isinstance(x, str) for x in exclude):
+        raise err("must be a list of variable names, e.g. exclude: [raw_df]", "exclude")
+    attach = raw.get("attach", False)
+    if not isinstance(attach, bool):
+        raise err("must be true or false", "attach")
+    if attach:
+        raise err("attach: true (live parents) is not supported yet; remove it to run the notebook instead", "attach")
+    snapshot = raw.get("snapshot", True)
+    if not isinstance(snapshot, bool):
+        raise err("must be true or false", "snapshot")
+    return NodeSpec(name=name, path=path, parents=parents, params=dict(params), grid=tuple(grid),
+                    kernel=kernel, timeout=timeout, exclude=tuple(exclude), attach=attach,
+                    snapshot=snapshot, line=line)
+
+
+def _cycle_error(file: Path, cycle: list[str], line: int | None) -> CycleError:
+    where = f"{file}:{line}" if line else f"{file}"
+    return CycleError(f"{where}: cycle in parents: {' -> '.join(cycle)}; a notebook cannot inherit from its own descendants",
+                      file=str(file), line=line, node=cycle[0], field="parent", cycle=cycle)
+
+
+def _check_cycles(file: Path, nodes: Mapping[str, NodeSpec]) -> None:
+    import networkx as nx
+
+    g = nx.DiGraph()
+    g.add_nodes_from(nodes)
+    g.add_edges_from((p, n.name) for n in nodes.values() for p in n.parents)
+    try:
+        edges = nx.find_cycle(g)
+    except nx.NetworkXNoCycle:
+        return
+    cycle = [u for u, _ in edges] + [edges[0][0]]
+    raise _cycle_error(file, cycle, nodes[cycle[0]].line)
+
+
+def _check_grid_keys(file: Path, nodes: Mapping[str, NodeSpec]) -> None:
+    """A grid key must name one thing along a lineage, or variant names would be ambiguous."""
+    import networkx as nx
+
+    g = nx.DiGraph()
+    g.add_edges_from((p, n.name) for n in nodes.values() for p in n.parents)
+    for node in nodes.values():
+        own = {k for k, _ in node.grid}
+        if not own or node.name not in g:
+            continue
+        for anc in nx.ancestors(g, node.name):
+            clash = own & {k for k, _ in nodes[anc].grid}
+            if clash:
+                key = sorted(clash)[0]
+                raise SpecError.at(file, f"grid key '{key}' is already a grid key of ancestor '{anc}'; rename one of them",
+                                   line=node.line, node=node.name, field="grid")
+
+
+def _check_notebook(path: Path, err) -> None:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise err(f"'{path.name}' is not a valid notebook ({e.__class__.__name__}: {e}); open and save it in Jupyter", "path") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list) or "nbformat" not in doc:
+        raise err(f"'{path.name}' is not a valid notebook (no 'cells'/'nbformat'); open and save it in Jupyter", "path")
+
+
+def _check_param(key: Any, value: Any, err, fld: str) -> None:
+    if not isinstance(key, str) or not PARAM_RE.match(key):
+        raise err(f"parameter name {key!r} must be a Python identifier", fld)
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        raise err(f"value of '{key}' must be plain data (string, number, bool, null, list, mapping)", fld) from None
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _opt_str(value: Any, err) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise err("must be a kernel name such as python3")
+    return value
+
+
+def _opt_timeout(value: Any, err) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise err("must be a positive number of seconds")
+    return float(value)

@@ -1,0 +1,79 @@
+"""Shared fixtures: real notebooks in a temporary folder, a private signing key, the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+
+sys.modules.setdefault("rfc3987_syntax", None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_key(tmp_path_factory):
+    """Never touch the developer's real key: every test session signs with its own."""
+    key = tmp_path_factory.mktemp("key") / "snapshot.key"
+    old = os.environ.get("NBGRAPH_KEY_FILE")
+    os.environ["NBGRAPH_KEY_FILE"] = str(key)
+    yield key
+    if old is None:
+        os.environ.pop("NBGRAPH_KEY_FILE", None)
+    else:
+        os.environ["NBGRAPH_KEY_FILE"] = old
+
+
+def write_notebook(path: Path, *cells: str, parameters: str | None = None, kernel: str = "python3") -> Path:
+    """A real .ipynb with these code cells; ``parameters`` becomes the tagged parameters cell."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    if parameters is not None:
+        cell = nbformat.v4.new_code_cell(textwrap.dedent(parameters).strip())
+        cell.metadata["tags"] = ["parameters"]
+        nb.cells.append(cell)
+    nb.cells += [nbformat.v4.new_code_cell(textwrap.dedent(c).strip()) for c in cells]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def write_spec(folder: Path, text: str) -> Path:
+    spec = folder / "inheritance.yaml"
+    spec.write_text(textwrap.dedent(text).lstrip())
+    return spec
+
+
+def outputs_of(path: Path) -> list[str]:
+    """Text of every stream output of an executed notebook, cell by cell."""
+    nb = nbformat.read(path, as_version=4)
+    return ["".join(o.get("text", "") for o in c.get("outputs", []) if o.get("output_type") == "stream")
+            for c in nb.cells if c.cell_type == "code"]
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The real ``nbgraph`` command in a subprocess (exit codes, one-line errors)."""
+    return subprocess.run([sys.executable, "-m", "nbgraph", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A temporary study folder with helpers bound to it."""
+
+    class Project:
+        root = tmp_path
+
+        def notebook(self, rel: str, *cells: str, parameters: str | None = None) -> Path:
+            return write_notebook(tmp_path / rel, *cells, parameters=parameters)
+
+        def spec(self, text: str) -> Path:
+            return write_spec(tmp_path, text)
+
+        def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+            return run_cli(*args, cwd=tmp_path, timeout=timeout)
+
+    return Project()
