@@ -13,6 +13,10 @@ import pytest
 
 sys.modules.setdefault("rfc3987_syntax", None)
 
+REPO = Path(__file__).resolve().parent.parent
+# kernels and CLI subprocesses must import the nbgraph under test, not another checkout
+os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_key(tmp_path_factory):
