@@ -71,8 +71,9 @@ def main(debug: bool) -> None:
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Seconds per cell for nodes without their own timeout.")
 @click.option("--strict", is_flag=True, help="Fail a variant whose state has a variable that cannot be snapshotted.")
 @click.option("--dry-run", is_flag=True, help="List what would run and why, and run nothing.")
+@click.option("--no-fork", is_flag=True, help="Start every child in a fresh kernel instead of forking it from its parent's state.")
 @handle_errors
-def run(spec: Path, only, force, jobs, timeout, strict, dry_run) -> None:
+def run(spec: Path, only, force, jobs, timeout, strict, dry_run, no_fork) -> None:
     """Run every stale notebook of the graph SPEC (default: ./inheritance.yaml)."""
     from .report.terminal import make_events, print_summary
 
@@ -90,7 +91,8 @@ def run(spec: Path, only, force, jobs, timeout, strict, dry_run) -> None:
         return
     console = _console()
     with make_events(console) as events:
-        result = runner.run(loaded, only=only, force=force, jobs=jobs, timeout=timeout, strict=strict, events=events)
+        result = runner.run(loaded, only=only, force=force, jobs=jobs, timeout=timeout, strict=strict, events=events,
+                            fork=False if no_fork else None)
     print_summary(console, result)
     if not result.ok:
         sys.exit(1)

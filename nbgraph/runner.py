@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Iterable
 
@@ -25,11 +26,14 @@ def run(
     executor: Executor | None = None,
     events: Events | None = None,
     raise_on_failure: bool = False,
+    fork: bool | None = None,
 ) -> RunResult:
     """Run every stale variant of the graph; children start from their parents' snapshots.
 
     Returns the :class:`RunResult`; with ``raise_on_failure`` a run with failed variants
-    raises :class:`RunFailed` (carrying the result) instead.
+    raises :class:`RunFailed` (carrying the result) instead.  ``fork`` (default: the spec's
+    ``fork``, true) lets children fork from a zygote holding their parent's state instead of
+    starting fresh kernels, where that is safe (see ``nbgraph.kernels.fork``).
     """
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
@@ -43,6 +47,7 @@ def run(
         from .executors.local import LocalExecutor
 
         executor = LocalExecutor(jobs)
+    forks = _fork_manager(plan, executor) if (spec.fork if fork is None else fork) else None
     interrupted = True
     try:
         result = Scheduler(plan, executor, events, strict=strict).run()
@@ -50,7 +55,27 @@ def run(
     finally:
         if owns_executor:
             executor.shutdown(cancel=interrupted)
+        if forks is not None:
+            executor.forks = None  # type: ignore[attr-defined]
+            forks.close()
     if raise_on_failure and not result.ok:
         failed = result.names("failed")
         raise RunFailed(f"{len(failed)} variant(s) failed: {', '.join(failed)}", result=result)
     return result
+
+
+def _fork_manager(plan, executor: Executor):
+    """Let a local executor fork children from zygotes for this run; other executors run fresh kernels."""
+    from .executors.local import LocalExecutor
+    from .kernels.fork.manager import fork_manager
+
+    children = [(item.variant.parents, str(item.node.path.parent), str(item.node.path), plan.spec.node_kernel(item.node))
+                for item in plan.to_run if item.variant.parents]
+    if not children:
+        return None
+    if not isinstance(executor, LocalExecutor) or executor.forks is not None:
+        print(f"nbgraph: not forking kernels: {type(executor).__name__} runs kernels elsewhere; "
+              "children start fresh kernels", file=sys.stderr, flush=True)
+        return None
+    executor.forks = fork_manager(children)
+    return executor.forks

@@ -25,6 +25,7 @@ TOP_KEYS = {
     "build_dir": "folder for executed notebooks and snapshots (default: build/ beside the YAML)",
     "kernel": "default kernel name for every node",
     "timeout": "default per-cell timeout in seconds",
+    "fork": "false: children start fresh kernels instead of forking from their parent's state (default true)",
 }
 
 #: Node keys; the names are a contract (see the README).
@@ -71,6 +72,7 @@ class Spec:
     build_dir: Path
     kernel: str | None = None
     timeout: float | None = None
+    fork: bool = True
 
     @property
     def root(self) -> Path:
@@ -165,6 +167,9 @@ def _validate(file: Path, data: Any, key_lines: dict[int, dict[Any, int]]) -> Sp
     build_dir = (root / Path(build).expanduser()).resolve()
     kernel = _opt_str(data.get("kernel"), lambda m: err(m, field="kernel", line=top_lines.get("kernel")))
     timeout = _opt_timeout(data.get("timeout"), lambda m: err(m, field="timeout", line=top_lines.get("timeout")))
+    fork = data.get("fork", True)
+    if not isinstance(fork, bool):
+        raise err("must be true or false (false: children start fresh kernels)", field="fork", line=top_lines.get("fork"))
 
     node_lines = key_lines.get(id(notebooks), {})
     nodes: dict[str, NodeSpec] = {}
@@ -185,7 +190,7 @@ def _validate(file: Path, data: Any, key_lines: dict[int, dict[Any, int]]) -> Sp
                           node=node.name, field="parent", line=node.line)
     _check_cycles(file, nodes)
     _check_grid_keys(file, nodes)
-    return Spec(file=file, nodes=nodes, build_dir=build_dir, kernel=kernel, timeout=timeout)
+    return Spec(file=file, nodes=nodes, build_dir=build_dir, kernel=kernel, timeout=timeout, fork=fork)
 
 
 def _validate_node(file: Path, name: str, raw: Any, line: int | None, lines: dict[Any, int]) -> NodeSpec:

@@ -21,9 +21,17 @@ class LocalExecutor(Executor):
     def __init__(self, jobs: int | None = None) -> None:
         self.slots = jobs or default_jobs()
         self._pool = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="nbgraph-job")
+        #: a ``kernels.fork.manager.ForkManager``: children fork from their parent's zygote
+        self.forks = None
 
     def submit(self, job: Job) -> "Future[Outcome]":
+        if self.forks is not None:
+            return self._pool.submit(self.forks.run, job, run_job)
         return self._pool.submit(run_job, job)
 
     def shutdown(self, cancel: bool = False) -> None:
+        if cancel and self.forks is not None:
+            self.forks.close()  # kills forked kernels, so running jobs end now
         self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        if not cancel and self.forks is not None:
+            self.forks.close()

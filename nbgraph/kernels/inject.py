@@ -11,9 +11,18 @@ from typing import Any, MutableMapping, Sequence
 #: Parents whose state nbgraph injected into this kernel (read by ``inherit_from``).
 INJECTED: list[str] = []
 
+#: Set in a fork-server zygote: (parents, namespace, report) of the state it already loaded,
+#: so that the forked kernel's injected cell only reports what it inherited.
+_PRELOADED: tuple[list[tuple[str, str]], MutableMapping[str, Any], str] | None = None
+
 
 def inherit(parents: Sequence[tuple[str, str]], ns: MutableMapping[str, Any]) -> None:
     """Load each parent's snapshot into ``ns`` in order (later wins) and say what arrived."""
+    global _PRELOADED
+    if _PRELOADED is not None and _PRELOADED[1] is ns and _PRELOADED[0] == [tuple(p) for p in parents]:
+        report, _PRELOADED = _PRELOADED[2], None
+        print(report)
+        return
     from ..snapshot.format import load_snapshot, read_manifest
 
     origin: dict[str, str] = {}
@@ -35,6 +44,20 @@ def inherit(parents: Sequence[tuple[str, str]], ns: MutableMapping[str, Any]) ->
         shown = ", ".join(f"{n} (from {origin[n]})" for n in collisions)
         lines.append(f"  defined by several parents, later wins: {shown}")
     print("\n".join(lines))
+
+
+def preload(parents: Sequence[tuple[str, str]], ns: MutableMapping[str, Any]) -> str:
+    """Do what :func:`inherit` does, in a zygote, and keep its report for the forked kernels."""
+    import contextlib
+    import io
+
+    global _PRELOADED
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        inherit(parents, ns)
+    report = out.getvalue().rstrip("\n")
+    _PRELOADED = ([tuple(p) for p in parents], ns, report)
+    return report
 
 
 def save(ns: MutableMapping[str, Any], dest: str, exclude: Sequence[str] = (), strict: bool = False) -> None:

@@ -37,6 +37,8 @@ class Job:
     snapshot: str | None = None
     exclude: tuple[str, ...] = ()
     strict: bool = False
+    #: fork-server socket of a zygote holding the parents' state (see ``kernels.fork``); None: fresh kernel
+    fork_from: str | None = None
 
 
 @dataclass
@@ -107,6 +109,11 @@ def run_job(job: Job) -> Outcome:
     partial = out.with_name(f".{out.stem}.partial.ipynb")
     nb = prepare_notebook(job)
     error = None
+    engine_options: dict[str, Any] = {}
+    if job.fork_from:
+        from .fork.provisioner import papermill_options
+
+        engine_options = papermill_options(job.fork_from)
     try:
         papermill.execute_notebook(
             nb,
@@ -117,6 +124,7 @@ def run_job(job: Job) -> Outcome:
             request_save_on_cell_execute=True,
             execution_timeout=job.timeout,
             resources={"metadata": {"path": job.cwd}},
+            **engine_options,
         )
     except papermill.PapermillExecutionError as e:
         error = f"{e.ename}: {e.evalue}".strip().splitlines()[0] if e.evalue else e.ename

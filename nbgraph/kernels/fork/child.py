@@ -1,0 +1,142 @@
+"""What a process forked from a zygote does to become a kernel that looks freshly started.
+
+A forked process inherits everything of the zygote, including what a fresh kernel would
+not have: its signal handlers, its random generators' state, its descriptors, its
+environment and its parent.  Each step below undoes one of those; the comments name the
+symptom seen without it.  Nothing here returns to the zygote's loop: the process always
+ends in ``os._exit``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import socket
+import sys
+import traceback
+from typing import Any, Callable, MutableMapping
+
+PR_SET_PDEATHSIG = 1
+
+
+def become_kernel(request: dict[str, Any], conn: socket.socket, zygote_pid: int,
+                  ns: MutableMapping[str, Any], close_zygote: Callable[[], None]) -> None:
+    """Run an IPython kernel in this freshly forked process, then exit; never returns."""
+    code = 1
+    try:
+        os.setsid()  # interrupt and kill (sent to the process group) reach only this kernel
+        _die_with(zygote_pid)
+        _reset_signals()  # an inherited SIGCHLD disposition makes subprocess return codes read 0
+        close_zygote()  # the zygote's listening socket, control channel, other kernels' sockets
+        _close_stray_fds(keep={conn.fileno()})
+        _stdin_from_devnull()
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        _reseed()  # otherwise every child draws the same "random" numbers
+        argv = kernel_arguments(request["argv"])
+        code = _run_ipykernel(argv, ns, zygote_pid, conn)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException as e:  # report to the provisioner, which is waiting for "bound"
+        traceback.print_exc()
+        try:
+            conn.send(json.dumps({"error": f"{type(e).__name__}: {e}"}).encode())
+        except OSError:
+            pass
+    finally:
+        _exit(code)
+
+
+def kernel_arguments(cmd: list[str]) -> list[str]:
+    """The ipykernel arguments of a kernel command line (what follows ``-m ipykernel_launcher``)."""
+    for i, arg in enumerate(cmd[:-1]):
+        if arg == "-m" and cmd[i + 1] in ("ipykernel_launcher", "ipykernel", "ipykernel.kernelapp"):
+            return list(cmd[i + 2:])
+    raise ValueError(f"not an ipykernel command line: {cmd!r}")
+
+
+def _die_with(zygote_pid: int) -> None:
+    """SIGKILL this kernel if the zygote dies (no orphan keeps running on its own)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != zygote_pid:  # the zygote died before prctl took effect
+        os._exit(1)
+
+
+def _reset_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # what the interpreter sets at start-up
+
+
+def _close_stray_fds(keep: set[int]) -> None:
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _stdin_from_devnull() -> None:
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+
+
+def _reseed() -> None:
+    """Reseed the global generators from OS entropy, as importing them in a fresh kernel does."""
+    import random
+
+    random.seed()
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()
+
+
+def _run_ipykernel(argv: list[str], ns: MutableMapping[str, Any], zygote_pid: int, conn: socket.socket) -> int:
+    import ipykernel_launcher
+    from ipykernel.kernelapp import IPKernelApp
+
+    sys.argv = [ipykernel_launcher.__file__, *argv]
+    if sys.path and sys.path[0] == "":
+        del sys.path[0]  # as ipykernel_launcher does; IPKernelApp.init_path puts it back first
+    # The shell (and its history thread) is created here, after the fork.  The parent-death
+    # handle is given explicitly: ipykernel read JPY_PARENT_PID when the zygote imported it.
+    app = IPKernelApp.instance(user_ns=ns, parent_handle=zygote_pid)
+    app.initialize(argv)
+    _attach_inline_backend()
+    conn.send(json.dumps({"bound": True, "pid": os.getpid()}).encode())  # sockets are bound: connect now
+    conn.close()
+    app.start()
+    return 0
+
+
+def _attach_inline_backend() -> None:
+    """If loading the state already imported matplotlib's inline backend, hook it to this shell."""
+    inline = sys.modules.get("matplotlib_inline.backend_inline")
+    if inline is not None:
+        inline._enable_matplotlib_integration()
+
+
+def _exit(code: int) -> None:
+    """Finish like an interpreter (atexit handlers, flushed streams) without tearing down the heap,
+    which would write to every page shared with the zygote."""
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:
+        pass
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(code)

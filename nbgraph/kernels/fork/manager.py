@@ -1,0 +1,268 @@
+"""Zygotes seen from nbgraph: one per group of children sharing parents, folder and kernel.
+
+Lifetime of a zygote: a *spare* is started early (it pays the imports while the parents
+run); the first child of a group to reach a worker takes it, makes it load the parents'
+snapshots and from then on every child of the group forks from it; when the group's last
+expected child has finished, the zygote is drained (it exits with its last kernel).  Closing
+the manager, or nbgraph dying, closes the control channels, and zygotes kill their kernels.
+
+Every failure here degrades to a fresh kernel for the affected children, said once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable, Iterable
+
+from ..run import Job, Outcome
+from .support import kernel_info, kernel_name, platform_blocker
+
+ZYGOTE_MAIN = "from nbgraph.kernels.fork.zygote import main; main()"
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+LOAD_TIMEOUT = 600.0
+
+
+def group_key(parents: Iterable[str], cwd: str, notebook: str, kernel: str | None) -> Hashable:
+    """Children with equal keys can fork from one zygote."""
+    return (tuple(parents), str(cwd), kernel_name(notebook, kernel))
+
+
+def job_group(job: Job) -> Hashable:
+    return group_key([name for name, _ in job.inherit], job.cwd, job.notebook, job.kernel)
+
+
+class ZygoteError(RuntimeError):
+    pass
+
+
+class Zygote:
+    """One zygote process: started at once, importing; ``load`` then makes it fork-ready."""
+
+    def __init__(self, python: str = sys.executable) -> None:
+        self.python = python
+        self.folder = tempfile.mkdtemp(prefix="nbgraph-fork-")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = dict(os.environ)
+        env.setdefault("MPLBACKEND", INLINE_BACKEND)  # before any matplotlib import, as ipykernel does
+        try:
+            self.process = subprocess.Popen(
+                [python, "-c", ZYGOTE_MAIN, str(theirs.fileno()), self.folder],
+                stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), start_new_session=True, env=env)
+        finally:
+            theirs.close()
+        self.control = ours
+        self.address: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def load(self, parents: Iterable[tuple[str, str]], cwd: str, timeout: float = LOAD_TIMEOUT) -> dict[str, Any]:
+        """Load the parents' snapshots; the reply says ``ok`` (and ``address``) or why not."""
+        with self._lock:
+            try:
+                self.control.send(json.dumps({"op": "load", "parents": [list(p) for p in parents], "cwd": cwd}).encode())
+                self.control.settimeout(timeout)
+                data = self.control.recv(1 << 20)
+            except OSError as e:
+                raise ZygoteError(f"the zygote process stopped answering ({e})") from e
+            if not data:
+                code = self.process.wait(timeout=5)
+                raise ZygoteError(f"the zygote process exited with code {code} before loading the snapshot")
+            reply = json.loads(data)
+            self.address = reply.get("address")
+            return reply
+
+    def drain(self) -> None:
+        """Fork no more; the zygote exits as soon as its last kernel has."""
+        with self._lock:
+            try:
+                self.control.send(json.dumps({"op": "drain"}).encode())
+            except OSError:
+                pass
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Kill the zygote's kernels, end it, and remove its socket folder."""
+        try:
+            self.control.close()  # end of file: the zygote kills its kernels and exits
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@dataclass
+class _Group:
+    expected: int
+    done: int = 0
+    zygote: Zygote | None = None
+    address: str | None = None
+    fallback: str | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
+
+
+def _say(message: str) -> None:
+    print(f"nbgraph: {message}", file=sys.stderr, flush=True)
+
+
+class ForkManager:
+    """Assigns each child job a zygote to fork from (``Job.fork_from``), or leaves it fresh."""
+
+    def __init__(self, expected: dict[Hashable, int], *, spare: bool = True,
+                 say: Callable[[str], None] = _say) -> None:
+        self._groups = {key: _Group(expected=n) for key, n in expected.items() if n > 0}
+        self._lock = threading.RLock()
+        self._said: set[str] = set()
+        self._say = say
+        self._spares: dict[str, Zygote] = {}
+        self._closed = False
+        self.zygotes: list[Zygote] = []
+        self.notes: list[str] = []
+        if spare and self._groups:
+            self._spawn_spare(sys.executable)
+
+    # -- used by the executor ------------------------------------------------------------
+    def run(self, job: Job, run: Callable[[Job], Outcome]) -> Outcome:
+        """Run ``job`` (with ``run``, e.g. ``run_job``) forked if possible, fresh otherwise."""
+        forked = self.assign(job)
+        try:
+            outcome = run(forked)
+            if forked.fork_from and not outcome.ok and (outcome.error or "").startswith("ForkError"):
+                self.note(f"{job.variant}: {outcome.error}; running it in a fresh kernel")
+                outcome = run(job)
+            return outcome
+        finally:
+            self.finished(job)
+
+    def assign(self, job: Job) -> Job:
+        if not job.inherit:
+            return job
+        key = job_group(job)
+        with self._lock:
+            group = self._groups.get(key)
+            if group is None:  # not announced by the caller: fork nothing unexpected
+                return job
+            loader = group.zygote is None and group.fallback is None and not group.ready.is_set()
+            if loader:
+                group.fallback = self._blocker(job)
+                if group.fallback is None:
+                    group.zygote = self._take_zygote(job)
+        if loader:
+            self._load(group, job)
+        group.ready.wait()
+        if group.address and group.zygote is not None and group.zygote.alive():
+            return dataclasses.replace(job, fork_from=group.address)
+        return job
+
+    def finished(self, job: Job) -> None:
+        if not job.inherit:
+            return
+        with self._lock:
+            group = self._groups.get(job_group(job))
+            if group is None:
+                return
+            group.done += 1
+            if group.done >= group.expected and group.zygote is not None:
+                group.zygote.drain()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            zygotes = list(self.zygotes)
+        for zygote in zygotes:
+            zygote.close()
+
+    def note(self, message: str) -> None:
+        """Say ``message`` once per run."""
+        with self._lock:
+            if message in self._said:
+                return
+            self._said.add(message)
+            self.notes.append(message)
+        self._say(message)
+
+    # -- internals -----------------------------------------------------------------------
+    def _blocker(self, job: Job) -> str | None:
+        reason = platform_blocker()
+        info = kernel_info(kernel_name(job.notebook, job.kernel))
+        reason = reason or info.blocker
+        if reason:
+            self.note(f"not forking kernels: {reason}; children start fresh kernels")
+        return reason
+
+    def _spawn_spare(self, python: str) -> None:
+        if self._closed:
+            return
+        zygote = Zygote(python)
+        self.zygotes.append(zygote)
+        self._spares[python] = zygote
+
+    def _take_zygote(self, job: Job) -> Zygote:
+        """The spare zygote (already importing) for this interpreter, and a new spare if needed."""
+        python = kernel_info(kernel_name(job.notebook, job.kernel)).python or sys.executable
+        zygote = self._spares.pop(python, None)
+        if zygote is None or not zygote.alive():
+            zygote = Zygote(python)
+            self.zygotes.append(zygote)
+        if any(g.zygote is None and g.fallback is None for g in self._groups.values()):
+            self._spawn_spare(python)
+        return zygote
+
+    def _load(self, group: _Group, job: Job) -> None:
+        assert group.zygote is not None
+        parents = ", ".join(name for name, _ in job.inherit)
+        try:
+            reply = group.zygote.load(job.inherit, job.cwd)
+        except (ZygoteError, OSError) as e:
+            reply = {"ok": False, "error": str(e)}
+        if reply.get("ok"):
+            group.address = reply["address"]
+        else:
+            if reply.get("hazards"):
+                why = f"the state of {parents} cannot live in a forked process: {'; '.join(reply['hazards'])}"
+            else:
+                why = f"the zygote could not load the state of {parents}: {reply.get('error')}"
+            group.fallback = why
+            self.note(f"not forking kernels: {why}; its children start fresh kernels")
+            group.zygote.close()
+        group.ready.set()
+
+
+def expected_children(items: Iterable[tuple[Iterable[str], str, str, str | None]]) -> dict[Hashable, int]:
+    """Count children per group from (parents, cwd, notebook, kernel) of every child to run."""
+    counts: dict[Hashable, int] = {}
+    for parents, cwd, notebook, kernel in items:
+        parents = tuple(parents)
+        if parents:
+            key = group_key(parents, cwd, notebook, kernel)
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def fork_manager(children: Iterable[tuple[Iterable[str], str, str, str | None]], *,
+                 say: Callable[[str], None] = _say) -> ForkManager | None:
+    """A manager for these children, or None (saying why once) where this platform cannot fork."""
+    expected = expected_children(children)
+    if not expected:
+        return None
+    reason = platform_blocker()
+    if reason:
+        say(f"not forking kernels: {reason}; children start fresh kernels")
+        return None
+    return ForkManager(expected, say=say)

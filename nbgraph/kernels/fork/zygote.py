@@ -1,0 +1,259 @@
+"""The zygote process: holds a parent's state and forks one kernel per request.
+
+Started by :class:`~nbgraph.kernels.fork.manager.Zygote` as
+``python -c "from nbgraph.kernels.fork.zygote import main; main()" CONTROL_FD DIR``.
+It must stay single-threaded and free of ZeroMQ contexts, or its children inherit locks
+held by threads that do not exist in them.  It talks over two kinds of sockets, both
+``AF_UNIX``/``SOCK_SEQPACKET`` (one JSON message per packet):
+
+* the *control* channel, inherited from nbgraph: ``{"op": "load", "parents": [[name, path]...],
+  "cwd": ...}`` -> ``{"ok": true, "address": ..., "report": ..., "hazards": [...]}``;
+  ``{"op": "drain"}`` stops accepting forks (the zygote exits when its last kernel has);
+  end of file (nbgraph exited or was killed) kills every kernel and exits.
+* ``DIR/fork.sock``, listened on once the state is loaded: a provisioner sends
+  ``{"argv", "env", "cwd"}``; the zygote answers ``{"pid"}``, the kernel itself
+  ``{"bound"}`` once its sockets are bound, and the zygote ``{"exit": code}`` after
+  reaping it.  If the provisioner hangs up first, its kernel is killed.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+#: Modules whose state cannot be forked safely once imported (devices, native thread pools).
+UNSAFE_MODULES = {
+    "jax": "JAX runs its own threads",
+    "tensorflow": "TensorFlow runs its own threads",
+    "cupy": "CUDA state cannot be forked",
+    "pyspark": "a Spark session runs a JVM gateway",
+    "ray": "Ray runs its own threads and workers",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    control = socket.socket(fileno=int(argv[0]))
+    folder = argv[1]
+    ns = _prepare_main()
+    _preimport()
+    Zygote(control, folder, ns).serve()
+
+
+def _prepare_main() -> dict[str, Any]:
+    """The namespace the state is loaded into, installed as ``__main__`` *before* any pickler is
+    imported, as in a kernel; the forked kernel's shell then adopts this very dict."""
+    import builtins
+
+    from IPython.core import interactiveshell
+
+    ns: dict[str, Any] = {"__name__": "__main__", "__builtin__": builtins, "__builtins__": builtins}
+    if hasattr(interactiveshell, "make_main_module_type"):  # IPython >= 9
+        module = interactiveshell.make_main_module_type(ns)()
+    else:
+        module = interactiveshell.DummyMod()
+        module.__dict__ = ns
+    sys.modules["__main__"] = module  # type: ignore[assignment]
+    return ns
+
+
+def _preimport() -> None:
+    """What every kernel imports anyway, paid once here instead of once per child."""
+    import ipykernel.ipkernel  # noqa: F401
+    import ipykernel.kernelapp  # noqa: F401
+    import ipykernel_launcher  # noqa: F401
+
+    from ...kernels import inject  # noqa: F401
+    from ...snapshot import format as _format  # noqa: F401
+
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        pass
+
+
+def thread_count() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def fork_hazards(native_threads_before: int) -> list[str]:
+    """Why the loaded state cannot live in a forked process (empty: it can)."""
+    hazards = []
+    extra = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    if extra:
+        hazards.append(f"loading it started threads ({', '.join(extra)})")
+    elif thread_count() > native_threads_before:
+        hazards.append(f"loading it started {thread_count() - native_threads_before} native thread(s)")
+    for name, why in UNSAFE_MODULES.items():
+        if name in sys.modules:
+            hazards.append(f"it imports {name} ({why})")
+    torch = sys.modules.get("torch")
+    if torch is not None and getattr(getattr(torch, "cuda", None), "is_initialized", lambda: False)():
+        hazards.append("it holds CUDA tensors (torch.cuda is initialised)")
+    return hazards
+
+
+def _send(sock: socket.socket, message: dict[str, Any]) -> None:
+    try:
+        sock.send(json.dumps(message).encode())
+    except OSError:
+        pass
+
+
+class Zygote:
+    def __init__(self, control: socket.socket, folder: str, ns: dict[str, Any]) -> None:
+        self.control = control
+        self.folder = folder
+        self.ns = ns
+        self.pid = os.getpid()
+        self.selector = selectors.DefaultSelector()
+        self.listener: socket.socket | None = None
+        self.kernels: dict[int, tuple[socket.socket, int]] = {}  # pid -> (conn, pidfd)
+        self.draining = False
+        self.native_threads = thread_count()
+
+    def serve(self) -> None:
+        self.selector.register(self.control, selectors.EVENT_READ, self._on_control)
+        try:
+            while not (self.draining and not self.kernels):
+                for key, _ in self.selector.select():
+                    key.data(key.fileobj)
+        finally:
+            self._kill_all()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)  # the state is the parent's: no need to free it page by page
+
+    # -- control channel (nbgraph) -------------------------------------------------------
+    def _on_control(self, sock: socket.socket) -> None:
+        try:
+            data = sock.recv(1 << 20)
+        except OSError:
+            data = b""
+        if not data:  # nbgraph is gone: so are its kernels
+            self.draining = True
+            self._kill_all()
+            return
+        message = json.loads(data)
+        if message["op"] == "load":
+            _send(sock, self._load(message))
+        elif message["op"] == "drain":
+            self._stop_listening()
+            self.draining = True
+
+    def _load(self, message: dict[str, Any]) -> dict[str, Any]:
+        from ..inject import preload
+
+        started = time.monotonic()
+        try:
+            os.chdir(message["cwd"])
+            report = preload([tuple(p) for p in message["parents"]], self.ns)
+        except BaseException as e:  # the children then run fresh and show the same error themselves
+            return {"ok": False, "error": f"{type(e).__name__}: {e}".splitlines()[0]}
+        hazards = fork_hazards(self.native_threads)
+        if hazards:
+            return {"ok": False, "hazards": hazards}
+        gc.collect()
+        gc.freeze()  # the collector would otherwise write to every inherited object's page
+        address = os.path.join(self.folder, "fork.sock")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.listener.bind(address)
+        self.listener.listen(64)
+        self.selector.register(self.listener, selectors.EVENT_READ, self._on_request)
+        return {"ok": True, "address": address, "report": report, "seconds": time.monotonic() - started}
+
+    def _stop_listening(self) -> None:
+        if self.listener is not None:
+            self.selector.unregister(self.listener)
+            self.listener.close()
+            self.listener = None
+
+    # -- fork requests (provisioners) ----------------------------------------------------
+    def _on_request(self, listener: socket.socket) -> None:
+        conn, _ = listener.accept()
+        conn.settimeout(5)
+        try:
+            request = json.loads(conn.recv(1 << 22))
+        except (OSError, ValueError) as e:
+            _send(conn, {"error": f"bad fork request: {e}"})
+            conn.close()
+            return
+        pid = os.fork()
+        if pid == 0:
+            from .child import become_kernel
+
+            become_kernel(request, conn, self.pid, self.ns, self._close_in_child)
+        pidfd = os.pidfd_open(pid)
+        self.kernels[pid] = (conn, pidfd)
+        _send(conn, {"pid": pid})
+        conn.setblocking(False)
+        self.selector.register(pidfd, selectors.EVENT_READ, lambda _fd, pid=pid: self._reap(pid))
+        self.selector.register(conn, selectors.EVENT_READ, lambda _c, pid=pid: self._on_hangup(pid))
+
+    def _close_in_child(self) -> None:
+        self.selector.close()
+        self.control.close()
+        if self.listener is not None:
+            self.listener.close()
+        for conn, pidfd in self.kernels.values():
+            conn.close()
+            os.close(pidfd)
+
+    def _on_hangup(self, pid: int) -> None:
+        conn, _ = self.kernels[pid]
+        try:
+            data = conn.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # the provisioner is gone: nobody will ever shut this kernel down
+            self.selector.unregister(conn)
+            _kill_group(pid)
+
+    def _reap(self, pid: int) -> None:
+        conn, pidfd = self.kernels.pop(pid)
+        _, status = os.waitpid(pid, 0)
+        self.selector.unregister(pidfd)
+        os.close(pidfd)
+        try:
+            self.selector.unregister(conn)
+        except KeyError:  # already unregistered when the provisioner hung up
+            pass
+        _send(conn, {"exit": os.waitstatus_to_exitcode(status)})
+        conn.close()
+
+    def _kill_all(self) -> None:
+        self._stop_listening()
+        for pid in list(self.kernels):
+            _kill_group(pid)
+        for pid in list(self.kernels):
+            conn, pidfd = self.kernels.pop(pid)
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            conn.close()
+            os.close(pidfd)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
