@@ -110,6 +110,7 @@ class Zygote:
 @dataclass
 class _Group:
     expected: int
+    python: str | None = None
     done: int = 0
     zygote: Zygote | None = None
     address: str | None = None
@@ -122,11 +123,14 @@ def _say(message: str) -> None:
 
 
 class ForkManager:
-    """Assigns each child job a zygote to fork from (``Job.fork_from``), or leaves it fresh."""
+    """Assigns each child job a zygote to fork from (``Job.fork_from``), or leaves it fresh.
+
+    ``expected`` counts the children of each group (:func:`group_key`) that this run will
+    execute; a group's zygote is drained once that many have finished.
+    """
 
     def __init__(self, expected: dict[Hashable, int], *, spare: bool = True,
                  say: Callable[[str], None] = _say) -> None:
-        self._groups = {key: _Group(expected=n) for key, n in expected.items() if n > 0}
         self._lock = threading.RLock()
         self._said: set[str] = set()
         self._say = say
@@ -134,8 +138,24 @@ class ForkManager:
         self._closed = False
         self.zygotes: list[Zygote] = []
         self.notes: list[str] = []
-        if spare and self._groups:
-            self._spawn_spare(sys.executable)
+        self._groups: dict[Hashable, _Group] = {}
+        kernels: dict[str, Any] = {}
+        for key, n in expected.items():
+            name = key[2]
+            info = kernels.get(name) or kernels.setdefault(name, kernel_info(name))
+            group = _Group(expected=n, python=info.python, fallback=info.blocker)
+            if info.blocker:
+                group.ready.set()
+                self.note(f"not forking kernels: {info.blocker}; children start fresh kernels")
+            self._groups[key] = group
+        first = next((g.python for g in self._groups.values() if g.fallback is None), None)
+        if spare and first:
+            self._spawn_spare(first)
+
+    @property
+    def forking(self) -> bool:
+        """Whether any child of this run may fork."""
+        return any(g.fallback is None for g in self._groups.values())
 
     # -- used by the executor ------------------------------------------------------------
     def run(self, job: Job, run: Callable[[Job], Outcome]) -> Outcome:
@@ -158,11 +178,11 @@ class ForkManager:
             group = self._groups.get(key)
             if group is None:  # not announced by the caller: fork nothing unexpected
                 return job
-            loader = group.zygote is None and group.fallback is None and not group.ready.is_set()
+            loader = group.zygote is None and group.fallback is None
             if loader:
-                group.fallback = self._blocker(job)
-                if group.fallback is None:
-                    group.zygote = self._take_zygote(job)
+                group.zygote = self._take_zygote(group.python or sys.executable)
+                if any(g.zygote is None and g.fallback is None for g in self._groups.values()):
+                    self._spawn_spare(group.python or sys.executable)  # for the next group
         if loader:
             self._load(group, job)
         group.ready.wait()
@@ -198,14 +218,6 @@ class ForkManager:
         self._say(message)
 
     # -- internals -----------------------------------------------------------------------
-    def _blocker(self, job: Job) -> str | None:
-        reason = platform_blocker()
-        info = kernel_info(kernel_name(job.notebook, job.kernel))
-        reason = reason or info.blocker
-        if reason:
-            self.note(f"not forking kernels: {reason}; children start fresh kernels")
-        return reason
-
     def _spawn_spare(self, python: str) -> None:
         if self._closed:
             return
@@ -213,27 +225,25 @@ class ForkManager:
         self.zygotes.append(zygote)
         self._spares[python] = zygote
 
-    def _take_zygote(self, job: Job) -> Zygote:
-        """The spare zygote (already importing) for this interpreter, and a new spare if needed."""
-        python = kernel_info(kernel_name(job.notebook, job.kernel)).python or sys.executable
+    def _take_zygote(self, python: str) -> Zygote:
+        """The spare zygote (already importing) for this interpreter, else a new one."""
         zygote = self._spares.pop(python, None)
         if zygote is None or not zygote.alive():
             zygote = Zygote(python)
             self.zygotes.append(zygote)
-        if any(g.zygote is None and g.fallback is None for g in self._groups.values()):
-            self._spawn_spare(python)
         return zygote
 
     def _load(self, group: _Group, job: Job) -> None:
         assert group.zygote is not None
         parents = ", ".join(name for name, _ in job.inherit)
         try:
-            reply = group.zygote.load(job.inherit, job.cwd)
-        except (ZygoteError, OSError) as e:
-            reply = {"ok": False, "error": str(e)}
-        if reply.get("ok"):
-            group.address = reply["address"]
-        else:
+            try:
+                reply = group.zygote.load(job.inherit, job.cwd)
+            except Exception as e:  # whatever went wrong, the children still run (fresh)
+                reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+            if reply.get("ok"):
+                group.address = reply["address"]
+                return
             if reply.get("hazards"):
                 why = f"the state of {parents} cannot live in a forked process: {'; '.join(reply['hazards'])}"
             else:
@@ -241,7 +251,8 @@ class ForkManager:
             group.fallback = why
             self.note(f"not forking kernels: {why}; its children start fresh kernels")
             group.zygote.close()
-        group.ready.set()
+        finally:
+            group.ready.set()
 
 
 def expected_children(items: Iterable[tuple[Iterable[str], str, str, str | None]]) -> dict[Hashable, int]:
@@ -265,4 +276,5 @@ def fork_manager(children: Iterable[tuple[Iterable[str], str, str, str | None]],
     if reason:
         say(f"not forking kernels: {reason}; children start fresh kernels")
         return None
-    return ForkManager(expected, say=say)
+    manager = ForkManager(expected, say=say)
+    return manager if manager.forking else None

@@ -1,0 +1,376 @@
+"""Fork-server kernels: real zygotes forking real IPython kernels, driven by real papermill runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import outputs_of, write_notebook, write_spec
+from nbgraph import runner
+from nbgraph.executors.base import Executor
+from nbgraph.kernels.fork.support import fork_blocker, platform_blocker
+
+pytestmark = pytest.mark.skipif(platform_blocker() is not None, reason="forking kernels needs Linux")
+
+PARENT = [
+    """
+    import numpy as np
+    import matplotlib
+    import matplotlib.pyplot as plt
+    arr = np.zeros(1000)
+    offset = 10
+    def shifted(x):
+        return x + offset
+    class Box:
+        def __init__(self, v):
+            self.v = v
+        def twice(self):
+            return 2 * self.v
+    box = Box(21)
+    """,
+]
+CHILD = [
+    # 1: inherited state, then isolation: mutate the inherited array, let a sibling run, look again
+    """
+    import time
+    print("start", arr.sum(), shifted(k), box.twice(), type(box).__name__)
+    arr += k
+    time.sleep(0.4)
+    print("after", arr.sum())
+    """,
+    # 2: subprocess return codes (an inherited SIGCHLD handler would make them 0)
+    """
+    import subprocess
+    print("rc", subprocess.run(["sh", "-c", "exit 3"]).returncode, subprocess.call(["false"]))
+    """,
+    # 3: an inline plot
+    """
+    plt.plot([0, k])
+    plt.show()
+    """,
+    # 4: random draws after the (re)seeding of a fresh-looking kernel
+    """
+    import random
+    print(np.random.random(), random.random())
+    """,
+    # 5: how this kernel was started (excluded from the comparison)
+    """
+    import sys, os
+    print("forked", "nbgraph.kernels.fork.child" in sys.modules, os.getpid())
+    """,
+]
+# code-cell indexes in the executed notebook: the inherit cell, parameters, papermill's injected parameters, CHILD
+START, RC, PLOT, RANDOM_CELL, HOW_CELL = 3, 4, 5, 6, 7
+
+
+def _graph(root: Path, n: int = 3) -> Path:
+    write_notebook(root / "parent.ipynb", *(textwrap.dedent(c) for c in PARENT))
+    write_notebook(root / "child.ipynb", *(textwrap.dedent(c) for c in CHILD), parameters="k = 0")
+    return write_spec(root, f"""
+        notebooks:
+          parent:
+            path: parent.ipynb
+          child:
+            path: child.ipynb
+            parent: parent
+            snapshot: false
+            grid: {{k: {list(range(1, n + 1))}}}
+        """)
+
+
+def _children(root: Path) -> dict[str, Path]:
+    return {p.parent.name: p for p in sorted((root / "build" / "child").glob("*/child.ipynb"))}
+
+
+@pytest.fixture(scope="module")
+def both_ways(tmp_path_factory):
+    """The same graph run with forked kernels, then with fresh ones: {mode: {variant: outputs}}."""
+    root = tmp_path_factory.mktemp("forkgraph")
+    spec = _graph(root)
+    results, notebooks = {}, {}
+    for mode, fork in (("forked", True), ("fresh", False)):
+        result = runner.run(spec, force=True, jobs=2, fork=fork)
+        assert result.ok, result.records
+        results[mode] = {name: outputs_of(path) for name, path in _children(root).items()}
+        notebooks[mode] = {name: nbformat.read(path, as_version=4) for name, path in _children(root).items()}
+    return results, notebooks
+
+
+def test_children_fork_and_match_fresh_kernels(both_ways):
+    outputs, _ = both_ways
+    assert set(outputs["forked"]) == {"k=1", "k=2", "k=3"}
+    for mode, flag in (("forked", "True"), ("fresh", "False")):
+        for variant, cells in outputs[mode].items():
+            assert cells[HOW_CELL].split()[:2] == ["forked", flag], (mode, variant)
+            assert cells[0] == "nbgraph: inherited 8 variables from parent\n"  # the injected cell reports
+    for variant in outputs["fresh"]:
+        same = [c for i, c in enumerate(outputs["forked"][variant]) if i not in (RANDOM_CELL, HOW_CELL)]
+        assert same == [c for i, c in enumerate(outputs["fresh"][variant]) if i not in (RANDOM_CELL, HOW_CELL)]
+
+
+def test_children_are_isolated_from_siblings_and_zygote(both_ways):
+    outputs, _ = both_ways
+    for variant, cells in outputs["forked"].items():
+        k = int(variant.split("=")[1])
+        # every child (k=3 forked after k=1 and k=2 mutated theirs) starts from the zygote's zeros,
+        # and a sibling mutating its copy at the same time never shows through
+        assert cells[START] == f"start 0.0 {10 + k} 42 Box\nafter {1000.0 * k}\n"
+
+
+def test_subprocess_return_codes(both_ways):
+    outputs, _ = both_ways
+    assert {cells[RC] for cells in outputs["forked"].values()} == {"rc 3 1\n"}
+
+
+def test_random_generators_are_reseeded_per_child(both_ways):
+    outputs, _ = both_ways
+    for mode in ("forked", "fresh"):
+        draws = [cells[RANDOM_CELL].split() for cells in outputs[mode].values()]
+        numpy_draws, random_draws = {d[0] for d in draws}, {d[1] for d in draws}
+        assert len(numpy_draws) == len(random_draws) == len(draws), (mode, draws)
+
+
+def test_inline_plot_is_an_image(both_ways):
+    _, notebooks = both_ways
+    for nb in notebooks["forked"].values():
+        plot_cell = [c for c in nb.cells if c.cell_type == "code"][PLOT]
+        assert any("image/png" in o.get("data", {}) for o in plot_cell.outputs), plot_cell.outputs
+
+
+# -- fallbacks ---------------------------------------------------------------------------
+
+def _small_graph(root: Path, extra_top: str = "", kernel: str | None = None, parent_cells=("x = 41",)) -> Path:
+    write_notebook(root / "parent.ipynb", *parent_cells)
+    write_notebook(root / "child.ipynb", "import sys\nprint(x + 1, 'nbgraph.kernels.fork.child' in sys.modules)")
+    kernel_line = f"    kernel: {kernel}\n" if kernel else ""
+    return write_spec(root, f"{extra_top}\nnotebooks:\n  parent:\n    path: parent.ipynb\n  child:\n"
+                            f"    path: child.ipynb\n    parent: parent\n{kernel_line}")
+
+
+def _child_says(root: Path) -> str:
+    return outputs_of(root / "build" / "child" / "default" / "child.ipynb")[1]
+
+
+def test_fork_false_in_the_yaml_and_no_fork_flag_start_fresh_kernels(tmp_path, capfd):
+    from click.testing import CliRunner
+
+    from nbgraph.cli import main
+
+    spec = _small_graph(tmp_path, "fork: false")
+    assert runner.run(spec).ok
+    assert _child_says(tmp_path) == "42 False\n"
+    spec = _small_graph(tmp_path)
+    result = CliRunner().invoke(main, ["run", str(spec), "--force", "--no-fork"])
+    assert result.exit_code == 0, result.output
+    assert _child_says(tmp_path) == "42 False\n"
+    assert "not forking" not in capfd.readouterr().err  # asked for: nothing to explain
+    assert runner.run(spec, force=True).ok  # and by default it forks
+    assert _child_says(tmp_path) == "42 True\n"
+
+
+def test_fork_setting_is_validated(tmp_path):
+    from nbgraph.errors import SpecError
+    from nbgraph.spec import load_spec
+
+    spec = _small_graph(tmp_path, "fork: sometimes")
+    with pytest.raises(SpecError, match=r"inheritance.yaml:1: field 'fork': must be true or false"):
+        load_spec(spec)
+
+
+def test_state_that_starts_threads_falls_back_once(tmp_path, capfd):
+    (tmp_path / "threader.py").write_text(
+        "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), daemon=True, name='poller').start()\n")
+    spec = _small_graph(tmp_path, parent_cells=("import threader\nx = 41",))
+    assert runner.run(spec).ok
+    assert _child_says(tmp_path) == "42 False\n"
+    err = capfd.readouterr().err
+    assert err.count("not forking kernels: the state of parent cannot live in a forked process: "
+                     "loading it started threads (poller)") == 1, err
+
+
+def test_non_python_kernel_falls_back(tmp_path, monkeypatch, capfd):
+    kernel_dir = tmp_path / "jupyter" / "kernels" / "otherlang"
+    kernel_dir.mkdir(parents=True)
+    (kernel_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Other", "language": "otherlang"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    assert fork_blocker(tmp_path / "x.ipynb", "otherlang") == "kernel 'otherlang' runs otherlang; only Python kernels fork"
+    spec = _small_graph(tmp_path, kernel="otherlang")
+    assert runner.run(spec).ok
+    assert _child_says(tmp_path) == "42 False\n"
+    assert capfd.readouterr().err.count("not forking kernels: kernel 'otherlang' runs otherlang") == 1
+
+
+def test_other_executors_and_platforms_do_not_fork(tmp_path, capfd):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nbgraph.kernels.run import run_job
+
+    class PoolExecutor(Executor):  # stands for any executor that runs kernels elsewhere
+        slots = 2
+
+        def __init__(self):
+            self.pool = ThreadPoolExecutor(2)
+
+        def submit(self, job):
+            return self.pool.submit(run_job, job)
+
+        def shutdown(self, cancel=False):
+            self.pool.shutdown()
+
+    spec = _small_graph(tmp_path)
+    with PoolExecutor() as executor:
+        assert runner.run(spec, executor=executor).ok
+    assert _child_says(tmp_path) == "42 False\n"
+    assert "not forking kernels: PoolExecutor runs kernels elsewhere" in capfd.readouterr().err
+    assert platform_blocker("darwin") == "forking kernels needs Linux (this is darwin)"
+    assert fork_blocker(tmp_path / "child.ipynb", None, platform="win32") == "forking kernels needs Linux (this is win32)"
+
+
+# -- lifecycle: interrupt, kill, dying zygote, dying nbgraph -------------------------------
+
+def _snapshot(tmp_path: Path) -> str:
+    from nbgraph.snapshot.format import dump_namespace
+
+    dump_namespace({"x": 41}, tmp_path / "snap")
+    return str(tmp_path / "snap")
+
+
+def _gone(pid: int, timeout: float = 10.0) -> bool:
+    """The process has exited and nobody of ours leaves it a zombie (init reaps its own at its pace)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                          if ":\t" in line)
+        except FileNotFoundError:
+            return True
+        if status["State"].startswith("Z") and status["PPid"].strip() == "1":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+async def _start(address: str):
+    from nbgraph.kernels.fork.provisioner import ForkKernelManager
+
+    km = ForkKernelManager(kernel_name="python3", zygote=address)
+    await km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    await kc.wait_for_ready(timeout=30)
+    return km, kc
+
+
+async def _run(kc, code: str, timeout: float = 20) -> dict:
+    reply = await kc.execute_interactive(code, timeout=timeout, output_hook=lambda msg: None)
+    return reply["content"]
+
+
+def test_interrupt_and_kill_one_child(tmp_path):
+    from nbgraph.kernels.fork.manager import Zygote
+
+    zygote = Zygote()
+    try:
+        assert zygote.load([("p", _snapshot(tmp_path))], str(tmp_path))["ok"]
+
+        async def scenario():
+            (km1, kc1), (km2, kc2) = await _start(zygote.address), await _start(zygote.address)
+            pid1 = km1.provisioner.pid
+            assert os.getpgid(pid1) == pid1  # its own process group: signals reach only it
+            msg_id = kc1.execute("import time; time.sleep(30)", stop_on_error=False)  # run what follows
+            await asyncio.sleep(0.5)
+            await km1.interrupt_kernel()
+            reply = await kc1._async_get_shell_msg(timeout=10)
+            assert reply["parent_header"]["msg_id"] == msg_id
+            assert reply["content"]["ename"] == "KeyboardInterrupt"
+            assert (await _run(kc1, "x += 1"))["status"] == "ok"
+            await km1.signal_kernel(signal.SIGKILL)
+            assert _gone(pid1)  # dead and reaped by the zygote (no zombie)
+            assert not await km1.is_alive()
+            assert await km1.provisioner.poll() == -signal.SIGKILL  # as the zygote reported it
+            assert (await _run(kc2, "assert x == 41"))["status"] == "ok"  # the sibling: untouched
+            for km, kc in ((km1, kc1), (km2, kc2)):
+                kc.stop_channels()
+                await km.shutdown_kernel()
+            assert await km2.provisioner.poll() == 0
+        asyncio.run(scenario())
+    finally:
+        zygote.close()
+    assert _gone(zygote.pid)
+
+
+def test_killing_the_zygote_ends_its_kernels(tmp_path):
+    from nbgraph.kernels.fork.manager import Zygote
+
+    zygote = Zygote()
+    try:
+        assert zygote.load([("p", _snapshot(tmp_path))], str(tmp_path))["ok"]
+
+        async def scenario():
+            started = [await _start(zygote.address) for _ in range(2)]
+            pids = [km.provisioner.pid for km, _ in started]
+            os.kill(zygote.pid, signal.SIGKILL)
+            assert all(_gone(pid) for pid in pids)
+            for km, kc in started:
+                assert not await km.is_alive()
+                kc.stop_channels()
+                await km.shutdown_kernel(now=True)
+        asyncio.run(scenario())
+    finally:
+        zygote.close()
+
+
+def _zygotes() -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"nbgraph.kernels.fork.zygote" in cmdline:
+                found.add(int(entry))
+    return found
+
+
+def test_killing_nbgraph_leaves_no_process(tmp_path):
+    import subprocess
+
+    before = _zygotes()
+    marker = tmp_path / "pids.json"
+    write_notebook(tmp_path / "parent.ipynb", "x = 41")
+    write_notebook(tmp_path / "child.ipynb", textwrap.dedent(f"""
+        import json, os, time
+        with open({str(marker)!r} + '.tmp', 'w') as fh:
+            json.dump([os.getpid(), os.getppid()], fh)
+        os.rename({str(marker)!r} + '.tmp', {str(marker)!r})
+        time.sleep(120)
+        """).strip())
+    write_spec(tmp_path, "notebooks:\n  parent: parent.ipynb\n  child:\n    path: child.ipynb\n    parent: parent\n")
+    nbgraph = subprocess.Popen([sys.executable, "-m", "nbgraph", "run"], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert nbgraph.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        kernel, zygote = json.loads(marker.read_text())
+        assert zygote in _zygotes()  # the child really was forked
+        nbgraph.kill()
+        nbgraph.wait()
+        assert _gone(kernel) and _gone(zygote)
+        assert _zygotes() <= before  # the spare zygote too
+    finally:
+        if nbgraph.poll() is None:
+            nbgraph.kill()
