@@ -374,3 +374,18 @@ def test_killing_nbgraph_leaves_no_process(tmp_path):
     finally:
         if nbgraph.poll() is None:
             nbgraph.kill()
+
+
+def test_provisioner_is_registered_as_an_entry_point():
+    import tomllib
+    from importlib.metadata import EntryPoint
+
+    from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
+
+    from nbgraph.kernels.fork.provisioner import ENTRY_POINT, PROVISIONER_NAME
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    declared = project["project"]["entry-points"]["jupyter_client.kernel_provisioners"]
+    assert declared == {PROVISIONER_NAME: ENTRY_POINT}
+    cls = EntryPoint(PROVISIONER_NAME, ENTRY_POINT, "jupyter_client.kernel_provisioners").load()
+    assert issubclass(cls, KernelProvisionerBase)

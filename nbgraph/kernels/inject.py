@@ -11,17 +11,18 @@ from typing import Any, MutableMapping, Sequence
 #: Parents whose state nbgraph injected into this kernel (read by ``inherit_from``).
 INJECTED: list[str] = []
 
-#: Set in a fork-server zygote: (parents, namespace, report) of the state it already loaded,
-#: so that the forked kernel's injected cell only reports what it inherited.
-_PRELOADED: tuple[list[tuple[str, str]], MutableMapping[str, Any], str] | None = None
+#: Set in a fork-server zygote: (parents, namespace, stdout, stderr) of the state it already
+#: loaded, so that the forked kernel's injected cell only reports what it inherited.
+_PRELOADED: tuple[list[tuple[str, str]], MutableMapping[str, Any], str, str] | None = None
 
 
 def inherit(parents: Sequence[tuple[str, str]], ns: MutableMapping[str, Any]) -> None:
     """Load each parent's snapshot into ``ns`` in order (later wins) and say what arrived."""
     global _PRELOADED
     if _PRELOADED is not None and _PRELOADED[1] is ns and _PRELOADED[0] == [tuple(p) for p in parents]:
-        report, _PRELOADED = _PRELOADED[2], None
-        print(report)
+        (*_, out, err), _PRELOADED = _PRELOADED, None
+        sys.stderr.write(err)
+        print(out)
         return
     from ..snapshot.format import load_snapshot, read_manifest
 
@@ -52,11 +53,11 @@ def preload(parents: Sequence[tuple[str, str]], ns: MutableMapping[str, Any]) ->
     import io
 
     global _PRELOADED
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         inherit(parents, ns)
     report = out.getvalue().rstrip("\n")
-    _PRELOADED = ([tuple(p) for p in parents], ns, report)
+    _PRELOADED = ([tuple(p) for p in parents], ns, report, err.getvalue())
     return report
 
 
