@@ -98,14 +98,19 @@ def thread_count() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
-def fork_hazards(native_threads_before: int) -> list[str]:
+def fork_hazards() -> list[str]:
     """Why the loaded state cannot live in a forked process (empty: it can)."""
     hazards = []
     extra = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
     if extra:
         hazards.append(f"loading it started threads ({', '.join(extra)})")
-    elif thread_count() > native_threads_before:
-        hazards.append(f"loading it started {thread_count() - native_threads_before} native thread(s)")
+    else:
+        # BLAS pools (numpy's and scipy's OpenBLAS) stop their threads around fork() and start
+        # them again when needed; after a trial fork, any thread left is one that would be
+        # missing, with whatever locks it held, in every child.
+        _trial_fork()
+        if thread_count() > 1:
+            hazards.append(f"loading it started {thread_count() - 1} native thread(s) that do not survive fork()")
     for name, why in UNSAFE_MODULES.items():
         if name in sys.modules:
             hazards.append(f"it imports {name} ({why})")
@@ -113,6 +118,13 @@ def fork_hazards(native_threads_before: int) -> list[str]:
     if torch is not None and getattr(getattr(torch, "cuda", None), "is_initialized", lambda: False)():
         hazards.append("it holds CUDA tensors (torch.cuda is initialised)")
     return hazards
+
+
+def _trial_fork() -> None:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
 
 
 def _send(sock: socket.socket, message: dict[str, Any]) -> None:
@@ -132,7 +144,6 @@ class Zygote:
         self.listener: socket.socket | None = None
         self.kernels: dict[int, tuple[socket.socket, int]] = {}  # pid -> (conn, pidfd)
         self.draining = False
-        self.native_threads = thread_count()
 
     def serve(self) -> None:
         self.selector.register(self.control, selectors.EVENT_READ, self._on_control)
@@ -172,7 +183,7 @@ class Zygote:
             report = preload([tuple(p) for p in message["parents"]], self.ns)
         except BaseException as e:  # the children then run fresh and show the same error themselves
             return {"ok": False, "error": f"{type(e).__name__}: {e}".splitlines()[0]}
-        hazards = fork_hazards(self.native_threads)
+        hazards = fork_hazards()
         if hazards:
             return {"ok": False, "hazards": hazards}
         gc.collect()
