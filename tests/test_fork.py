@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -235,6 +236,27 @@ def test_other_executors_and_platforms_do_not_fork(tmp_path, capfd):
     assert "not forking kernels: PoolExecutor runs kernels elsewhere" in capfd.readouterr().err
     assert platform_blocker("darwin") == "forking kernels needs Linux (this is darwin)"
     assert fork_blocker(tmp_path / "child.ipynb", None, platform="win32") == "forking kernels needs Linux (this is win32)"
+
+
+def test_a_zygote_gone_before_the_fork_means_a_fresh_kernel(tmp_path):
+    from nbgraph.kernels.fork.manager import ForkManager, job_group
+    from nbgraph.kernels.run import Job, run_job
+
+    write_notebook(tmp_path / "child.ipynb", "import sys\nprint(x + 1, 'nbgraph.kernels.fork.child' in sys.modules)")
+    job = Job(variant="child", node="child", notebook=str(tmp_path / "child.ipynb"), output=str(tmp_path / "out.ipynb"),
+              cwd=str(tmp_path), inherit=(("parent", _snapshot(tmp_path)),))
+    outcome = run_job(dataclasses.replace(job, fork_from=str(tmp_path / "no-zygote.sock")))
+    assert not outcome.ok and outcome.error.startswith("ForkError: cannot reach the zygote"), outcome.error
+    said = []
+    manager = ForkManager({job_group(job): 1}, spare=False, say=said.append)
+    try:
+        stale = lambda j: run_job(dataclasses.replace(j, fork_from=j.fork_from and str(tmp_path / "gone.sock")))
+        outcome = manager.run(job, stale)  # the zygote loaded, but the fork request fails: run it fresh
+    finally:
+        manager.close()
+    assert outcome.ok, outcome.error
+    assert outputs_of(tmp_path / "out.ipynb")[1] == "42 False\n"
+    assert len(said) == 1 and said[0].startswith("child: ForkError: cannot reach the zygote"), said
 
 
 # -- lifecycle: interrupt, kill, dying zygote, dying nbgraph -------------------------------

@@ -114,6 +114,9 @@ def fork_hazards() -> list[str]:
     for name, why in UNSAFE_MODULES.items():
         if name in sys.modules:
             hazards.append(f"it imports {name} ({why})")
+    zmq = sys.modules.get("zmq")
+    if zmq is not None and getattr(zmq.Context, "_instance", None) is not None:
+        hazards.append("it created a ZeroMQ context (its I/O threads do not survive fork())")
     torch = sys.modules.get("torch")
     if torch is not None and getattr(getattr(torch, "cuda", None), "is_initialized", lambda: False)():
         hazards.append("it holds CUDA tensors (torch.cuda is initialised)")
