@@ -144,7 +144,7 @@ class Scheduler:
             output=outcome.output, snapshot=outcome.snapshot, error=outcome.error,
             finished=time.time(), duration=round(outcome.duration, 3), skipped=outcome.skipped,
             collisions=_collisions([self._snapshots[p] for p in variant.parents]),
-            parents=list(variant.parents),
+            parents=list(variant.parents), results=dict(outcome.results),
         )
         record.started = record.finished - outcome.duration
         self.plan.layout.write_record(variant, record)
