@@ -46,7 +46,7 @@ def record(name: str, value: Any) -> Any:
     if not isinstance(name, str) or not name:
         raise TypeError("nbgraph.record(name, value): name must be a non-empty string")
     data = _jsonable(value, name)
-    text = f"{name} = {value!r}"
+    text = f"{name} = {data!r}"
     try:
         from IPython import get_ipython
         from IPython.display import display

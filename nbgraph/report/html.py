@@ -131,17 +131,23 @@ def _results_section(plan: Plan, out: Path, notebooks: dict[str, Path]) -> str:
         return ('<h2>Results</h2><p id="results">No values recorded yet: call '
                 '<code>nbgraph.record("name", value)</code> in a notebook.</p>')
     header, body = table_cells(rows)
-    first_num = len(header) - len({k for r in rows for k in r.results})
     lines = ['<h2>Results</h2><table id="results"><thead><tr>']
     lines += [f"<th>{html.escape(h)}</th>" for h in header]
     lines.append("</tr></thead><tbody>")
     for row, cells in zip(rows, body):
         tds = [f"<td>{_link(row.name, out, notebooks)}</td>", f"<td>{_badge(row.status)}</td>"]
-        tds += [f'<td{" class=num" if i >= first_num else ""}>{html.escape(c)}</td>'
-                for i, c in enumerate(cells[2:], start=2)]
+        tds += [f'<td{" class=num" if _is_number(c) else ""}>{html.escape(c)}</td>' for c in cells[2:]]
         lines.append(f'<tr data-variant="{html.escape(row.name)}">{"".join(tds)}</tr>')
     lines.append("</tbody></table>")
     return "\n".join(lines)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _variants_section(plan: Plan, out: Path, notebooks: dict[str, Path]) -> str:

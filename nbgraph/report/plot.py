@@ -243,8 +243,11 @@ def write_image(summaries: list[NodeSummary], path: Path, fmt: str, title: str =
 
     from ..fsutil import atomic_write_bytes
 
+    import matplotlib
+
     fig = draw(summaries, title)
     buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, facecolor="white")
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "nbgraph"}):  # real, searchable text
+        fig.savefig(buf, format=fmt, facecolor="white", metadata={"Date": None} if fmt == "svg" else None)
     atomic_write_bytes(path, buf.getvalue())
 
