@@ -18,10 +18,12 @@ RESULTS_FILE = "results.json"
 
 def _jsonable(value: Any, name: str) -> Any:
     """Plain JSON data for ``value`` (numpy scalars and arrays included), or a clear TypeError."""
-    if value is None or isinstance(value, (bool, int, str)):
+    if value is None or isinstance(value, bool):
         return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (int, str)):
+        return int(value) if isinstance(value, int) else str(value)
+    if isinstance(value, float):  # numpy.float64 too: recorded as a plain float
+        return float(value) if math.isfinite(value) else str(value)
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v, name) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
