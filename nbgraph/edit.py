@@ -89,13 +89,13 @@ def add_node(spec_path: str | Path, notebook: str | Path, parent: str, *, grid: 
     if created:
         write_child_notebook(nb_path, parent_nb, grid_values)
     try:
-        new_spec = _validated(spec.file, new_text)
+        _validated(spec.file, new_text)
     except NbgraphError:
         if created:
             nb_path.unlink(missing_ok=True)
         raise
     atomic_write_text(spec.file, new_text)
-    return Added(name=name, notebook=nb_path, created=created, spec=new_spec)
+    return Added(name=name, notebook=nb_path, created=created, spec=load_spec(spec.file))
 
 
 def _append_node(text: str, file: Path, name: str, rel: str, parent: str, grid: dict[str, list[Any]]) -> str:
@@ -129,7 +129,7 @@ def _append_node(text: str, file: Path, name: str, rel: str, parent: str, grid: 
     return out.getvalue()
 
 
-def _validated(file: Path, text: str) -> Spec:
+def _validated(file: Path, text: str) -> None:
     """Load the new YAML from a temporary file beside the real one (paths resolve the same)."""
     import tempfile
 
@@ -138,7 +138,7 @@ def _validated(file: Path, text: str) -> Spec:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         try:
-            return load_spec(tmp)
+            load_spec(tmp)
         except SpecError as e:
             raise SpecError(str(e).replace(Path(tmp).name, file.name), **e.fields) from None
     finally:
