@@ -78,6 +78,23 @@ def key_of(parts: Mapping[str, Any]) -> str:
     return _sha(parts)
 
 
+def result_id(record: Record) -> str:
+    """Which run of a parent a child started from: its key *and* when that run finished.
+
+    A child's key holds its parents' result ids, not their keys, so a parent that re-ran
+    with unchanged inputs (``--force``, or a notebook that draws new data) still makes its
+    children stale: they were built on a snapshot that no longer exists.
+    """
+    return _sha([record.key, record.finished])
+
+
+def with_parent_results(parts: Mapping[str, Any], parents: list[Record]) -> tuple[str, dict[str, Any]]:
+    """The final key of a variant once its parents' results are known (at run time)."""
+    final = dict(parts)
+    final["parents"] = [result_id(r) for r in parents]
+    return key_of(final), final
+
+
 _PART_REASONS = {
     "code": "code changed",
     "params": "parameters changed",

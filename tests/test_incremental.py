@@ -140,3 +140,8 @@ def test_only_what_changed_runs(project):
     result, executed = _run(project, only=["a"], force=True)
     assert executed == {"a[x=1]", "a[x=3]"}
     assert _reasons(project) == {}
+
+    # a parent re-ran on its own (--only): its children are stale because of it
+    result, executed = _run(project, only=["base"], force=True)
+    assert executed == {"base"}
+    assert _reasons(project) == {n: "parent re-ran" for n in ("a[x=1]", "a[x=3]", "flaky", "b")}

@@ -181,7 +181,7 @@ def draw(summaries: list[NodeSummary], title: str = ""):
         ax.add_patch(FancyBboxPatch((x - BOX_W / 2, y - BOX_H / 2), BOX_W, BOX_H,
                                     boxstyle="round,pad=0,rounding_size=0.12", fc=fill, ec=edge, lw=1.8, zorder=2))
         top = y + BOX_H / 2
-        ax.text(x, top - 0.25, s.name, ha="center", va="center", fontsize=11.5, weight="bold", zorder=3)
+        ax.text(x, top - 0.25, _fit(s.name, 28), ha="center", va="center", fontsize=11.5, weight="bold", zorder=3)
         ax.text(x, top - 0.52, _fit(s.notebook, 34), ha="center", va="center", fontsize=8, color="#333333",
                 family="monospace", zorder=3)
         ax.text(x, top - 0.78, _fit(s.grid_text() or "no grid", 40), ha="center", va="center", fontsize=8.5,
