@@ -107,6 +107,8 @@ def _page(plan: Plan, out: Path, graph: Path | None, notebooks: dict[str, Path])
     ]
     if graph is not None:
         parts.append(f'<h2>Graph</h2><img class="graph" id="graph" src="{e(_rel(graph, out))}" alt="notebook graph">')
+    else:
+        parts.append("<h2>Graph</h2><p>The picture needs matplotlib: <code>pip install 'nbgraph[plot]'</code>.</p>")
     parts.append(_results_section(plan, out, notebooks))
     parts.append(_variants_section(plan, out, notebooks))
     parts.append("</body></html>")

@@ -227,6 +227,8 @@ def plot(plan: Plan, output: Path | None = None, fmt: str | None = None) -> tupl
                                   "name it .png or .svg, or pass --format")
     if fmt not in FORMATS:
         raise PlotUnavailable(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
+    if output is not None and fmt in ("png", "svg") and output.suffix.lower() not in ("", f".{fmt}"):
+        raise PlotUnavailable(f"{output}: the extension does not match --format {fmt}; name it {output.stem}.{fmt}")
     summaries = summarize(plan)
     if fmt == "dot":
         return to_dot(summaries), None
