@@ -17,7 +17,7 @@ from typing import Any
 from ..fsutil import atomic_write_text
 from ..plan import Plan
 from ..records import FAILED, PENDING, SKIPPED, SUCCEEDED
-from .plot import COLORS, summarize, write_image, PlotUnavailable
+from .plot import COLORS, summarize, write_image, PlotError
 from .results import result_rows, table_cells
 
 
@@ -35,7 +35,7 @@ def write_report(plan: Plan, out_dir: Path | None = None) -> Report:
     graph: Path | None = out / "graph.svg"
     try:
         write_image(summarize(plan), graph, "svg", title=plan.spec.file.name)
-    except PlotUnavailable:
+    except PlotError:
         graph = None
     notebooks = render_notebooks(plan, out / "notebooks")
     page = _page(plan, out, graph, notebooks)

@@ -30,8 +30,8 @@ LABELS = {SUCCEEDED: "succeeded", FAILED: "failed", SKIPPED: "skipped (a parent 
 ORDER = (SUCCEEDED, FAILED, SKIPPED, PENDING)
 
 
-class PlotUnavailable(NbgraphError):
-    """matplotlib is missing: PNG/SVG need the ``plot`` extra."""
+class PlotError(NbgraphError):
+    """The picture cannot be made: matplotlib is missing, or the output name or format is wrong."""
 
 
 @dataclass
@@ -150,7 +150,7 @@ def draw(summaries: list[NodeSummary], title: str = ""):
         from matplotlib.figure import Figure
         from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch, Rectangle
     except ImportError:
-        raise PlotUnavailable("nbgraph plot: PNG and SVG need matplotlib; install it with "
+        raise PlotError("nbgraph plot: PNG and SVG need matplotlib; install it with "
                               "pip install 'nbgraph[plot]' (or use --format dot / --format mermaid)") from None
 
     by_name = {s.name: s for s in summaries}
@@ -223,12 +223,12 @@ def plot(plan: Plan, output: Path | None = None, fmt: str | None = None) -> tupl
         suffix = output.suffix.lower().lstrip(".") if output is not None else ""
         fmt = suffix if suffix in ("png", "svg") else "png"
         if output is not None and suffix not in ("png", "svg"):
-            raise PlotUnavailable(f"{output}: cannot tell the format from the extension; "
+            raise PlotError(f"{output}: cannot tell the format from the extension; "
                                   "name it .png or .svg, or pass --format")
     if fmt not in FORMATS:
-        raise PlotUnavailable(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
+        raise PlotError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
     if output is not None and fmt in ("png", "svg") and output.suffix.lower() not in ("", f".{fmt}"):
-        raise PlotUnavailable(f"{output}: the extension does not match --format {fmt}; name it {output.stem}.{fmt}")
+        raise PlotError(f"{output}: the extension does not match --format {fmt}; name it {output.stem}.{fmt}")
     summaries = summarize(plan)
     if fmt == "dot":
         return to_dot(summaries), None
