@@ -190,3 +190,21 @@ def test_only_reuses_parent_snapshot_and_errors_without_one(project):
     again = project.cli("run", "--only", "c", "--force")
     assert again.returncode == 0 and "1 succeeded" in again.stdout
     assert outputs_of(project.root / "build/c/default/c.ipynb")[1] == first[1]  # same inherited v
+
+
+def test_mixins_merge_in_order_later_wins_and_collisions_are_listed(project):
+    project.notebook("a.ipynb", "who = 'a'\nonly_a = 1")
+    project.notebook("b.ipynb", "who = 'b'\nonly_b = 2")
+    project.notebook("m.ipynb", "print(who, only_a, only_b)")
+    project.spec("""
+        notebooks:
+          a: {path: a.ipynb}
+          b: {path: b.ipynb}
+          m: {path: m.ipynb, parents: [a, b]}
+    """)
+    proc = project.cli("run")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "defined by several parents" in proc.stdout and "who" in proc.stdout
+    outputs = outputs_of(project.root / "build/m/default/m.ipynb")
+    assert outputs[1].strip() == "b 1 2"
+    assert "later wins" in outputs[0] and "who" in outputs[0]
