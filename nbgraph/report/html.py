@@ -60,6 +60,10 @@ def render_notebooks(plan: Plan, folder: Path) -> dict[str, Path]:
             body, _ = exporter.from_filename(str(source))
             atomic_write_text(target, body)
         done[item.variant.name] = target
+    keep = set(done.values())
+    for old in folder.glob("*/*.html") if folder.is_dir() else ():
+        if old not in keep:  # a variant that is no longer in the graph
+            old.unlink()
     return done
 
 
