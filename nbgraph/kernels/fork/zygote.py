@@ -3,7 +3,9 @@
 Started by :class:`~nbgraph.kernels.fork.manager.Zygote` as
 ``python -c "from nbgraph.kernels.fork.zygote import main; main()" CONTROL_FD DIR``.
 It must stay single-threaded and free of ZeroMQ contexts, or its children inherit locks
-held by threads that do not exist in them.  It talks over two kinds of sockets, both
+held by threads that do not exist in them (OpenBLAS's pool is the one exception allowed: it
+stops its threads around ``fork()``).  Its sockets live in a private (0700) temporary folder,
+so only this user can ask it for a kernel.  It talks over two kinds of sockets, both
 ``AF_UNIX``/``SOCK_SEQPACKET`` (one JSON message per packet):
 
 * the *control* channel, inherited from nbgraph: ``{"op": "load", "parents": [[name, path]...],
