@@ -283,6 +283,16 @@ def _gone(pid: int, timeout: float = 10.0) -> bool:
     return False
 
 
+def _descriptors(pid: int, kind: str) -> set[str]:
+    links = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            links.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            pass
+    return {link for link in links if link.startswith(kind)}
+
+
 async def _start(address: str):
     from nbgraph.kernels.fork.provisioner import ForkKernelManager
 
@@ -308,8 +318,11 @@ def test_interrupt_and_kill_one_child(tmp_path):
 
         async def scenario():
             (km1, kc1), (km2, kc2) = await _start(zygote.address), await _start(zygote.address)
-            pid1 = km1.provisioner.pid
+            pid1, pid2 = km1.provisioner.pid, km2.provisioner.pid
             assert os.getpgid(pid1) == pid1  # its own process group: signals reach only it
+            # none of the zygote's sockets (control, listener, the sibling's connection) nor its pidfds
+            assert not _descriptors(zygote.pid, "socket:") & _descriptors(pid2, "socket:")
+            assert not _descriptors(pid2, "anon_inode:[pidfd]")
             msg_id = kc1.execute("import time; time.sleep(30)", stop_on_error=False)  # run what follows
             await asyncio.sleep(0.5)
             await km1.interrupt_kernel()

@@ -29,8 +29,10 @@ def become_kernel(request: dict[str, Any], conn: socket.socket, zygote_pid: int,
         os.setsid()  # interrupt and kill (sent to the process group) reach only this kernel
         _die_with(zygote_pid)
         _reset_signals()  # an inherited SIGCHLD disposition makes subprocess return codes read 0
-        close_zygote()  # the zygote's listening socket, control channel, other kernels' sockets
-        _close_stray_fds(keep={conn.fileno()})
+        # The zygote's listening socket, control channel and other kernels' sockets.  Descriptors
+        # opened while loading the state stay: objects of the state own them (an np.memmap's
+        # file), as in a fresh kernel; strays inherited by the zygote were closed at its start.
+        close_zygote()
         _stdin_from_devnull()
         os.chdir(request["cwd"])
         os.environ.clear()
@@ -74,16 +76,6 @@ def _reset_signals() -> None:
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # what the interpreter sets at start-up
-
-
-def _close_stray_fds(keep: set[int]) -> None:
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
 
 def _stdin_from_devnull() -> None:

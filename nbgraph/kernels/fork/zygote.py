@@ -43,11 +43,23 @@ UNSAFE_MODULES = {
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    close_stray_fds(keep={0, 1, 2, int(argv[0])})  # before anything could own one
     control = socket.socket(fileno=int(argv[0]))
     folder = argv[1]
     ns = _prepare_main()
     _preimport()
     Zygote(control, folder, ns).serve()
+
+
+def close_stray_fds(keep: set[int]) -> None:
+    """Close descriptors this process inherited by accident; its kernels would inherit them too."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:  # the directory's own descriptor, already closed
+                pass
 
 
 def _prepare_main() -> dict[str, Any]:
