@@ -88,6 +88,19 @@ def _graph(root: Path, n: int = 3) -> Path:
         """)
 
 
+def _zombie_children() -> list[int]:
+    zombies = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        if fields["State"].startswith("Z") and int(fields["PPid"]) == os.getpid():
+            zombies.append(int(entry))
+    return zombies
+
+
 def _children(root: Path) -> dict[str, Path]:
     return {p.parent.name: p for p in sorted((root / "build" / "child").glob("*/child.ipynb"))}
 
@@ -103,6 +116,7 @@ def both_ways(tmp_path_factory):
         assert result.ok, result.records
         results[mode] = {name: outputs_of(path) for name, path in _children(root).items()}
         notebooks[mode] = {name: nbformat.read(path, as_version=4) for name, path in _children(root).items()}
+        assert not _zombie_children(), mode  # zygotes were reaped, their kernels by them
     return results, notebooks
 
 

@@ -87,12 +87,13 @@ class Zygote:
             return reply
 
     def drain(self) -> None:
-        """Fork no more; the zygote exits as soon as its last kernel has."""
+        """Fork no more; the zygote exits as soon as its last kernel has (and is reaped then)."""
         with self._lock:
             try:
                 self.control.send(json.dumps({"op": "drain"}).encode())
             except OSError:
-                pass
+                return
+        threading.Thread(target=self.process.wait, name="nbgraph-zygote-reaper", daemon=True).start()
 
     def close(self, timeout: float = 10.0) -> None:
         """Kill the zygote's kernels, end it, and remove its socket folder."""
