@@ -57,6 +57,10 @@ class Zygote:
             self.process = subprocess.Popen(
                 [python, "-c", ZYGOTE_MAIN, str(theirs.fileno()), self.folder],
                 stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), start_new_session=True, env=env)
+        except BaseException:
+            ours.close()
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
         finally:
             theirs.close()
         self.control = ours
@@ -181,7 +185,13 @@ class ForkManager:
                 return job
             loader = group.zygote is None and group.fallback is None
             if loader:
-                group.zygote = self._take_zygote(group.python or sys.executable)
+                try:
+                    group.zygote = self._take_zygote(group.python or sys.executable)
+                except OSError as e:
+                    group.fallback = f"cannot start a zygote with {group.python} ({e})"
+                    self.note(f"not forking kernels: {group.fallback}; children start fresh kernels")
+                    group.ready.set()
+                    return job
                 if any(g.zygote is None and g.fallback is None for g in self._groups.values()):
                     self._spawn_spare(group.python or sys.executable)  # for the next group
         if loader:
@@ -222,7 +232,10 @@ class ForkManager:
     def _spawn_spare(self, python: str) -> None:
         if self._closed:
             return
-        zygote = Zygote(python)
+        try:
+            zygote = Zygote(python)
+        except OSError:  # said when a group needs it and it cannot start either
+            return
         self.zygotes.append(zygote)
         self._spares[python] = zygote
 
