@@ -18,8 +18,7 @@ import sys
 import traceback
 from typing import Any, Callable, MutableMapping
 
-PR_SET_PDEATHSIG = 1
-
+from .zygote import die_with
 
 def become_kernel(request: dict[str, Any], conn: socket.socket, zygote_pid: int,
                   ns: MutableMapping[str, Any], close_zygote: Callable[[], None]) -> None:
@@ -27,7 +26,7 @@ def become_kernel(request: dict[str, Any], conn: socket.socket, zygote_pid: int,
     code = 1
     try:
         os.setsid()  # interrupt and kill (sent to the process group) reach only this kernel
-        _die_with(zygote_pid)
+        die_with(zygote_pid)  # no orphan kernel keeps running on its own
         _reset_signals()  # an inherited SIGCHLD disposition makes subprocess return codes read 0
         # The zygote's listening socket, control channel and other kernels' sockets.  Descriptors
         # opened while loading the state stay: objects of the state own them (an np.memmap's
@@ -58,16 +57,6 @@ def kernel_arguments(cmd: list[str]) -> list[str]:
         if arg == "-m" and cmd[i + 1] in ("ipykernel_launcher", "ipykernel", "ipykernel.kernelapp"):
             return list(cmd[i + 2:])
     raise ValueError(f"not an ipykernel command line: {cmd!r}")
-
-
-def _die_with(zygote_pid: int) -> None:
-    """SIGKILL this kernel if the zygote dies (no orphan keeps running on its own)."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != zygote_pid:  # the zygote died before prctl took effect
-        os._exit(1)
 
 
 def _reset_signals() -> None:

@@ -31,6 +31,8 @@ import threading
 import time
 from typing import Any
 
+PR_SET_PDEATHSIG = 1
+
 #: Modules whose state cannot be forked safely once imported (devices, native thread pools).
 UNSAFE_MODULES = {
     "jax": "JAX runs its own threads",
@@ -43,12 +45,25 @@ UNSAFE_MODULES = {
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    # Die with nbgraph even while busy loading (the control channel's end of file is only
+    # seen between requests).  The spawning thread lives until nbgraph is done with us.
+    die_with(os.getppid())
     close_stray_fds(keep={0, 1, 2, int(argv[0])})  # before anything could own one
     control = socket.socket(fileno=int(argv[0]))
     folder = argv[1]
     ns = _prepare_main()
     _preimport()
     Zygote(control, folder, ns).serve()
+
+
+def die_with(parent: int) -> None:
+    """SIGKILL this process when ``parent`` (more exactly: the thread that forked us) dies."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)
 
 
 def close_stray_fds(keep: set[int]) -> None:
