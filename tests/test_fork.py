@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -282,6 +283,15 @@ def _snapshot(tmp_path: Path) -> str:
     return str(tmp_path / "snap")
 
 
+def _eventually(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _gone(pid: int, timeout: float = 10.0) -> bool:
     """The process has exited and nobody of ours leaves it a zombie (init reaps its own at its pace)."""
     deadline = time.monotonic() + timeout
@@ -397,6 +407,7 @@ def test_killing_nbgraph_leaves_no_process(tmp_path):
     import subprocess
 
     before = _zygotes()
+    folders = set(Path(tempfile.gettempdir()).glob("nbgraph-fork-*"))
     marker = tmp_path / "pids.json"
     write_notebook(tmp_path / "parent.ipynb", "x = 41")
     write_notebook(tmp_path / "child.ipynb", textwrap.dedent(f"""
@@ -419,7 +430,8 @@ def test_killing_nbgraph_leaves_no_process(tmp_path):
         nbgraph.kill()
         nbgraph.wait()
         assert _gone(kernel) and _gone(zygote)
-        assert _zygotes() <= before  # the spare zygote too
+        assert _eventually(lambda: _zygotes() <= before)  # the spare zygote too
+        assert _eventually(lambda: set(Path(tempfile.gettempdir()).glob("nbgraph-fork-*")) <= folders)
     finally:
         if nbgraph.poll() is None:
             nbgraph.kill()

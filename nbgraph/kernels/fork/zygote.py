@@ -24,6 +24,7 @@ import gc
 import json
 import os
 import selectors
+import shutil
 import signal
 import socket
 import sys
@@ -47,21 +48,29 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     # Die with nbgraph even while busy loading (the control channel's end of file is only
     # seen between requests).  The spawning thread lives until nbgraph is done with us.
-    die_with(os.getppid())
+    signal.signal(signal.SIGTERM, _terminate)  # so that it still kills its kernels and cleans up
+    die_with(os.getppid(), signal.SIGTERM)
     close_stray_fds(keep={0, 1, 2, int(argv[0])})  # before anything could own one
     control = socket.socket(fileno=int(argv[0]))
     folder = argv[1]
-    ns = _prepare_main()
-    _preimport()
-    Zygote(control, folder, ns).serve()
+    try:
+        ns = _prepare_main()
+        _preimport()
+        Zygote(control, folder, ns).serve()
+    finally:  # e.g. nbgraph died while this was still importing
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def die_with(parent: int) -> None:
-    """SIGKILL this process when ``parent`` (more exactly: the thread that forked us) dies."""
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def die_with(parent: int, signum: int = signal.SIGKILL) -> None:
+    """Get ``signum`` when ``parent`` (more exactly: the thread that forked us) dies."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
     if os.getppid() != parent:  # it died before prctl took effect
         os._exit(1)
 
@@ -185,6 +194,7 @@ class Zygote:
                     key.data(key.fileobj)
         finally:
             self._kill_all()
+            shutil.rmtree(self.folder, ignore_errors=True)
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)  # the state is the parent's: no need to free it page by page
