@@ -176,6 +176,8 @@ def _send(sock: socket.socket, message: dict[str, Any]) -> None:
 
 
 class Zygote:
+    """The zygote's event loop: one thread, one selector, no timers."""
+
     def __init__(self, control: socket.socket, folder: str, ns: dict[str, Any]) -> None:
         self.control = control
         self.folder = folder
@@ -223,7 +225,7 @@ class Zygote:
         try:
             os.chdir(message["cwd"])
             report = preload([tuple(p) for p in message["parents"]], self.ns)
-        except BaseException as e:  # the children then run fresh and show the same error themselves
+        except Exception as e:  # the children then run fresh and show the same error themselves
             return {"ok": False, "error": f"{type(e).__name__}: {e}".splitlines()[0]}
         hazards = fork_hazards()
         if hazards:
