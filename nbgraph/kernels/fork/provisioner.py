@@ -73,7 +73,15 @@ class ForkProvisioner(LocalProvisioner):
             raise ForkError(f"cannot reach the zygote at {self.zygote}: {e}") from e
         self._conn = conn
         conn.setblocking(False)
-        deadline = time.monotonic() + self.launch_timeout
+        try:
+            await self._until_bound(time.monotonic() + self.launch_timeout)
+        except BaseException:
+            self._hang_up()  # which makes the zygote kill a half-started kernel
+            raise
+        self.cwd = cwd
+        return self.connection_info
+
+    async def _until_bound(self, deadline: float) -> None:
         bound = False
         while not (bound and self.pid is not None):
             message = await self._receive(deadline - time.monotonic())
@@ -88,8 +96,6 @@ class ForkProvisioner(LocalProvisioner):
                 self.pid = self.pgid = int(message["pid"])
                 self._pidfd = os.pidfd_open(self.pid)
             bound = bound or bool(message.get("bound"))
-        self.cwd = cwd
-        return self.connection_info
 
     async def _receive(self, timeout: float) -> dict[str, Any] | None:
         assert self._conn is not None
@@ -167,13 +173,16 @@ class ForkProvisioner(LocalProvisioner):
     async def terminate(self, restart: bool = False) -> None:
         await self.send_signal(signal.SIGTERM)
 
-    async def cleanup(self, restart: bool = False) -> None:
+    def _hang_up(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
+
+    async def cleanup(self, restart: bool = False) -> None:
+        self._hang_up()
         await super().cleanup(restart=restart)
 
     async def get_provisioner_info(self) -> dict[str, Any]:
