@@ -71,10 +71,15 @@ def main(debug: bool) -> None:
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Seconds per cell for nodes without their own timeout.")
 @click.option("--strict", is_flag=True, help="Fail a variant whose state has a variable that cannot be snapshotted.")
 @click.option("--dry-run", is_flag=True, help="List what would run and why, and run nothing.")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default=None,
+              help="Where variants run (default: the YAML's 'executor', else local).")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Dask scheduler address for --executor dask (default: the YAML's 'scheduler', else a local cluster).")
+@click.option("--log-output", is_flag=True, help="Also stream every variant's cell output here, prefixed with its name.")
 @handle_errors
-def run(spec: Path, only, force, jobs, timeout, strict, dry_run) -> None:
+def run(spec: Path, only, force, jobs, timeout, strict, dry_run, executor, scheduler, log_output) -> None:
     """Run every stale notebook of the graph SPEC (default: ./inheritance.yaml)."""
-    from .report.terminal import make_events, print_summary
+    from .report.terminal import OutputPrinter, make_events, print_summary
 
     from . import runner
     from .plan import make_plan
@@ -88,12 +93,46 @@ def run(spec: Path, only, force, jobs, timeout, strict, dry_run) -> None:
             click.echo(f"would run  {item.variant.name}  ({item.decision.reason})")
         click.echo(f"{len(todo)} of {len(plan.items)} variants would run")
         return
+    if scheduler and (executor or loaded.executor) == "local":
+        raise NbgraphError("--scheduler needs the dask executor: add --executor dask (or 'executor: dask' in the YAML)")
+    if scheduler and not executor:
+        executor = "dask"
     console = _console()
+    _terminate_as_interrupt()
+    printer = OutputPrinter(console) if log_output else None
     with make_events(console) as events:
-        result = runner.run(loaded, only=only, force=force, jobs=jobs, timeout=timeout, strict=strict, events=events)
+        try:
+            result = runner.run(loaded, only=only, force=force, jobs=jobs, timeout=timeout, strict=strict,
+                                events=events, executor=executor, scheduler=scheduler, log_output=printer)
+        finally:
+            if printer is not None:
+                printer.flush()
     print_summary(console, result)
     if not result.ok:
         sys.exit(1)
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM stops a run exactly like Ctrl-C: kernels killed, nothing half-written, exit 130."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@main.command()
+@click.argument("variant")
+@click.option("--spec", "spec", default=DEFAULT_SPEC, type=click.Path(dir_okay=True, path_type=Path),
+              help="The graph (default: ./inheritance.yaml).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing as the variant runs, until the run ends.")
+@handle_errors
+def logs(variant: str, spec: Path, follow: bool) -> None:
+    """Show the cell output (stdout/stderr) of VARIANT, e.g. 'train[model=svm,strength=0.1]'."""
+    from .report.logs import show_log
+
+    show_log(spec, variant, follow=follow, write=lambda text: (sys.stdout.write(text), sys.stdout.flush()))
 
 
 @main.command()
@@ -119,7 +158,11 @@ def status(spec: Path, as_json: bool) -> None:
     from .report.status import status_rows
     from .spec import load_spec
 
-    rows = status_rows(make_plan(load_spec(spec)))
+    from .runner import open_build
+
+    loaded = load_spec(spec)
+    open_build(loaded)
+    rows = status_rows(make_plan(loaded))
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
