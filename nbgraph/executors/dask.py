@@ -62,7 +62,7 @@ class DaskExecutor(Executor):
                                                          dashboard_address=None)
                 scheduler = self._cluster
             try:
-                self.client = distributed.Client(scheduler, timeout="10s")
+                self.client = distributed.Client(scheduler)  # waits distributed.comm.timeouts.connect
             except OSError as e:
                 from ..errors import NbgraphError
 

@@ -70,7 +70,9 @@ class NbgraphEngine(NBClientEngine):
         run_id: str = kwargs.pop("run_id")
         kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
         km = lifecycle.new_kernel_manager(kernel_name)
-        client = _Client(nb_man, km=km, variant_log=variant_log, run_id=run_id, timeout=execution_timeout,
+        # nbclient's ``timeout`` trait is an int; ``timeout_func`` keeps fractional seconds
+        client = _Client(nb_man, km=km, variant_log=variant_log, run_id=run_id, timeout=None,
+                         timeout_func=(lambda cell: execution_timeout) if execution_timeout else None,
                          startup_timeout=start_timeout, kernel_name=kernel_name, log=logger, log_output=True,
                          **kwargs)
         kill = True

@@ -1,0 +1,137 @@
+"""A real Dask cluster runs the graph; a real S3 protocol server (moto) holds the build."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from nbgraph import run
+from nbgraph.records import SUCCEEDED
+
+distributed = pytest.importorskip("distributed")
+
+
+def small_graph(project, build_dir: str | None = None, extra: str = "") -> None:
+    project.notebook("load.ipynb", "import os\nrows = list(range(10))\nprint('loaded', flush=True)")
+    project.notebook("train.ipynb", "score = sum(rows) * k\nprint('score', score)", parameters="k = 0")
+    head = f"build_dir: {build_dir}\n" if build_dir else ""
+    project.spec(head + extra + """
+        notebooks:
+          load: {path: load.ipynb}
+          train: {path: train.ipynb, parent: load, grid: {k: [1, 2]}}
+    """.replace("\n        ", "\n"))
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
+                                  host="127.0.0.1", dashboard_address=None) as c:
+        yield c
+
+
+def test_dask_scheduler_address_runs_the_graph_and_leaves_the_cluster_up(project, cluster):
+    small_graph(project)
+    lines: list[tuple[str, str]] = []
+    result = run(project.root / "inheritance.yaml", executor="dask", scheduler=cluster.scheduler_address,
+                 log_output=lambda variant, stream, text: lines.append((variant, text)))
+    assert {r.status for r in result.records.values()} == {SUCCEEDED}
+    assert ("train[k=2]", "score 90\n") in lines
+    with distributed.Client(cluster.scheduler_address, timeout="5s") as client:  # not shut down by nbgraph
+        assert sum(client.nthreads().values()) == 2
+
+
+def test_dask_with_the_users_client_and_yaml_keys(project, cluster):
+    small_graph(project, extra=f"executor: dask\nscheduler: {cluster.scheduler_address}\n")
+    from nbgraph.executors.dask import DaskExecutor
+
+    with distributed.Client(cluster) as client:
+        result = run(project.root / "inheritance.yaml", executor=DaskExecutor(client))
+        assert client.status == "running"
+    assert {r.status for r in result.records.values()} == {SUCCEEDED}
+    proc = project.cli("run", "--force", "--jobs", "2")  # executor and scheduler from the YAML
+    assert proc.returncode == 0, proc.stderr
+    assert "3 succeeded" in proc.stdout
+
+
+def test_jobs_2_overlaps_independent_variants(project):
+    project.notebook("base.ipynb", "x = 1")
+    project.notebook("child.ipynb", "import time\ntime.sleep(1.5)", parameters="k = 0")
+    project.spec("""
+        notebooks:
+          base: {path: base.ipynb}
+          child: {path: child.ipynb, parent: base, grid: {k: [1, 2]}}
+    """)
+    result = run(project.root / "inheritance.yaml", jobs=2)
+    a, b = result.records["child[k=1]"], result.records["child[k=2]"]
+    assert a.status == b.status == SUCCEEDED
+    assert max(a.started, b.started) < min(a.finished, b.finished), "the two children did not run at once"
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    moto_server = pytest.importorskip("moto.server")
+    import boto3
+
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    mp = pytest.MonkeyPatch()
+    for k, v in env.items():
+        mp.setenv(k, v)
+    client = boto3.client("s3", endpoint_url=endpoint)
+    client.create_bucket(Bucket="nbgraph-builds")
+    yield endpoint, client
+    mp.undo()
+    server.stop()
+
+
+def test_s3_build_location_with_dask_workers(project, cluster, s3, monkeypatch, tmp_path):
+    endpoint, client = s3
+    monkeypatch.setenv("NBGRAPH_CACHE_DIR", str(tmp_path / "cache-a"))
+    small_graph(project, "s3://nbgraph-builds/study", f'storage_options: {{endpoint_url: "{endpoint}"}}\n')
+    spec = project.root / "inheritance.yaml"
+    result = run(spec, executor="dask", scheduler=cluster.scheduler_address)
+    assert {r.status for r in result.records.values()} == {SUCCEEDED}
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket="nbgraph-builds", Prefix="study/")["Contents"]}
+    assert {"study/load/default/load.ipynb", "study/load/default/load.log", "study/train/k=2/record.json"} <= keys
+    record = json.loads(client.get_object(Bucket="nbgraph-builds", Key="study/train/k=2/record.json")["Body"].read())
+    assert record["output"] == "s3://nbgraph-builds/study/train/k=2/train.ipynb"
+    assert record["snapshot"] is None or record["snapshot"].startswith("s3://")
+
+    # another machine (an empty cache): everything is up to date, read from S3
+    monkeypatch.setenv("NBGRAPH_CACHE_DIR", str(tmp_path / "cache-b"))
+    again = run(spec)
+    assert set(again.outcome.values()) == {"up to date"}
+    # a child re-run there must fetch the parent's snapshot from S3 and verify it
+    forced = run(spec, only=["train"], force=True, executor="dask", scheduler=cluster.scheduler_address)
+    assert forced.records["train[k=1]"].status == SUCCEEDED
+
+    # a snapshot altered in the bucket is refused before anything is unpickled
+    snap = next(k for k in keys if k.startswith("study/load/default/snapshot-") and k.endswith("state.pkl"))
+    client.put_object(Bucket="nbgraph-builds", Key=snap, Body=b"not what nbgraph wrote")
+    monkeypatch.setenv("NBGRAPH_CACHE_DIR", str(tmp_path / "cache-c"))
+    tampered = run(spec, only=["train"], force=True)
+    assert tampered.records["train[k=1]"].status == "failed"
+    assert "altered" in tampered.records["train[k=1]"].error
+
+
+def test_missing_extra_names_the_install(monkeypatch):
+    from nbgraph.errors import MissingExtra
+    from nbgraph.extras import require
+
+    with pytest.raises(MissingExtra, match=r"pip install 'nbgraph\[dask\]'"):
+        require("distributed_not_installed_here", "dask", "--executor dask")
+
+
+def test_unreachable_scheduler_is_one_clear_line(project, monkeypatch):
+    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "2s")
+    small_graph(project)
+    started = time.monotonic()
+    proc = project.cli("run", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9", timeout=120)
+    assert proc.returncode == 2
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in proc.stderr
+    assert time.monotonic() - started < 60
