@@ -87,6 +87,7 @@ def run(spec: Path, only, force, jobs, timeout, strict, dry_run, executor, sched
 
     loaded = load_spec(spec)
     if dry_run:
+        runner.open_build(loaded)
         plan = make_plan(loaded, force=force, only=only)
         todo = plan.to_run
         for item in todo:
