@@ -55,6 +55,30 @@ def test_dask_with_the_users_client_and_yaml_keys(project, cluster):
     assert "3 succeeded" in proc.stdout
 
 
+def test_dask_cancel_kills_the_runs_kernels_on_the_workers(project, cluster):
+    from test_faults import PID_CELL, alive, pids
+
+    from nbgraph.executors.dask import DaskExecutor
+    from nbgraph.kernels.run import Job
+
+    nb = project.notebook("slow.ipynb", PID_CELL, "import time\ntime.sleep(120)")
+    executor = DaskExecutor(cluster.scheduler_address)
+    try:
+        future = executor.submit(Job(variant="slow", node="slow", notebook=str(nb), cwd=str(project.root),
+                                     output=str(project.root / "build/slow/default/slow.ipynb"), run_id="run-x"))
+        deadline = time.monotonic() + 60
+        while not pids(project):
+            assert time.monotonic() < deadline and not future.done()
+            time.sleep(0.1)
+        executor.cancel("run-x")
+        outcome = future.result(timeout=30)
+    finally:
+        executor.shutdown(cancel=True)
+    assert not outcome.ok
+    assert not alive(pids(project)[0])
+    assert not (project.root / "build/slow/default/slow.ipynb").exists()  # nothing half-written kept
+
+
 def test_jobs_2_overlaps_independent_variants(project):
     project.notebook("base.ipynb", "x = 1")
     project.notebook("child.ipynb", "import time\ntime.sleep(1.5)", parameters="k = 0")

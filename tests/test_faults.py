@@ -51,17 +51,20 @@ def test_hung_cell_times_out_and_its_kernel_is_killed(project):
 def test_kernel_that_dies_fails_only_its_variant(project):
     project.notebook("base.ipynb", "x = 1")
     project.notebook("die.ipynb", "print('about to die', flush=True)", "import os\nos._exit(7)")
+    project.notebook("oom.ipynb", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer does")
     project.notebook("ok.ipynb", "print('fine', x)")
     project.spec("""
         notebooks:
           base: {path: base.ipynb}
           die: {path: die.ipynb, parent: base}
+          oom: {path: oom.ipynb, parent: base}
           ok: {path: ok.ipynb, parent: base}
     """)
     result = run(project.root / "inheritance.yaml", jobs=2)
     die = result.records["die"]
     assert die.status == FAILED
     assert die.error.startswith("kernel died in cell 2 (import os) (exit code 7)")
+    assert result.records["oom"].error.startswith("kernel died in cell 1 (import os, signal) (killed by SIGKILL")
     assert result.records["ok"].status == SUCCEEDED
     assert "about to die" in (project.root / "build/die/default/die.log").read_text()
 

@@ -100,6 +100,11 @@ def print_summary(console: Console, result) -> None:
     for name in result.names(FAILED):
         record = result.records[name]
         console.print(f"failed: {name}: {record.error}\n        notebook: {record.output}", markup=False, highlight=False)
+        if record.output:
+            from ..kernels.logs import log_path
+
+            if log_path(record.output).exists():
+                console.print(f"        log: {log_path(record.output)}", markup=False, highlight=False)
     for name, record in result.records.items():
         if result.outcome.get(name) != SUCCEEDED:
             continue
