@@ -64,9 +64,9 @@ def test_records_are_pulled_with_local_paths(store, tmp_path):
     assert (there.root / "train" / "k=1" / "train.ipynb").read_text() == "{}"
 
 
-def test_fetching_what_does_not_exist_is_a_clear_error(store):
-    if not store.remote:
-        pytest.skip("a local folder has nothing to fetch")
+def test_fetching_what_does_not_exist_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBGRAPH_CACHE_DIR", str(tmp_path / "cache"))
+    store = open_store(f"memory://nbgraph-test-{uuid.uuid4().hex}/build")
     with pytest.raises(StoreError, match="does not exist"):
         store.fetch(store.ref(store.root / "nope" / "x.ipynb"))
 

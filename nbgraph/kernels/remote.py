@@ -4,11 +4,17 @@ Runs wherever the job runs (a Dask worker, or this machine).  Parents' snapshots
 downloaded into this machine's mirror of the location and verified there (signature and
 sha256) before the kernel loads them, so signing and lazy local loading hold as for a
 local build folder; the executed notebook, its log and the snapshot are published after.
+While the variant runs, its log is uploaded every few seconds, so ``nbgraph logs
+--follow`` on another machine sees a long cell's output as it comes.
 """
+
+#: seconds between uploads of a running variant's log
+LOG_UPLOAD_INTERVAL = 5.0
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -33,9 +39,17 @@ def run_remote(job: "Job", run_local: Callable[["Job"], "Outcome"]) -> "Outcome"
     local_job = dataclasses.replace(
         job, store=None, inherit=inherit, output=str(store.local(job.output)),
         snapshot=str(store.local(job.snapshot)) if job.snapshot else None)
-    outcome = run_local(local_job)
+    out = Path(local_job.output)
+    stop = threading.Event()
+    uploader = threading.Thread(target=_publish_while_running, args=(store, log_path(out), stop),
+                                name=f"nbgraph-log-{job.variant}", daemon=True)
+    uploader.start()
     try:
-        out = Path(local_job.output)
+        outcome = run_local(local_job)
+    finally:
+        stop.set()
+        uploader.join()
+    try:
         for path in (log_path(out), out):
             if path.exists():
                 store.publish(path)
@@ -46,3 +60,15 @@ def run_remote(job: "Job", run_local: Callable[["Job"], "Outcome"]) -> "Outcome"
     outcome.output = store.ref(outcome.output) if outcome.output else None
     outcome.snapshot = store.ref(outcome.snapshot) if outcome.snapshot else None
     return outcome
+
+
+def _publish_while_running(store, log: Path, stop: threading.Event) -> None:
+    published = -1
+    while not stop.wait(LOG_UPLOAD_INTERVAL):
+        try:
+            size = log.stat().st_size
+            if size != published:
+                store.publish(log)
+                published = size
+        except (OSError, NbgraphError):
+            pass  # the final upload after the run reports real errors
