@@ -8,8 +8,6 @@ While the variant runs, its log is uploaded every few seconds, so ``nbgraph logs
 --follow`` on another machine sees a long cell's output as it comes.
 """
 
-#: seconds between uploads of a running variant's log
-LOG_UPLOAD_INTERVAL = 5.0
 
 from __future__ import annotations
 
@@ -23,6 +21,9 @@ from ..errors import NbgraphError
 
 if TYPE_CHECKING:
     from .run import Job, Outcome
+
+#: seconds between uploads of a running variant's log
+LOG_UPLOAD_INTERVAL = 5.0
 
 
 def run_remote(job: "Job", run_local: Callable[["Job"], "Outcome"]) -> "Outcome":
