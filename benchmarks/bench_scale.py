@@ -148,7 +148,7 @@ def bench_memory(root: Path, children: int, gib: float) -> dict[str, float]:
           user: {{path: user.ipynb, parent: big, grid: {{k: {list(range(children))}}}, snapshot: false}}
     """)
     check(run(path, jobs=1, only=["big"]))
-    peak = {"pss": 0.0, "rss": 0.0, "kernels": 0}
+    samples: list[tuple[int, int, int]] = []  # (kernels, sum pss, sum rss)
     stop = threading.Event()
 
     def sample() -> None:
@@ -161,8 +161,7 @@ def bench_memory(root: Path, children: int, gib: float) -> dict[str, float]:
                     pss, rss = pss + info.pss, rss + info.rss
                 except psutil.Error:
                     pass
-            if len(procs) >= peak["kernels"] and pss > peak["pss"]:
-                peak.update(pss=pss, rss=rss, kernels=len(procs))
+            samples.append((len(procs), pss, rss))
             time.sleep(0.3)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -170,8 +169,43 @@ def bench_memory(root: Path, children: int, gib: float) -> dict[str, float]:
     check(run(path, jobs=children, only=["user"]))
     stop.set()
     sampler.join()
-    return {"kernels alive at peak": peak["kernels"], "sum PSS GiB": peak["pss"] / (1 << 30),
-            "sum RSS GiB": peak["rss"] / (1 << 30), "parent state GiB": gib}
+    full = [s for s in samples if s[0] == children]
+    if not full:
+        raise SystemExit("the children never ran at the same time; raise their sleep")
+    peak, settled = max(full, key=lambda s: s[1]), full[-1]  # while loading; then while they all hold it
+    gb = float(1 << 30)
+    return {"peak sum PSS GiB": peak[1] / gb, "peak sum RSS GiB": peak[2] / gb,
+            "settled sum PSS GiB": settled[1] / gb, "settled sum RSS GiB": settled[2] / gb}
+
+
+def part_a(root: Path, args) -> None:
+    print(f"(a) parent with a {args.parent_seconds:g} s CPU-bound step, {args.children} children")
+    a = bench_fanout(root / "a", args.parent_seconds, args.children)
+    for name, t in a.items():
+        print(f"    {name:<28} {t:7.1f} s")
+    base = a["nbgraph --jobs 2"]
+    print(f"    content copy / nbgraph -j2   {a['content copy, papermill x2'] / base:7.2f}x")
+    print(f"    nbgraph -j1 / nbgraph -j2    {a['nbgraph --jobs 1'] / base:7.2f}x")
+
+
+def part_b(root: Path, args) -> None:
+    print(f"(b) per-child overhead, {args.overhead_children} trivial children, one at a time")
+    b = bench_overhead(root / "b", args.overhead_children)
+    for name, t in b.items():
+        print(f"    {name:<28} {t:7.2f} s")
+    extra = b["nbgraph per child"] - b["bare papermill per child"]
+    print(f"    nbgraph / bare papermill     {b['nbgraph per child'] / b['bare papermill per child']:7.2f}x"
+          f"  ({extra:+.2f} s per child)")
+
+
+def part_c(root: Path, args) -> None:
+    print(f"(c) {args.mem_children} children at once of a parent holding {args.mem_gib:g} GiB")
+    c = bench_memory(root / "c", args.mem_children, args.mem_gib)
+    for name, v in c.items():
+        print(f"    {name:<28} {v:7.2f}")
+    print(f"    settled PSS / parent state   {c['settled sum PSS GiB'] / args.mem_gib:7.2f}x"
+          f"  (peak {c['peak sum PSS GiB'] / args.mem_gib:.2f}x; a private copy per child is"
+          f" {args.mem_children}x)")
 
 
 def main() -> None:
@@ -181,32 +215,17 @@ def main() -> None:
     parser.add_argument("--overhead-children", type=int, default=8)
     parser.add_argument("--mem-children", type=int, default=3)
     parser.add_argument("--mem-gib", type=float, default=1.0)
+    parser.add_argument("--parts", default="abc", help="which parts to run, e.g. 'c'")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nbgraph-bench-") as tmp:
         os.environ.setdefault("NBGRAPH_KEY_FILE", str(Path(tmp) / "key"))
         root = Path(tmp)
-        print(f"(a) parent with a {args.parent_seconds:g} s CPU-bound step, {args.children} children")
-        a = bench_fanout(root / "a", args.parent_seconds, args.children)
-        for name, t in a.items():
-            print(f"    {name:<28} {t:7.1f} s")
-        base = a["nbgraph --jobs 2"]
-        print(f"    content copy / nbgraph -j2   {a['content copy, papermill x2'] / base:7.2f}x")
-        print(f"    nbgraph -j1 / nbgraph -j2    {a['nbgraph --jobs 1'] / base:7.2f}x")
-
-        print(f"(b) per-child overhead, {args.overhead_children} trivial children, one at a time")
-        b = bench_overhead(root / "b", args.overhead_children)
-        for name, t in b.items():
-            print(f"    {name:<28} {t:7.2f} s")
-        extra = b["nbgraph per child"] - b["bare papermill per child"]
-        print(f"    nbgraph / bare papermill     {b['nbgraph per child'] / b['bare papermill per child']:7.2f}x"
-              f"  (+{extra:.2f} s per child)")
-
-        print(f"(c) {args.mem_children} children at once of a parent holding {args.mem_gib:g} GiB")
-        c = bench_memory(root / "c", args.mem_children, args.mem_gib)
-        for name, v in c.items():
-            print(f"    {name:<28} {v:7.2f}")
-        print(f"    sum PSS / parent state       {c['sum PSS GiB'] / args.mem_gib:7.2f}x"
-              f"  (each child holds its own copy: ~{args.mem_children}x)")
+        if "a" in args.parts:
+            part_a(root, args)
+        if "b" in args.parts:
+            part_b(root, args)
+        if "c" in args.parts:
+            part_c(root, args)
 
 
 if __name__ == "__main__":

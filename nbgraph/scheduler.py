@@ -11,6 +11,7 @@ record for what was in flight, and the next run executes it again.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -148,6 +149,8 @@ class Scheduler:
         self._attempts[name] = self._attempts.get(name, 0) + 1
         job = build_job(self.plan, item, [(p, self._snapshots[p]) for p in item.variant.parents], self.strict,
                         store=self.store, run_id=self.run_id)
+        if self._attempts[name] > 1:
+            job = dataclasses.replace(job, attempt=self._attempts[name])
         self.events.started(item)
         running[self.executor.submit(job)] = item
 

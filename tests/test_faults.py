@@ -85,6 +85,8 @@ def test_retries_rerun_a_flaky_notebook(project):
     assert record.status == SUCCEEDED
     assert record.attempts == 2
     assert (project.root / "count.txt").read_text() == "2"
+    log = (project.root / "build/flaky/default/flaky.log").read_text()
+    assert "flaky on the first try" in log and "nbgraph: attempt 2 (retries)" in log  # both attempts kept
 
 
 def test_live_log_and_log_output_and_kernel_stderr_off_the_terminal(project):

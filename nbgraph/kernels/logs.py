@@ -59,12 +59,13 @@ class VariantLog:
     without overwriting each other.
     """
 
-    def __init__(self, path: str | Path, variant: str, sink: Sink | None = None) -> None:
+    def __init__(self, path: str | Path, variant: str, sink: Sink | None = None, append: bool = False) -> None:
         self.path = Path(path)
         self.variant = variant
         self.sink = sink if sink is not None else broadcast
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_bytes(b"")  # a new run of the variant starts a new log
+        if not append:
+            self.path.write_bytes(b"")  # a new run of the variant starts a new log
         self._fh: IO[str] = open(self.path, "a", encoding="utf-8", buffering=1)
         self.kernel_stream: IO[bytes] = open(self.path, "ab", buffering=0)
         self._lock = threading.Lock()

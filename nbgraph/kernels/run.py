@@ -45,6 +45,8 @@ class Job:
     #: the build location when it is not a local folder (an fsspec URL); paths above are then URLs
     store: str | None = None
     storage_options: dict[str, Any] = field(default_factory=dict)
+    #: 1 for the first run of the variant; more with ``retries`` (the log then keeps earlier attempts)
+    attempt: int = 1
 
 
 @dataclass
@@ -140,7 +142,9 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
     partial = out.with_name(f".{out.stem}.partial.ipynb")
     nb = prepare_notebook(job)
     error = None
-    with VariantLog(log_path(out), job.variant, sink) as log:
+    with VariantLog(log_path(out), job.variant, sink, append=job.attempt > 1) as log:
+        if job.attempt > 1:
+            log.note(f"attempt {job.attempt} (retries)")
         try:
             papermill.execute_notebook(
                 nb,
@@ -168,7 +172,7 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
     except lifecycle.RunInterrupted:
         partial.unlink(missing_ok=True)  # interrupted: leave the previous executed notebook alone
         raise
-    finalize_output(partial, out, job)
+    finalize_output(partial, out, job, error)
     skipped: list[dict[str, str]] = []
     snapshot = None
     if error is None and job.snapshot:
@@ -185,7 +189,7 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
                    snapshot=snapshot, error=error, duration=time.monotonic() - started, skipped=skipped)
 
 
-def finalize_output(partial: Path, out: Path, job: Job) -> None:
+def finalize_output(partial: Path, out: Path, job: Job, error: str | None = None) -> None:
     """Point papermill's metadata at the real source and output, then move into place."""
     import nbformat
 
@@ -201,6 +205,8 @@ def finalize_output(partial: Path, out: Path, job: Job) -> None:
         pm["parameters"] = job.params
         nb.metadata["nbgraph"] = {"variant": job.variant, "node": job.node,
                                   "parents": [name for name, _ in job.inherit]}
+        if error:  # a timeout or a dead kernel leaves no error output in the cells: say it here
+            nb.metadata["nbgraph"]["error"] = error
         atomic_write_text(out, nbformat.writes(nb))
         partial.unlink()
     except Exception:
