@@ -172,7 +172,8 @@ def bench_memory(root: Path, children: int, gib: float) -> dict[str, float]:
     full = [s for s in samples if s[0] == children]
     if not full:
         raise SystemExit("the children never ran at the same time; raise their sleep")
-    peak, settled = max(full, key=lambda s: s[1]), full[-1]  # while loading; then while they all hold it
+    peak = max(full, key=lambda s: s[1])  # while the children load the snapshot
+    settled = sorted(full, key=lambda s: s[1])[len(full) // 2]  # median: while they all hold the state
     gb = float(1 << 30)
     return {"peak sum PSS GiB": peak[1] / gb, "peak sum RSS GiB": peak[2] / gb,
             "settled sum PSS GiB": settled[1] / gb, "settled sum RSS GiB": settled[2] / gb}
