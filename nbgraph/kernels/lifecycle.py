@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from typing import Any
 
 _lock = threading.Lock()
@@ -83,14 +84,39 @@ def kill(km: Any) -> None:
         pass
 
 
-def kill_run(run_id: str) -> int:
-    """Kill every kernel of ``run_id`` in this process and refuse new ones; returns how many."""
+def kill_run(run_id: str, wait: float = 3.0) -> int:
+    """Kill every kernel of ``run_id`` in this process and refuse new ones; returns how many.
+
+    Returns once the kernels are gone (or after ``wait`` seconds), so a caller that goes on
+    to exit leaves no kernel behind.
+    """
     with _lock:
         _killed_runs.add(run_id)
         kms = list(_kernels.pop(run_id, ()))
     for km in kms:
         kill(km)
+    pids = [p for p in (kernel_pid(km) for km in kms) if p]
+    deadline = time.monotonic() + wait
+    while pids and time.monotonic() < deadline:
+        pids = [p for p in pids if _running(p)]
+        if pids:
+            time.sleep(0.02)
     return len(kms)
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (a killed child not yet reaped is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
 
 def live_pids(run_id: str) -> list[int]:
