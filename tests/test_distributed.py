@@ -57,6 +57,21 @@ def test_dask_with_the_users_client_and_yaml_keys(project, cluster):
     assert "3 succeeded" in proc.stdout
 
 
+def test_dask_without_a_scheduler_starts_and_closes_its_own_cluster(project):
+    from distributed.deploy.spec import SpecCluster
+
+    small_graph(project)
+
+    def running():
+        return ({c for c in distributed.Client._instances if c.status == "running"},
+                {c for c in SpecCluster._instances if c.status.name == "running"})
+
+    clients, clusters = running()
+    result = run(project.root / "inheritance.yaml", executor="dask", jobs=2)
+    assert {r.status for r in result.records.values()} == {SUCCEEDED}
+    assert running() == (clients, clusters), "nbgraph left the client or cluster it started running"
+
+
 def test_jobs_2_overlaps_independent_variants(project):
     project.notebook("base.ipynb", "x = 1")
     project.notebook("child.ipynb", "import time\ntime.sleep(1.5)", parameters="k = 0")
@@ -116,6 +131,8 @@ def test_s3_build_location_with_dask_worker_processes(project, s3, monkeypatch, 
         monkeypatch.setenv("NBGRAPH_CACHE_DIR", str(tmp_path / "cache-b"))
         again = run(spec)
         assert set(again.outcome.values()) == {"up to date"}
+        local = run(spec, only=["train"], force=True)  # the local executor against S3 too
+        assert {local.outcome["train[k=1]"], local.outcome["train[k=2]"]} == {SUCCEEDED}
 
         # a snapshot altered in the bucket is refused before anything is unpickled (a cached copy
         # that still matches the signed manifest would be used as is: empty the worker's cache)

@@ -69,6 +69,18 @@ def test_kernel_that_dies_fails_only_its_variant(project):
     assert "about to die" in (project.root / "build/die/default/die.log").read_text()
 
 
+def test_fault_errors_survive_pickling():
+    import pickle
+
+    from nbgraph.errors import MissingExtra
+    from nbgraph.kernels.faults import KernelFault
+
+    fault = pickle.loads(pickle.dumps(KernelFault("timed out in cell 2", "timeout", 2)))
+    assert (str(fault), fault.kind, fault.cell) == ("timed out in cell 2", "timeout", 2)
+    extra = pickle.loads(pickle.dumps(MissingExtra("needs dask", module="distributed", extra="dask")))
+    assert extra.extra == "dask" and extra.exit_code == 2
+
+
 def test_retries_rerun_a_flaky_notebook(project):
     project.notebook("flaky.ipynb", """
         import os
