@@ -41,6 +41,8 @@ class Record:
     parents: list[str] = field(default_factory=list)
     #: how many times it was executed in its last run (more than 1 with ``retries``)
     attempts: int = 1
+    #: values recorded with ``nbgraph.record`` in the executed notebook
+    results: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

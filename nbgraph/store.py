@@ -142,6 +142,7 @@ class FsspecStore(Store):
         except Exception as e:
             raise StoreError(f"build location {url}: {type(e).__name__}: {e}", location=url) from None
         self.root.mkdir(parents=True, exist_ok=True)
+        _mirrors[self.root] = self
 
     # refs ------------------------------------------------------------------------------
     def _rel(self, ref: str | Path) -> str:
@@ -260,6 +261,28 @@ class FsspecStore(Store):
         except FileNotFoundError:
             pass
         _remove_local(self.local(ref))
+
+
+#: mirror root -> the remote store it mirrors, for :func:`present`
+_mirrors: dict[Path, "FsspecStore"] = {}
+
+
+def present(path: str | Path) -> bool:
+    """Whether a build file exists: locally, or at the remote location its mirror stands for.
+
+    Lets the up-to-date check accept a snapshot whose files are in the bucket but not yet
+    downloaded to this machine (only its manifest is, when records are pulled).
+    """
+    path = Path(path)
+    if path.exists():
+        return True
+    for root, store in list(_mirrors.items()):
+        if root == path or root in path.parents:
+            try:
+                return bool(store.fs.exists(store._remote(path)))
+            except OSError:
+                return False
+    return False
 
 
 def _remove_local(path: Path) -> None:

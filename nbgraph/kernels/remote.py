@@ -51,7 +51,9 @@ def run_remote(job: "Job", run_local: Callable[["Job"], "Outcome"]) -> "Outcome"
         stop.set()
         uploader.join()
     try:
-        for path in (log_path(out), out):
+        from .record import RESULTS_FILE
+
+        for path in (log_path(out), out.with_name(RESULTS_FILE), out):
             if path.exists():
                 store.publish(path)
         if outcome.snapshot:

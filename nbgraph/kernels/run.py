@@ -60,6 +60,8 @@ class Outcome:
     error: str | None = None
     duration: float = 0.0
     skipped: list[dict[str, str]] = field(default_factory=list)
+    #: values the notebook recorded with ``nbgraph.record`` (also in ``results.json`` beside it)
+    results: dict[str, Any] = field(default_factory=dict)
 
 
 def _inherit_cell(job: Job):
@@ -173,6 +175,7 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
         partial.unlink(missing_ok=True)  # interrupted: leave the previous executed notebook alone
         raise
     finalize_output(partial, out, job, error)
+    results = collect_results(out)
     skipped: list[dict[str, str]] = []
     snapshot = None
     if error is None and job.snapshot:
@@ -186,7 +189,23 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
         except SnapshotError as e:
             error = str(e)
     return Outcome(variant=job.variant, ok=error is None, output=str(out) if out.exists() else None,
-                   snapshot=snapshot, error=error, duration=time.monotonic() - started, skipped=skipped)
+                   snapshot=snapshot, error=error, duration=time.monotonic() - started, skipped=skipped,
+                   results=results)
+
+
+def collect_results(out: Path) -> dict[str, Any]:
+    """The values recorded in the executed notebook, also written to ``results.json`` beside it."""
+    from ..fsutil import atomic_write_json
+    from .record import RESULTS_FILE, recorded
+
+    target = out.with_name(RESULTS_FILE)
+    try:
+        cells = json.loads(out.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        cells = []
+    results = recorded(cells)
+    atomic_write_json(target, results)
+    return results
 
 
 def finalize_output(partial: Path, out: Path, job: Job, error: str | None = None) -> None:
