@@ -29,7 +29,7 @@ def small_graph(project, build_dir: str | None = None, extra: str = "") -> None:
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
-                                  host="127.0.0.1", dashboard_address=None) as c:
+                                  host="127.0.0.1", dashboard_address=":0") as c:
         yield c
 
 

@@ -59,7 +59,7 @@ class DaskExecutor(Executor):
         else:
             if scheduler is None:
                 self._cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=jobs or 2, processes=False,
-                                                         dashboard_address=None)
+                                                         dashboard_address=":0")
                 scheduler = self._cluster
             try:
                 self.client = distributed.Client(scheduler)  # waits distributed.comm.timeouts.connect
