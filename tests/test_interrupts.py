@@ -69,6 +69,8 @@ def test_interrupt_kills_every_kernel_and_exits_130(project, signum):
         assert second.returncode == 2
         assert "is in use by another nbgraph run (pid" in second.stderr
         assert len(second.stderr.strip().splitlines()) == 1
+        cleaner = project.cli("clean", "--all", timeout=60)
+        assert cleaner.returncode == 2 and "in use by another nbgraph run" in cleaner.stderr
         follower = subprocess.Popen([sys.executable, "-m", "nbgraph", "logs", "child[k=1]", "--follow"],
                                     cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
