@@ -12,7 +12,7 @@ Modules, from the process that runs nbgraph to the forked kernel:
 * ``manager``      zygote processes: spawn, load, hand out, drain, kill; groups of children
 * ``provisioner``  jupyter_client's side: a kernel provisioner that asks a zygote to fork,
                    a kernel manager that selects it, a client that waits for readiness
-                   without fixed sleeps; ``papermill_options()`` plugs them into papermill
+                   without fixed sleeps (nbgraph's papermill engine uses that manager)
 * ``zygote``       the zygote process itself (its main loop)
 * ``child``        what a forked process does to become a fresh-looking kernel
 """

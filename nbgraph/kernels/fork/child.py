@@ -20,9 +20,12 @@ from typing import Any, Callable, MutableMapping
 
 from .zygote import die_with
 
-def become_kernel(request: dict[str, Any], conn: socket.socket, zygote_pid: int,
+def become_kernel(request: dict[str, Any], fds: list[int], conn: socket.socket, zygote_pid: int,
                   ns: MutableMapping[str, Any], close_zygote: Callable[[], None]) -> None:
-    """Run an IPython kernel in this freshly forked process, then exit; never returns."""
+    """Run an IPython kernel in this freshly forked process, then exit; never returns.
+
+    ``fds`` are the descriptors the provisioner sent for the kernel's stdout/stderr
+    (``request["stdio"]`` says which), as ``Popen(stdout=..., stderr=...)`` would set them."""
     code = 1
     try:
         os.setsid()  # interrupt and kill (sent to the process group) reach only this kernel
@@ -32,7 +35,7 @@ def become_kernel(request: dict[str, Any], conn: socket.socket, zygote_pid: int,
         # opened while loading the state stay: objects of the state own them (an np.memmap's
         # file), as in a fresh kernel; strays inherited by the zygote were closed at its start.
         close_zygote()
-        _stdin_from_devnull()
+        _stdio(request.get("stdio", {}), fds)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
@@ -67,10 +70,23 @@ def _reset_signals() -> None:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # what the interpreter sets at start-up
 
 
-def _stdin_from_devnull() -> None:
-    null = os.open(os.devnull, os.O_RDONLY)
+def _stdio(spec: dict[str, str], fds: list[int]) -> None:
+    """stdin from /dev/null (jupyter_client closes a fresh kernel's); stdout/stderr as asked:
+    ``fd`` (the next descriptor received), ``devnull``, ``stdout`` (stderr only), else inherited."""
+    null = os.open(os.devnull, os.O_RDWR)
+    received = iter(fds)
     os.dup2(null, 0)
+    for target, name in ((1, "stdout"), (2, "stderr")):
+        how = spec.get(name, "inherit")
+        if how == "fd":
+            os.dup2(next(received), target)
+        elif how == "devnull":
+            os.dup2(null, target)
+        elif how == "stdout":
+            os.dup2(1, target)
     os.close(null)
+    for fd in fds:
+        os.close(fd)
 
 
 def _reseed() -> None:

@@ -10,8 +10,9 @@
   exit event instead of sleeping; its clients are :class:`ReadyKernelClient`, whose
   ``wait_for_ready`` returns when the kernel_info request is idle on IOPub instead of after
   jupyter_client's fixed 0.2 s of IOPub silence.
-* :func:`papermill_options` is what ``papermill.execute_notebook`` needs to use them, so the
-  notebook still runs through papermill/nbclient unchanged.
+* nbgraph's papermill engine creates a :class:`ForkKernelManager` for a job with ``fork_from``
+  (``kernels.lifecycle.new_kernel_manager``), so the notebook still runs through
+  papermill/nbclient unchanged.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import select
 import signal
 import socket
+import subprocess
 import time
 from queue import Empty
 from typing import Any
@@ -32,7 +34,6 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import KernelProvisionerFactory, LocalProvisioner
 from traitlets import Float, Unicode
-from traitlets.config import Config
 
 PROVISIONER_NAME = "nbgraph-fork"
 ENTRY_POINT = "nbgraph.kernels.fork.provisioner:ForkProvisioner"
@@ -66,8 +67,10 @@ class ForkProvisioner(LocalProvisioner):
         cwd = str(kwargs.get("cwd") or os.getcwd())
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
+            stdio, fds = _stdio(kwargs)
             conn.connect(self.zygote)
-            conn.send(json.dumps({"argv": list(cmd), "env": env, "cwd": cwd}).encode())
+            request = json.dumps({"argv": list(cmd), "env": env, "cwd": cwd, "stdio": stdio}).encode()
+            socket.send_fds(conn, [request], fds)
         except OSError as e:
             conn.close()
             raise ForkError(f"cannot reach the zygote at {self.zygote}: {e}") from e
@@ -191,6 +194,24 @@ class ForkProvisioner(LocalProvisioner):
         return info
 
 
+def _stdio(kwargs: dict[str, Any]) -> tuple[dict[str, str], list[int]]:
+    """The ``stdout``/``stderr`` launch arguments (as for ``Popen``), as the zygote takes them."""
+    stdio: dict[str, str] = {}
+    fds: list[int] = []
+    for name in ("stdout", "stderr"):
+        stream = kwargs.get(name)
+        if stream is None:
+            continue
+        if stream == subprocess.DEVNULL or stream == subprocess.PIPE:  # nobody would read a pipe
+            stdio[name] = "devnull"
+        elif stream == subprocess.STDOUT:
+            stdio[name] = "stdout"
+        else:
+            stdio[name] = "fd"
+            fds.append(stream if isinstance(stream, int) else stream.fileno())
+    return stdio, fds
+
+
 async def _readable(fd: int) -> None:
     loop = asyncio.get_running_loop()
     done = loop.create_future()
@@ -280,9 +301,3 @@ def register_provisioner() -> None:
     if PROVISIONER_NAME not in factory.provisioners and not factory._check_availability(PROVISIONER_NAME):
         factory.provisioners[PROVISIONER_NAME] = EntryPoint(
             name=PROVISIONER_NAME, value=ENTRY_POINT, group=KernelProvisionerFactory.GROUP_NAME)
-
-
-def papermill_options(zygote: str) -> dict[str, Any]:
-    """Keyword arguments for ``papermill.execute_notebook`` that fork the kernel from ``zygote``."""
-    return {"kernel_manager_class": ForkKernelManager,
-            "config": Config({"ForkKernelManager": {"zygote": zygote}})}

@@ -13,7 +13,8 @@ so only this user can ask it for a kernel.  It talks over two kinds of sockets, 
   ``{"op": "drain"}`` stops accepting forks (the zygote exits when its last kernel has);
   end of file (nbgraph exited or was killed) kills every kernel and exits.
 * ``DIR/fork.sock``, listened on once the state is loaded: a provisioner sends
-  ``{"argv", "env", "cwd"}``; the zygote answers ``{"pid"}``, the kernel itself
+  ``{"argv", "env", "cwd", "stdio"}`` (with the kernel's stdout/stderr descriptors attached
+  as ``SCM_RIGHTS``, where ``stdio`` says ``"fd"``); the zygote answers ``{"pid"}``, the kernel itself
   ``{"bound"}`` once its sockets are bound, and the zygote ``{"exit": code}`` after
   reaping it.  If the provisioner hangs up first, its kernel is killed.
 """
@@ -249,17 +250,23 @@ class Zygote:
     def _on_request(self, listener: socket.socket) -> None:
         conn, _ = listener.accept()
         conn.settimeout(5)
+        fds: list[int] = []
         try:
-            request = json.loads(conn.recv(1 << 22))
+            data, fds, _, _ = socket.recv_fds(conn, 1 << 22, 2)  # the kernel's stdout/stderr, if given
+            request = json.loads(data)
         except (OSError, ValueError) as e:
             _send(conn, {"error": f"bad fork request: {e}"})
             conn.close()
+            for fd in fds:
+                os.close(fd)
             return
         pid = os.fork()
         if pid == 0:
             from .child import become_kernel
 
-            become_kernel(request, conn, self.pid, self.ns, self._close_in_child)
+            become_kernel(request, fds, conn, self.pid, self.ns, self._close_in_child)
+        for fd in fds:
+            os.close(fd)
         pidfd = os.pidfd_open(pid)
         self.kernels[pid] = (conn, pidfd)
         _send(conn, {"pid": pid})
