@@ -193,6 +193,24 @@ def test_fork_false_in_the_yaml_and_no_fork_flag_start_fresh_kernels(tmp_path, c
     assert _child_says(tmp_path) == "42 True\n"
 
 
+def test_forked_kernel_output_goes_to_the_variant_log(tmp_path):
+    write_notebook(tmp_path / "parent.ipynb", "x = 41")
+    write_notebook(tmp_path / "child.ipynb", textwrap.dedent("""
+        import os, sys
+        def target(fd):
+            try:
+                return os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                return ""
+        # the process's own stdout/stderr (ipykernel keeps copies while it captures fds 1 and 2)
+        print(any(target(fd).endswith("child.log") for fd in os.listdir("/proc/self/fd")),
+              'nbgraph.kernels.fork.child' in sys.modules)
+        """).strip())
+    spec = write_spec(tmp_path, "notebooks:\n  parent: parent.ipynb\n  child:\n    path: child.ipynb\n    parent: parent\n")
+    assert runner.run(spec).ok
+    assert _child_says(tmp_path) == "True True\n"
+
+
 def test_fork_setting_is_validated(tmp_path):
     from nbgraph.errors import SpecError
     from nbgraph.spec import load_spec
