@@ -98,6 +98,7 @@ class ForkProvisioner(LocalProvisioner):
             if "pid" in message:
                 self.pid = self.pgid = int(message["pid"])
                 self._pidfd = os.pidfd_open(self.pid)
+                self.process = ForkedProcess(self)
             bound = bound or bool(message.get("bound"))
 
     async def _receive(self, timeout: float) -> dict[str, Any] | None:
@@ -210,6 +211,34 @@ def _stdio(kwargs: dict[str, Any]) -> tuple[dict[str, str], list[int]]:
             stdio[name] = "fd"
             fds.append(stream if isinstance(stream, int) else stream.fileno())
     return stdio, fds
+
+
+class ForkedProcess:
+    """What code written for the local provisioner's ``Popen`` sees of a forked kernel
+    (``pid``, ``poll``, ``wait``, ``returncode``): its exit code is the zygote's report."""
+
+    def __init__(self, provisioner: ForkProvisioner) -> None:
+        self._provisioner = provisioner
+        self.pid = provisioner.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.poll()
+
+    def poll(self) -> int | None:
+        p = self._provisioner
+        if not p._terminated():
+            return None
+        p._read_exit(timeout=1.0)
+        return p._exit_code if p._exit_code is not None else -signal.SIGKILL
+
+    def wait(self, timeout: float | None = None) -> int:
+        p = self._provisioner
+        if p._pidfd is not None and not select.select([p._pidfd], [], [], timeout)[0]:
+            raise subprocess.TimeoutExpired(f"forked kernel {self.pid}", timeout or 0)
+        code = self.poll()
+        assert code is not None
+        return code
 
 
 async def _readable(fd: int) -> None:
