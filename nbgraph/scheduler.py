@@ -61,7 +61,8 @@ class RunResult:
         return not self.names(FAILED)
 
 
-def build_job(plan: Plan, item: Planned, parent_snapshots: list[tuple[str, str]], strict: bool = False) -> Job:
+def build_job(plan: Plan, item: Planned, parent_snapshots: list[tuple[str, str]], strict: bool = False,
+              verified: bool = False) -> Job:
     variant, node, spec = item.variant, item.node, plan.spec
     snapshot = None
     if node.snapshot:
@@ -78,7 +79,8 @@ def build_job(plan: Plan, item: Planned, parent_snapshots: list[tuple[str, str]]
         inherit=tuple(parent_snapshots),
         snapshot=snapshot,
         exclude=tuple(node.exclude),
-        strict=strict,
+        strict=node.strict or strict,
+        verified=verified,
     )
 
 
@@ -90,6 +92,7 @@ class Scheduler:
         self.strict = strict
         self.result = RunResult(plan)
         self._snapshots: dict[str, str] = {}
+        self._verified: dict[str, str | None] = {}  # snapshot path -> None if sound, else why not
 
     def run(self) -> RunResult:
         started = time.monotonic()
@@ -111,7 +114,14 @@ class Scheduler:
             while pending or running:
                 for item in self._ready(pending, running):
                     del pending[item.variant.name]
-                    job = build_job(plan, item, [(p, self._snapshots[p]) for p in item.variant.parents], self.strict)
+                    inputs = [(p, self._snapshots[p]) for p in item.variant.parents]
+                    problem = self._verify(path for _, path in inputs)
+                    if problem is not None:
+                        self.events.started(item)
+                        self._finish(item, Outcome(variant=item.variant.name, ok=False, output=None, error=problem),
+                                     pending)
+                        continue
+                    job = build_job(plan, item, inputs, self.strict, verified=True)
                     self.events.started(item)
                     running[self.executor.submit(job)] = item
                 if not running:
@@ -125,6 +135,26 @@ class Scheduler:
         for name, item in list(pending.items()):  # unreachable: parents never became available
             self._skip(item, "a parent has no snapshot", pending)
         return self.result
+
+    def _verify(self, paths) -> str | None:
+        """Check every byte of each parent snapshot once per run, before the first child loads it.
+
+        Children then check only the signature, the pickle stream and the sizes, so none
+        re-reads a large buffer it may never touch.
+        """
+        from .errors import SnapshotError
+        from .snapshot.format import read_manifest
+
+        for path in paths:
+            if path not in self._verified:
+                try:
+                    read_manifest(Path(path), check_files=True)
+                    self._verified[path] = None
+                except SnapshotError as e:
+                    self._verified[path] = str(e)
+            if self._verified[path] is not None:
+                return self._verified[path]
+        return None
 
     def _ready(self, pending: dict[str, Planned], running: dict[Future, Planned]) -> list[Planned]:
         free = self.executor.slots - len(running)
@@ -173,17 +203,25 @@ class Scheduler:
 
 
 def _collisions(parent_snapshots: list[str]) -> list[str]:
-    """Variables that more than one parent passes down (the later parent's value wins)."""
+    """Variables that several parents pass down with different values (the later parent's wins).
+
+    Compared by each variable's content digest in the manifests; a variable without one
+    (a large object-heavy value) counts as different whenever several parents have it.
+    """
     if len(parent_snapshots) < 2:
         return []
     from .snapshot.format import read_manifest
 
-    seen: set[str] = set()
+    seen: dict[str, str | None] = {}
     clashes: list[str] = []
     for path in parent_snapshots:
-        names = read_manifest(Path(path), check_files=False).get("variables", {})
-        clashes += [n for n in names if n in seen and n not in clashes]
-        seen.update(names)
+        manifest = read_manifest(Path(path), check_files=False)
+        digests = {e["name"]: e.get("digest") for e in manifest.get("entries", [])}
+        for name in manifest.get("variables", {}):
+            digest = digests.get(name)
+            if name in seen and name not in clashes and (digest is None or seen[name] != digest):
+                clashes.append(name)
+            seen[name] = digest
     return clashes
 
 

@@ -39,6 +39,7 @@ NODE_KEYS = {
     "exclude": "variable names not passed down to children",
     "attach": "take state from the live kernel of this notebook",
     "snapshot": "false: do not snapshot this node (it cannot then have children)",
+    "strict": "true: fail when a variable cannot be snapshotted (instead of skipping it)",
 }
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -59,6 +60,7 @@ class NodeSpec:
     exclude: tuple[str, ...] = ()
     attach: bool = False
     snapshot: bool = True
+    strict: bool = False
     line: int | None = None
 
 
@@ -266,9 +268,12 @@ def _validate_node(file: Path, name: str, raw: Any, line: int | None, lines: dic
     snapshot = raw.get("snapshot", True)
     if not isinstance(snapshot, bool):
         raise err("must be true or false", "snapshot")
+    strict = raw.get("strict", False)
+    if not isinstance(strict, bool):
+        raise err("must be true or false", "strict")
     return NodeSpec(name=name, path=path, parents=parents, params=dict(params), grid=tuple(grid),
                     kernel=kernel, timeout=timeout, exclude=tuple(exclude), attach=attach,
-                    snapshot=snapshot, line=line)
+                    snapshot=snapshot, strict=strict, line=line)
 
 
 def _cycle_error(file: Path, cycle: list[str], line: int | None) -> CycleError:

@@ -37,6 +37,8 @@ class Job:
     snapshot: str | None = None
     exclude: tuple[str, ...] = ()
     strict: bool = False
+    #: the runner verified every byte of the ``inherit`` snapshots in this run (see snapshot.manifest)
+    verified: bool = False
 
 
 @dataclass
@@ -59,7 +61,8 @@ def _inherit_cell(job: Job):
     args = json.dumps([list(p) for p in job.inherit])
     source = (
         f"# nbgraph: injected cell - loads the kernel state inherited from {parents}\n"
-        f'__import__("nbgraph.kernels.inject", fromlist=["inherit"]).inherit({args}, globals())'
+        f'__import__("nbgraph.kernels.inject", fromlist=["inherit"]).inherit({args}, globals()'
+        f'{", verified=True" if job.verified else ""})'
     )
     cell = nbformat.v4.new_code_cell(source)
     cell.metadata["tags"] = [INJECTED_TAG, INHERIT_TAG]

@@ -1,34 +1,45 @@
 """Write and read a snapshot: a folder holding the pickled namespace and a signed manifest.
 
-Layout of a snapshot folder::
+Layout of a snapshot folder (mode 0700, files 0600, written under a temporary name
+and renamed into place)::
 
-    manifest.json   format version, Python/dill versions, variables, skipped, sha256 of files, hmac
-    state.pkl       the variables, pickled with dill in one stream (one memo: aliases survive)
+    manifest.json   signed: versions, variables, skipped, sizes and sha256s (see .manifest)
+    state.pkl       the variables, one pickle per variable, all sharing one memo
+    buffers.bin     large out-of-band buffers, raw and page-aligned (see .buffers)
 
-The folder is written under a temporary name and renamed into place, files mode 0600.
-A variable that cannot be pickled is skipped and reported, never fatal unless ``strict``.
+Never all-or-nothing, yet one memo: every variable is pickled by the same pickler
+into the same stream, so an object reached from two variables is written once and
+``alias is arr`` holds in the child.  When a variable fails, the stream, the buffers
+file and the pickler's memo are rolled back to where that variable started (the memo
+entries it added are exactly those numbered from its first one, a marker list pickled
+first), then dill is tried for that variable alone; if that fails too it is skipped
+and reported.  Kinds never worth pickling are skipped before any of this.
+
+Nothing is fsync'ed: the run record is the commit point, and a torn file fails its
+size or sha256 check.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import pickle
 import platform
 import re
 import shutil
 import sys
 import tempfile
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, MutableMapping
 
 from ..errors import SnapshotError
 from . import sign
+from .manifest import BUFFERS, FORMAT_VERSION, MANIFEST, STATE, STREAM, read_manifest, refuse
 
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-STATE = "state.pkl"
+__all__ = ["FORMAT_VERSION", "DumpReport", "dump_namespace", "load_snapshot", "read_manifest",
+           "select_variables", "is_kernel_internal", "load_with_manifest", "MANIFEST", "STATE", "BUFFERS", "STREAM"]
 
 #: Names IPython and ipykernel put in the user namespace; never inherited.
 KERNEL_NAMES = frozenset({
@@ -36,6 +47,8 @@ KERNEL_NAMES = frozenset({
     "_ih", "_oh", "_dh", "_sh", "__builtin__", "__builtins__",
 })
 _KERNEL_NAME_RE = re.compile(r"^(_i\d+|_\d+|__\w+__)$")
+#: A variable whose stream part is larger than this gets no content digest (it would cost a second pass).
+_DIGEST_LIMIT = 1 << 20
 
 
 @dataclass
@@ -58,63 +71,121 @@ def select_variables(ns: Mapping[str, Any], exclude: Iterable[str] = ()) -> dict
     return {k: v for k, v in ns.items() if not is_kernel_internal(k) and k not in excluded}
 
 
-def _dill():
-    import dill
+def type_name(value: Any) -> str:
+    cls = type(value)
+    module = cls.__module__
+    return cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
 
-    dill.settings["recurse"] = False
-    return dill
+
+def _skip(name: str, value: Any, reason: str) -> dict[str, str]:
+    return {"name": name, "type": type_name(value), "reason": reason}
 
 
-def _unpicklable_reason(value: Any) -> str | None:
-    if isinstance(value, (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)):
-        return f"a {type(value).__name__} cannot be copied; recreate it in the child"
-    if isinstance(value, io.IOBase):
-        return "an open file is not copied (reopening it could truncate it); open it again in the child"
-    return None
+class _Stream:
+    """The pickle stream's file: counts and hashes what the pickler writes; can roll back."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self.size = 0
+        self.hash = hashlib.sha256()
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.hash.update(view)
+        n = view.nbytes
+        while view.nbytes:
+            view = view[os.write(self.fd, view):]
+        self.size += n
+        return n
+
+    def mark(self) -> tuple[int, Any]:
+        return self.size, self.hash.copy()
+
+    def rollback(self, mark: tuple[int, Any]) -> None:
+        self.size, self.hash = mark[0], mark[1].copy()
+        os.ftruncate(self.fd, self.size)
+        os.lseek(self.fd, self.size, os.SEEK_SET)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class _HashSink:
+    def __init__(self) -> None:
+        self.hash = hashlib.sha256()
+
+    def write(self, data: Any) -> int:
+        self.hash.update(data)
+        return len(data)
 
 
 def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] = (),
                    strict: bool = False) -> DumpReport:
-    """Pickle the user's variables of ``ns`` into the snapshot folder ``dest`` (atomically)."""
-    dill = _dill()
+    """Pickle the user's variables of ``ns`` into the snapshot folder ``dest`` (atomically).
+
+    A variable that cannot be pickled is skipped and reported; with ``strict`` any skip
+    raises :class:`SnapshotError` and nothing is written.
+    """
+    from .pickler import Unpicklable, array_roots, make_pickler
+    from .skips import skip_reason
+
     dest = Path(dest)
     report = DumpReport(path=str(dest))
     candidates = select_variables(ns, exclude)
-    state: dict[str, Any] = {}
+    todo: list[str] = []
     for name, value in candidates.items():
-        reason = _unpicklable_reason(value)
-        if reason is None:
-            try:
-                dill.dumps(value, protocol=5)
-            except Exception as e:  # any pickling failure means: skip this one variable
-                reason = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+        reason = skip_reason(value)
         if reason is not None:
-            report.skipped.append({"name": name, "type": _type_name(value), "reason": reason})
-            continue
-        state[name] = value
-    if strict and report.skipped:
-        names = ", ".join(s["name"] for s in report.skipped)
-        raise SnapshotError(f"strict mode: cannot snapshot {names}; delete them (del ...) or add them to 'exclude'")
+            report.skipped.append(_skip(name, value, reason))
+        else:
+            todo.append(name)
+    _check_strict(strict, report)
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     try:
-        data = dill.dumps(state, protocol=5)
-        _write_private(tmp / STATE, data)
-        report.variables = {k: _type_name(v) for k, v in state.items()}
-        report.size = len(data)
+        from .buffers import BufferWriter
+
+        stream = _Stream(tmp / STATE)
+        buffers = BufferWriter(tmp / BUFFERS)
+        try:
+            roots = array_roots([candidates[n] for n in todo])
+            pickler = make_pickler(stream, ns, buffers, roots)
+            entries, markers = [], []
+            for name in todo:
+                value = candidates[name]
+                entry, marker, reason = _dump_one(pickler, stream, buffers, name, value, Unpicklable)
+                if entry is None:
+                    report.skipped.append(_skip(name, value, reason))
+                    continue
+                entry["digest"] = _digest(ns, value, entry, buffers, roots)
+                entries.append(entry)
+                markers.append(marker)
+            _check_strict(strict, report)
+            _number_memo(pickler, entries, markers)
+            del pickler, markers
+            stream_size, stream_sha = stream.size, stream.hash.hexdigest()
+        finally:
+            stream.close()
+            buffers.close()
+        report.variables = {e["name"]: e["type"] for e in entries}
+        report.size = stream_size + sum(e[1] for e in buffers.entries)
         manifest = {
             "format": FORMAT_VERSION,
             "python": platform.python_version(),
-            "dill": dill.__version__,
+            **_library_versions(),
             "variables": report.variables,
             "skipped": report.skipped,
-            "files": {STATE: sign.file_sha256(tmp / STATE)},
+            "entries": entries,
+            "files": {STATE: {"size": stream_size, "sha256": stream_sha}, BUFFERS: {"size": buffers.size}},
+            "buffers": buffers.entries,
             "size": report.size,
         }
         import json
 
-        _write_private(tmp / MANIFEST, json.dumps(sign.sign(manifest), indent=1, sort_keys=True).encode())
+        fd = os.open(tmp / MANIFEST, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(json.dumps(sign.sign(manifest), indent=1, sort_keys=True).encode())
         os.chmod(tmp, 0o700)
         if dest.exists():
             shutil.rmtree(dest)
@@ -125,69 +196,244 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
     return report
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _type_name(value: Any) -> str:
-    cls = type(value)
-    module = cls.__module__
-    return cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
-
-
-def read_manifest(path: Path, *, check_files: bool = True) -> dict[str, Any]:
-    """The verified manifest of a snapshot folder; raises :class:`SnapshotError` otherwise."""
-    import json
-
-    path = Path(path)
-    try:
-        manifest = json.loads((path / MANIFEST).read_text())
-    except FileNotFoundError:
-        raise SnapshotError(f"{path}: no snapshot here (missing {MANIFEST}); run its notebook first", path=str(path)) from None
-    except (OSError, ValueError) as e:
-        raise SnapshotError(f"{path}: unreadable snapshot manifest ({e}); re-run its notebook with --force", path=str(path)) from None
-    if not isinstance(manifest, dict):
-        raise SnapshotError(f"{path}: corrupt snapshot manifest; re-run its notebook with --force", path=str(path))
-    sign.verify_manifest(manifest, path)
-    if manifest.get("format") != FORMAT_VERSION:
+def _check_strict(strict: bool, report: DumpReport) -> None:
+    if strict and report.skipped:
+        first = report.skipped[0]
+        names = ", ".join(s["name"] for s in report.skipped)
         raise SnapshotError(
-            f"{path}: snapshot format {manifest.get('format')} is not {FORMAT_VERSION} (written by another nbgraph); "
-            "re-run its notebook with --force", path=str(path))
-    major_minor = ".".join(platform.python_version().split(".")[:2])
-    if not str(manifest.get("python", "")).startswith(major_minor + "."):
-        raise SnapshotError(
-            f"{path}: snapshot was written by Python {manifest.get('python')}, this is {platform.python_version()}; "
-            "re-run its notebook with --force", path=str(path))
-    if check_files:
-        for name, digest in manifest.get("files", {}).items():
-            try:
-                actual = sign.file_sha256(path / name)
-            except FileNotFoundError:
-                actual = None
-            if actual != digest:
-                raise SnapshotError(f"{path}: file {name} is missing or was altered; re-run its notebook with --force",
-                                    path=str(path))
-    return manifest
+            f"strict mode: cannot snapshot {names} ({first['name']}: {first['reason']}); "
+            "delete them before the notebook ends (del ...) or list them in the node's 'exclude'",
+            variables=[s["name"] for s in report.skipped])
 
 
-def load_snapshot(path: Path, into: MutableMapping[str, Any] | None = None) -> dict[str, Any]:
-    """Verify, then unpickle a snapshot; its variables are returned and, if given, put in ``into``."""
-    path = Path(path)
-    read_manifest(path)
-    dill = _dill()
+def _dump_one(pickler, stream: _Stream, buffers, name: str, value: Any, unpicklable: type):
+    """Pickle one variable into the shared stream; roll back and try dill if it fails."""
+    from .pickler import DillBlob, dill_dumps
+
+    start, first_buffer = stream.mark(), buffers.mark()
+    marker: list = []
+    kind = "pickle"
     try:
-        state = dill.loads((path / STATE).read_bytes())
+        pickler.dump((marker, value))
+    except unpicklable as e:
+        _rollback(pickler, stream, buffers, start, first_buffer, marker)
+        return None, None, f"holds an object that is not copied: {e.reason}"
     except Exception as e:
-        raise SnapshotError(f"{path}: cannot load the snapshot ({type(e).__name__}: {e}); "
-                            "re-run its notebook with --force", path=str(path)) from e
+        _rollback(pickler, stream, buffers, start, first_buffer, marker)
+        try:
+            blob = DillBlob(dill_dumps(value))
+        except unpicklable as inner:
+            return None, None, f"holds an object that is not copied: {inner.reason}"
+        except Exception:
+            return None, None, _one_line(e)
+        marker = []
+        pickler.dump((marker, blob))
+        kind = "dill"
+    count = len(buffers.entries) - first_buffer[1]
+    entry = {
+        "name": name, "type": type_name(value), "kind": kind,
+        "start": start[0], "end": stream.size, "buffers": [first_buffer[1], count],
+        "size": stream.size - start[0] + sum(e[1] for e in buffers.entries[first_buffer[1]:]),
+    }
+    return entry, marker, None
+
+
+def _rollback(pickler, stream: _Stream, buffers, start, first_buffer, marker: list) -> None:
+    memo = pickler.memo.copy()
+    found = memo.get(id(marker))
+    if found is not None:
+        first = found[0]
+        pickler.memo = {k: v for k, v in memo.items() if v[0] < first}
+    stream.rollback(start)
+    buffers.rollback(first_buffer)
+
+
+def _number_memo(pickler, entries: list[dict[str, Any]], markers: list[list]) -> None:
+    """Record where each variable's memo entries start, so a loader can step over one that fails."""
+    if len(entries) < 2:
+        for entry in entries:
+            entry["memo"] = 0
+        return
+    where = {id(m): i for i, m in enumerate(markers)}
+    for _, (index, obj) in pickler.memo.copy().items():
+        i = where.get(id(obj))
+        if i is not None and obj is markers[i]:
+            entries[i]["memo"] = index
+
+
+def _digest(ns, value: Any, entry: dict[str, Any], buffers, roots) -> str | None:
+    """A digest of the variable's value alone (independent of what was pickled before it).
+
+    Lets a child with several parents report only names whose values differ.  Costs a
+    second pickling pass over the stream part, so large object-heavy variables get none.
+    """
+    if entry["kind"] != "pickle" or entry["end"] - entry["start"] > _DIGEST_LIMIT:
+        return None
+    from .buffers import MIN_OUT_OF_BAND
+    from .pickler import make_pickler
+
+    sink = _HashSink()
+
+    def name_buffer(buffer: pickle.PickleBuffer) -> bool:
+        try:
+            view = buffer.raw()
+        except BufferError:
+            return True
+        if view.nbytes < MIN_OUT_OF_BAND:
+            return True
+        known = buffers.digests.get(id(view.obj))
+        sink.write((known[1] if known and known[0] is view.obj else hashlib.sha256(view).hexdigest()).encode())
+        return False
+
+    try:
+        make_pickler(sink, ns, name_buffer, roots).dump(value)
+    except Exception:
+        return None
+    return sink.hash.hexdigest()
+
+
+def _library_versions() -> dict[str, str]:
+    import cloudpickle
+
+    versions = {"cloudpickle": cloudpickle.__version__}
+    for name in ("dill", "numpy", "pandas"):
+        module = sys.modules.get(name)
+        if module is not None:
+            versions[name] = getattr(module, "__version__", "?")
+    return versions
+
+
+def _one_line(e: BaseException) -> str:
+    text = f"{type(e).__name__}: {e}".strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:200]
+
+
+class _Lost:
+    """Stands in the memo for objects of a variable that failed to load."""
+
+
+class _BufferFeed:
+    """The unpickler's buffers, repositioned when a variable is stepped over."""
+
+    def __init__(self, views: list[memoryview]) -> None:
+        self.views = views
+        self.next = 0
+
+    def __iter__(self) -> "_BufferFeed":
+        return self
+
+    def __next__(self) -> memoryview:
+        if self.next >= len(self.views):
+            raise StopIteration
+        self.next += 1
+        return self.views[self.next - 1]
+
+
+def load_snapshot(path: Path, into: MutableMapping[str, Any] | None = None, *,
+                  verify_buffers: bool = True, failed: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """Verify, then unpickle a snapshot; its variables are returned and, if given, put in ``into``.
+
+    Functions the parent notebook defined get ``into`` (else the returned dict) as their
+    globals.  Large buffers are mapped copy-on-write, not read.  ``verify_buffers=False``
+    skips hashing them, for callers that verified this snapshot already (see
+    :mod:`.manifest`).  A variable that fails to load (say, its module is missing here)
+    is appended to ``failed`` as ``{name, type, reason}`` and the others still load.
+    """
+    return load_with_manifest(path, into, verify_buffers=verify_buffers, failed=failed)[1]
+
+
+def load_with_manifest(path: Path, into: MutableMapping[str, Any] | None = None, *,
+                       verify_buffers: bool = True, failed: list[dict[str, str]] | None = None
+                       ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`load_snapshot` that also returns the verified manifest (read once)."""
+    from .buffers import map_buffers, verify_buffers as check_buffers
+    from .manifest import check_stream
+    from .pickler import loading_into
+
+    path = Path(path)
+    manifest = read_manifest(path, check_files=False)
+    try:
+        fd = os.open(path / STATE, os.O_RDONLY)
+    except FileNotFoundError:
+        fd = None
+    data = None
+    if fd is not None:
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read()
+    check_stream(path, manifest, data)
+    size = manifest["files"][BUFFERS]["size"]
+    if verify_buffers:
+        problem = check_buffers(path / BUFFERS, manifest["buffers"], size)
+        if problem:
+            raise refuse(path, f"file {BUFFERS} {problem}")
+    try:
+        views = map_buffers(path / BUFFERS, manifest["buffers"], size)
+    except (OSError, ValueError):
+        raise refuse(path, f"file {BUFFERS} is missing or was altered") from None
+
+    state: dict[str, Any] = {}
+    target = into if into is not None else state
+    stream = io.BytesIO(data)
+    feed = _BufferFeed(views)
+    unpickler = pickle.Unpickler(stream, buffers=feed)
+    entries = manifest["entries"]
+    with loading_into(target):
+        for i, entry in enumerate(entries):
+            stream.seek(entry["start"])
+            feed.next = entry["buffers"][0]
+            try:
+                _, value = unpickler.load()
+            except Exception as e:
+                if failed is not None:
+                    failed.append({"name": entry["name"], "type": entry["type"],
+                                   "reason": f"cannot be loaded here: {_one_line(e)}"})
+                if i + 1 < len(entries):
+                    unpickler = _step_over(unpickler, stream, feed, entry["memo"], entries[i + 1]["memo"])
+                continue
+            state[entry["name"]] = value
     if into is not None:
         into.update(state)
-    return state
+    return manifest, state
 
 
-def _python_tag() -> str:
-    return f"{sys.implementation.name}{sys.version_info.major}{sys.version_info.minor}"
+def _step_over(unpickler: pickle.Unpickler, stream: io.BytesIO, feed: _BufferFeed, first: int,
+               end: int) -> pickle.Unpickler:
+    """A fresh unpickler whose memo numbers line up again after a variable failed to load.
+
+    The failed one may hold the rest of a frame, and a memo cannot be assigned (the C
+    unpickler's setter drops a dict), so the fresh one first reads a small stream that
+    memoizes, in order, the objects loaded before and a stand-in for each one lost.
+    """
+    import struct
+
+    old = unpickler.memo.copy()
+    lost = _Lost()
+    objects = [old.get(k, lost) if k < first else lost for k in range(end)]
+    refill = io.BytesIO()
+    refill.write(b"\x80\x05")
+    for k in range(end):  # BININT k, BINPERSID, MEMOIZE, POP
+        refill.write(b"J" + struct.pack("<i", k) + b"Q\x94" + b"0")
+    refill.write(b"N.")
+    refill.seek(0)
+    source = _Source(refill)
+    fresh = pickle.Unpickler(source, buffers=feed)
+    fresh.persistent_load = objects.__getitem__
+    fresh.load()
+    source.inner = stream
+    return fresh
+
+
+class _Source:
+    """A stream whose underlying file can be switched (an unpickler binds its file once)."""
+
+    def __init__(self, inner: io.BytesIO) -> None:
+        self.inner = inner
+
+    def read(self, n: int = -1) -> bytes:
+        return self.inner.read(n)
+
+    def readinto(self, buffer: Any) -> int:
+        return self.inner.readinto(buffer)
+
+    def readline(self) -> bytes:
+        return self.inner.readline()

@@ -1,0 +1,143 @@
+"""Out-of-band buffers (PEP 574): written raw and page-aligned, mapped copy-on-write on load.
+
+Large contiguous buffers (numpy arrays, pandas blocks, anything exposing one) bypass
+the pickle stream: they go to ``buffers.bin`` as they are, each starting on a page
+boundary, and each is hashed (sha256) while it is written, the hashing overlapped
+with the write.  On load the file is mapped once with ``ACCESS_COPY``: a child pays
+only for the pages it touches, parallel children share the page cache, and a child
+writing into an inherited array gets private copies of those pages, never changing
+the snapshot.  Small buffers stay in the stream (not worth a page each).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+import pickle
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+#: Buffers smaller than this are kept in the pickle stream.
+MIN_OUT_OF_BAND = 64 * 1024
+ALIGN = 4096
+_CHUNK = 32 * 1024 * 1024
+
+
+class BufferWriter:
+    """The ``buffer_callback`` of the pickler: appends buffers to one file, hashes each.
+
+    ``entries`` lists ``[offset, nbytes, sha256]`` in the order the unpickler will ask
+    for them.  ``mark``/``rollback`` undo the buffers of a variable that failed.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self.size = 0
+        self.entries: list[list[Any]] = []
+        #: id(exporting object) -> (object, sha256): lets a second pass name a buffer without re-hashing it
+        self.digests: dict[int, tuple[Any, str]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __call__(self, buffer: pickle.PickleBuffer) -> bool:
+        try:
+            view = buffer.raw()
+        except BufferError:  # not contiguous: let the pickler copy it in-band
+            return True
+        if view.nbytes < MIN_OUT_OF_BAND:
+            return True
+        pad = -self.size % ALIGN
+        if pad:
+            self._write(memoryview(bytes(pad)))
+            self.size += pad
+        digest = self._write_hashed(view)
+        self.entries.append([self.size, view.nbytes, digest])
+        self.digests[id(view.obj)] = (view.obj, digest)
+        self.size += view.nbytes
+        return False
+
+    def _write_hashed(self, view: memoryview) -> str:
+        h = hashlib.sha256()
+        if view.nbytes < 2 * _CHUNK:
+            self._write(view)
+            h.update(view)
+            return h.hexdigest()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="nbgraph-write")
+        pending = None
+        for start in range(0, view.nbytes, _CHUNK):
+            chunk = view[start:start + _CHUNK]
+            if pending is not None:
+                pending.result()
+            pending = self._pool.submit(self._write, chunk)
+            h.update(chunk)  # both release the GIL: hashing overlaps the write
+        if pending is not None:
+            pending.result()
+        return h.hexdigest()
+
+    def _write(self, view: memoryview) -> None:
+        while view.nbytes:
+            written = os.write(self.fd, view)
+            view = view[written:]
+
+    def mark(self) -> tuple[int, int]:
+        return self.size, len(self.entries)
+
+    def rollback(self, mark: tuple[int, int]) -> None:
+        self.size, count = mark
+        del self.entries[count:]
+        os.ftruncate(self.fd, self.size)
+        os.lseek(self.fd, self.size, os.SEEK_SET)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+        os.close(self.fd)
+        self.digests.clear()
+
+
+def map_buffers(path: Path, entries: list[list[Any]], size: int) -> list[memoryview]:
+    """The buffers of a snapshot, as copy-on-write views of one mapping of ``path``.
+
+    The file is opened once; its size must be the signed one (contents are checked
+    by :func:`verify_buffers`, once per run, not here: that would read every page).
+    """
+    if not entries:
+        return []
+    with open(path, "rb") as fh:
+        actual = os.fstat(fh.fileno()).st_size
+        if actual != size:
+            raise ValueError(f"{path.name} is {actual} bytes, the manifest says {size}")
+        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
+    whole = memoryview(mapped)
+    return [whole[offset:offset + nbytes] for offset, nbytes, _ in entries]
+
+
+def verify_buffers(path: Path, entries: list[list[Any]], size: int) -> str | None:
+    """Why the buffers file does not match its manifest entries, or None when it does."""
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        return "is missing"
+    with fh:
+        if os.fstat(fh.fileno()).st_size != size:
+            return "has the wrong size"
+        if size == 0:
+            return None
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            whole = memoryview(mapped)
+            try:
+                end = 0
+                for offset, nbytes, digest in entries:
+                    if any(whole[end:offset]):
+                        return "was altered (padding)"
+                    if hashlib.sha256(whole[offset:offset + nbytes]).hexdigest() != digest:
+                        return "was altered"
+                    end = offset + nbytes
+                if end != size:
+                    return "has unexpected trailing bytes"
+            finally:
+                whole.release()
+    return None

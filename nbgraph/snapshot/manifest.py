@@ -1,0 +1,111 @@
+"""The signed manifest of a snapshot, and what is checked when.
+
+``manifest.json`` holds the format version, the Python/cloudpickle/dill/numpy versions
+that wrote the snapshot, the variables (type, size, where each lies in the stream,
+a content digest) and those skipped, the size and sha256 of ``state.pkl``, and the
+offset, size and sha256 of every out-of-band buffer in ``buffers.bin``.  It is signed
+with HMAC-SHA256 under the user's key (:mod:`.sign`).
+
+What is checked when (``check_files``):
+
+* ``False``: signature, format and Python version only (cheap: status, cache decisions).
+* ``"stream"``: also the size and sha256 of ``state.pkl`` and the size of
+  ``buffers.bin``.  This is what a child kernel checks inside a run: the runner has
+  already verified every buffer of this snapshot once, before the children started,
+  so a child does not re-read a 1 GiB file whose pages it may never touch.
+* ``True``: everything, every byte of ``buffers.bin`` included (the runner, once per
+  snapshot per run; and any load outside a run).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+from ..errors import SnapshotError
+from . import sign
+
+FORMAT_VERSION = 2
+MANIFEST = "manifest.json"
+STATE = "state.pkl"
+BUFFERS = "buffers.bin"
+STREAM = "stream"
+
+REMEDY = "re-run its notebook with --force"
+
+
+def refuse(path: Path, problem: str) -> SnapshotError:
+    return SnapshotError(f"{path}: {problem}; {REMEDY}", path=str(path))
+
+
+def read_manifest(path: Path, *, check_files: bool | str = True) -> dict[str, Any]:
+    """The verified manifest of a snapshot folder; raises :class:`SnapshotError` otherwise."""
+    path = Path(path)
+    try:
+        manifest = json.loads((path / MANIFEST).read_bytes())
+    except FileNotFoundError:
+        raise SnapshotError(f"{path}: no snapshot here (missing {MANIFEST}); run its notebook first",
+                            path=str(path)) from None
+    except (OSError, ValueError) as e:
+        raise refuse(path, f"unreadable snapshot manifest ({e})") from None
+    if not isinstance(manifest, dict):
+        raise refuse(path, "corrupt snapshot manifest")
+    sign.verify_manifest(manifest, path)
+    check_versions(manifest, path)
+    if check_files:
+        check_stream(path, manifest, (path / STATE).read_bytes() if (path / STATE).is_file() else None)
+        if check_files == STREAM:
+            check_buffer_size(path, manifest)
+        else:
+            from .buffers import verify_buffers
+
+            entry = manifest["files"][BUFFERS]
+            problem = verify_buffers(path / BUFFERS, manifest["buffers"], entry["size"])
+            if problem:
+                raise refuse(path, f"file {BUFFERS} {problem}")
+    return manifest
+
+
+def check_versions(manifest: dict[str, Any], path: Path) -> None:
+    if manifest.get("format") != FORMAT_VERSION:
+        raise refuse(path, f"snapshot format {manifest.get('format')} is not {FORMAT_VERSION} "
+                           "(written by another nbgraph version)")
+    here = ".".join(platform.python_version().split(".")[:2])
+    if not str(manifest.get("python", "")).startswith(here + "."):
+        raise refuse(path, f"snapshot was written by Python {manifest.get('python')}, "
+                           f"this is Python {platform.python_version()}")
+    wrote = manifest.get("cloudpickle")
+    if wrote and _major_minor(wrote) != _major_minor(_cloudpickle_version()):
+        raise refuse(path, f"snapshot was written with cloudpickle {wrote}, "
+                           f"this is cloudpickle {_cloudpickle_version()}")
+
+
+def check_stream(path: Path, manifest: dict[str, Any], data: bytes | None) -> None:
+    """The pickle stream's bytes are the signed ones (it is read whole anyway)."""
+    import hashlib
+
+    expected = manifest.get("files", {}).get(STATE, {})
+    if data is None or len(data) != expected.get("size") or \
+            hashlib.sha256(data).hexdigest() != expected.get("sha256"):
+        raise refuse(path, f"file {STATE} is missing or was altered")
+
+
+def check_buffer_size(path: Path, manifest: dict[str, Any]) -> None:
+    try:
+        size = (path / BUFFERS).stat().st_size
+    except FileNotFoundError:
+        size = None
+    if size != manifest["files"][BUFFERS]["size"]:
+        raise refuse(path, f"file {BUFFERS} is missing or was altered")
+
+
+def _major_minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def _cloudpickle_version() -> str:
+    import cloudpickle
+
+    return cloudpickle.__version__
