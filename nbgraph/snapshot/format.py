@@ -151,19 +151,19 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
         try:
             roots = array_roots([candidates[n] for n in todo])
             pickler = make_pickler(stream, ns, buffers, roots)
-            entries, markers = [], []
-            for name in todo:
-                value = candidates[name]
-                entry, marker, reason = _dump_one(pickler, stream, buffers, name, value, Unpicklable)
-                if entry is None:
-                    report.skipped.append(_skip(name, value, reason))
-                    continue
-                entry["digest"] = _digest(ns, value, entry, buffers, roots)
-                entries.append(entry)
-                markers.append(marker)
+            token = os.urandom(8).hex()
+            entries = []
+            with _gc_paused():
+                for name in todo:
+                    value = candidates[name]
+                    entry, reason = _dump_one(pickler, stream, buffers, name, value, [len(entries), token])
+                    if entry is None:
+                        report.skipped.append(_skip(name, value, reason))
+                        continue
+                    entry["digest"] = _digest(ns, value, entry, buffers, roots)
+                    entries.append(entry)
             _check_strict(strict, report)
-            _number_memo(pickler, entries, markers)
-            del pickler, markers
+            del pickler
             stream_size, stream_sha = stream.size, stream.hash.hexdigest()
         finally:
             stream.close()
@@ -177,6 +177,7 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
             "variables": report.variables,
             "skipped": report.skipped,
             "entries": entries,
+            "token": token,
             "files": {STATE: {"size": stream_size, "sha256": stream_sha}, BUFFERS: {"size": buffers.size}},
             "buffers": buffers.entries,
             "size": report.size,
@@ -206,27 +207,30 @@ def _check_strict(strict: bool, report: DumpReport) -> None:
             variables=[s["name"] for s in report.skipped])
 
 
-def _dump_one(pickler, stream: _Stream, buffers, name: str, value: Any, unpicklable: type):
-    """Pickle one variable into the shared stream; roll back and try dill if it fails."""
-    from .pickler import DillBlob, dill_dumps
+def _dump_one(pickler, stream: _Stream, buffers, name: str, value: Any, marker: list):
+    """Pickle one variable into the shared stream; roll back and try dill if it fails.
+
+    ``(marker, value)`` is pickled: the marker list is memoized first, so its memo
+    number is where this variable's memo entries start (found only if it fails).
+    """
+    from .pickler import DillBlob, Unpicklable, dill_dumps
 
     start, first_buffer = stream.mark(), buffers.mark()
-    marker: list = []
     kind = "pickle"
     try:
         pickler.dump((marker, value))
-    except unpicklable as e:
+    except Unpicklable as e:
         _rollback(pickler, stream, buffers, start, first_buffer, marker)
-        return None, None, f"holds an object that is not copied: {e.reason}"
+        return None, f"holds an object that is not copied: {e.reason}"
     except Exception as e:
         _rollback(pickler, stream, buffers, start, first_buffer, marker)
         try:
             blob = DillBlob(dill_dumps(value))
-        except unpicklable as inner:
-            return None, None, f"holds an object that is not copied: {inner.reason}"
+        except Unpicklable as inner:
+            return None, f"holds an object that is not copied: {inner.reason}"
         except Exception:
-            return None, None, _one_line(e)
-        marker = []
+            return None, _one_line(e)
+        marker = list(marker)
         pickler.dump((marker, blob))
         kind = "dill"
     count = len(buffers.entries) - first_buffer[1]
@@ -235,10 +239,11 @@ def _dump_one(pickler, stream: _Stream, buffers, name: str, value: Any, unpickla
         "start": start[0], "end": stream.size, "buffers": [first_buffer[1], count],
         "size": stream.size - start[0] + sum(e[1] for e in buffers.entries[first_buffer[1]:]),
     }
-    return entry, marker, None
+    return entry, None
 
 
 def _rollback(pickler, stream: _Stream, buffers, start, first_buffer, marker: list) -> None:
+    """Forget what the failed variable wrote and memoized (costs a pass over the memo)."""
     memo = pickler.memo.copy()
     found = memo.get(id(marker))
     if found is not None:
@@ -246,19 +251,6 @@ def _rollback(pickler, stream: _Stream, buffers, start, first_buffer, marker: li
         pickler.memo = {k: v for k, v in memo.items() if v[0] < first}
     stream.rollback(start)
     buffers.rollback(first_buffer)
-
-
-def _number_memo(pickler, entries: list[dict[str, Any]], markers: list[list]) -> None:
-    """Record where each variable's memo entries start, so a loader can step over one that fails."""
-    if len(entries) < 2:
-        for entry in entries:
-            entry["memo"] = 0
-        return
-    where = {id(m): i for i, m in enumerate(markers)}
-    for _, (index, obj) in pickler.memo.copy().items():
-        i = where.get(id(obj))
-        if i is not None and obj is markers[i]:
-            entries[i]["memo"] = index
 
 
 def _digest(ns, value: Any, entry: dict[str, Any], buffers, roots) -> str | None:
@@ -290,6 +282,22 @@ def _digest(ns, value: Any, entry: dict[str, Any], buffers, roots) -> str | None
     except Exception:
         return None
     return sink.hash.hexdigest()
+
+
+class _gc_paused:
+    """Pickling and unpickling millions of small objects run ~2x faster without the cyclic GC."""
+
+    def __enter__(self) -> None:
+        import gc
+
+        self.was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        import gc
+
+        if self.was:
+            gc.enable()
 
 
 def _library_versions() -> dict[str, str]:
@@ -377,7 +385,7 @@ def load_with_manifest(path: Path, into: MutableMapping[str, Any] | None = None,
     feed = _BufferFeed(views)
     unpickler = pickle.Unpickler(stream, buffers=feed)
     entries = manifest["entries"]
-    with loading_into(target):
+    with loading_into(target), _gc_paused():
         for i, entry in enumerate(entries):
             stream.seek(entry["start"])
             feed.next = entry["buffers"][0]
@@ -388,7 +396,7 @@ def load_with_manifest(path: Path, into: MutableMapping[str, Any] | None = None,
                     failed.append({"name": entry["name"], "type": entry["type"],
                                    "reason": f"cannot be loaded here: {_one_line(e)}"})
                 if i + 1 < len(entries):
-                    unpickler = _step_over(unpickler, stream, feed, entry["memo"], entries[i + 1]["memo"])
+                    unpickler = _step_over(unpickler, stream, feed, data, entry, [i, manifest["token"]])
                 continue
             state[entry["name"]] = value
     if into is not None:
@@ -396,22 +404,29 @@ def load_with_manifest(path: Path, into: MutableMapping[str, Any] | None = None,
     return manifest, state
 
 
-def _step_over(unpickler: pickle.Unpickler, stream: io.BytesIO, feed: _BufferFeed, first: int,
-               end: int) -> pickle.Unpickler:
+def _step_over(unpickler: pickle.Unpickler, stream: io.BytesIO, feed: _BufferFeed, data: bytes,
+               entry: dict[str, Any], marker: list) -> pickle.Unpickler:
     """A fresh unpickler whose memo numbers line up again after a variable failed to load.
 
-    The failed one may hold the rest of a frame, and a memo cannot be assigned (the C
-    unpickler's setter drops a dict), so the fresh one first reads a small stream that
-    memoizes, in order, the objects loaded before and a stand-in for each one lost.
+    The failed variable's memo entries start at its marker's number and there is one per
+    MEMOIZE in its part of the stream.  The failed unpickler may hold the rest of a frame,
+    and a memo cannot be assigned (the C unpickler's setter drops a dict), so the fresh
+    one first reads a small stream that memoizes, in order, the objects loaded before and
+    a stand-in for each one lost.  Only runs on failure: it costs passes over the memo
+    and over that variable's part of the stream.
     """
+    import pickletools
     import struct
 
     old = unpickler.memo.copy()
+    first = next(k for k, v in old.items() if type(v) is list and len(v) == 2 and type(v[0]) is int
+                 and v[0] == marker[0] and v[1] == marker[1])
+    count = sum(1 for op, _, _ in pickletools.genops(data[entry["start"]:entry["end"]]) if op.name == "MEMOIZE")
     lost = _Lost()
-    objects = [old.get(k, lost) if k < first else lost for k in range(end)]
+    objects = [old.get(k, lost) if k < first else lost for k in range(first + count)]
     refill = io.BytesIO()
     refill.write(b"\x80\x05")
-    for k in range(end):  # BININT k, BINPERSID, MEMOIZE, POP
+    for k in range(len(objects)):  # BININT k, BINPERSID, MEMOIZE, POP
         refill.write(b"J" + struct.pack("<i", k) + b"Q\x94" + b"0")
     refill.write(b"N.")
     refill.seek(0)

@@ -10,6 +10,7 @@ object it meets, nested ones included.
 
 from __future__ import annotations
 
+import _io
 import _thread
 import io
 import sys
@@ -70,7 +71,8 @@ def _reason_for_type(cls: type) -> str | None:
         return _LOCK.format(t=f"threading {cls.__name__}")
     if issubclass(cls, threading.Thread):
         return _THREAD
-    if issubclass(cls, io.IOBase) and not issubclass(cls, _IN_MEMORY_IO):
+    mro = getattr(cls, "__mro__", ())
+    if _io._IOBase in mro and not issubclass(cls, _IN_MEMORY_IO):  # not io.IOBase: an ABC check is slow
         return _FILE
     module = getattr(cls, "__module__", None) or ""
     root = module.partition(".")[0]
