@@ -15,7 +15,6 @@ import hashlib
 import mmap
 import os
 import pickle
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ class BufferWriter:
         self.entries: list[list[Any]] = []
         #: id(exporting object) -> (object, sha256): lets a second pass name a buffer without re-hashing it
         self.digests: dict[int, tuple[Any, str]] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: Any = None
 
     def __call__(self, buffer: pickle.PickleBuffer) -> bool:
         try:
@@ -65,6 +64,8 @@ class BufferWriter:
             h.update(view)
             return h.hexdigest()
         if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="nbgraph-write")
         pending = None
         for start in range(0, view.nbytes, _CHUNK):
