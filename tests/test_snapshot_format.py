@@ -45,6 +45,11 @@ TRICKY = """
     alias = big
     part = big[100:110]                              # a view of another variable
     small = np.arange(5)
+    grid = np.arange(24.0).reshape(4, 6)            # itself a view of an unnamed array
+    flipped = grid[::-1, ::2]
+    fortran = np.asfortranarray(np.ones((300, 400)))
+    rows = fortran[:10]
+    head = np.arange(1_000_000.0)[:10]              # its huge unnamed base is not saved
 
     class Model:
         def __init__(self, w):
@@ -80,6 +85,12 @@ def test_tricky_state_round_trips(tmp_path):
     np.testing.assert_array_equal(child["big"], parent["big"])
     np.testing.assert_array_equal(child["part"], parent["big"][100:110])
     assert np.shares_memory(child["part"], child["big"])          # the view is still a view
+    for name in ("grid", "flipped", "fortran", "rows", "head"):
+        np.testing.assert_array_equal(child[name], parent[name])
+    assert np.shares_memory(child["flipped"], child["grid"]) and np.shares_memory(child["rows"], child["fortran"])
+    child["grid"][3, 0] = -1
+    assert child["flipped"][0, 0] == -1
+    assert read_manifest(tmp_path / "snap")["size"] < 4_000_000
     assert isinstance(child["model"], child["Model"])
     assert child["nested"]["a"][1][1]["c"][0] is child["model"]
     assert child["color"] is child["Color"].BLUE and child["nested"]["a"][1][1]["c"][1] is child["color"]

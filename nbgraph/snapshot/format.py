@@ -91,6 +91,8 @@ class _Stream:
 
     def write(self, data: Any) -> int:
         view = memoryview(data)
+        if view.ndim != 1 or view.itemsize != 1:
+            view = view.cast("B")
         self.hash.update(view)
         n = view.nbytes
         while view.nbytes:
@@ -126,7 +128,7 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
     A variable that cannot be pickled is skipped and reported; with ``strict`` any skip
     raises :class:`SnapshotError` and nothing is written.
     """
-    from .pickler import Unpicklable, array_roots, make_pickler
+    from .pickler import array_roots, pickler_class
     from .skips import skip_reason
 
     dest = Path(dest)
@@ -150,7 +152,8 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
         buffers = BufferWriter(tmp / BUFFERS)
         try:
             roots = array_roots([candidates[n] for n in todo])
-            pickler = make_pickler(stream, ns, buffers, roots)
+            pickler_type = pickler_class(ns, roots)
+            pickler = pickler_type(stream, protocol=5, buffer_callback=buffers)
             token = os.urandom(8).hex()
             entries = []
             with _gc_paused():
@@ -160,7 +163,7 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
                     if entry is None:
                         report.skipped.append(_skip(name, value, reason))
                         continue
-                    entry["digest"] = _digest(ns, value, entry, buffers, roots)
+                    entry["digest"] = _digest(pickler_type, value, entry, buffers)
                     entries.append(entry)
             _check_strict(strict, report)
             del pickler
@@ -253,7 +256,7 @@ def _rollback(pickler, stream: _Stream, buffers, start, first_buffer, marker: li
     buffers.rollback(first_buffer)
 
 
-def _digest(ns, value: Any, entry: dict[str, Any], buffers, roots) -> str | None:
+def _digest(pickler_type: type, value: Any, entry: dict[str, Any], buffers) -> str | None:
     """A digest of the variable's value alone (independent of what was pickled before it).
 
     Lets a child with several parents report only names whose values differ.  Costs a
@@ -262,7 +265,6 @@ def _digest(ns, value: Any, entry: dict[str, Any], buffers, roots) -> str | None
     if entry["kind"] != "pickle" or entry["end"] - entry["start"] > _DIGEST_LIMIT:
         return None
     from .buffers import MIN_OUT_OF_BAND
-    from .pickler import make_pickler
 
     sink = _HashSink()
 
@@ -278,7 +280,7 @@ def _digest(ns, value: Any, entry: dict[str, Any], buffers, roots) -> str | None
         return False
 
     try:
-        make_pickler(sink, ns, name_buffer, roots).dump(value)
+        pickler_type(sink, protocol=5, buffer_callback=name_buffer).dump(value)
     except Exception:
         return None
     return sink.hash.hexdigest()

@@ -92,23 +92,46 @@ def reduce_notebook_function(func: types.FunctionType) -> tuple:
 
 def _view_of(base: Any, offset: int, shape: tuple, strides: tuple, dtype: Any) -> Any:
     numpy = sys.modules["numpy"]
-    return numpy.ndarray(shape, dtype=dtype, buffer=base, offset=offset, strides=strides)
+    memory = base if base.flags.c_contiguous else base.T  # same memory, exported as one block
+    return numpy.ndarray(shape, dtype=dtype, buffer=memory, offset=offset, strides=strides)
 
 
 def array_roots(values: list[Any]) -> dict[int, Any]:
-    """Plain numpy arrays among ``values`` that views elsewhere in the namespace may point into."""
+    """Arrays that views among ``values`` may be saved as views of, by id.
+
+    The memory owner behind each numpy array variable, when saving it costs nothing
+    beyond saving the variable (the variable covers it: a reshape, a transpose, the
+    array itself), never the huge unnamed base of a small slice.
+    """
     numpy = sys.modules.get("numpy")
     if numpy is None:
         return {}
     nd = numpy.ndarray
-    return {id(v): v for v in values
-            if type(v) is nd and not isinstance(v.base, nd) and not v.dtype.hasobject
-            and (v.flags.c_contiguous or v.flags.f_contiguous)}
+    roots = {}
+    for v in values:
+        if type(v) is not nd or v.dtype.hasobject:
+            continue
+        base = _owner(v, nd)
+        if type(base) is nd and base.nbytes <= max(v.nbytes, 1) and \
+                (base.flags.c_contiguous or base.flags.f_contiguous):
+            roots[id(base)] = base
+    return roots
+
+
+def _owner(array: Any, ndarray: type) -> Any:
+    while isinstance(array.base, ndarray):
+        array = array.base
+    return array
 
 
 def make_pickler(file: Any, ns: MutableMapping[str, Any], buffer_callback: Callable | None,
                  roots: dict[int, Any]) -> Any:
     """A pickler writing to ``file`` whose notebook functions are those of ``ns``."""
+    return pickler_class(ns, roots)(file, protocol=5, buffer_callback=buffer_callback)
+
+
+def pickler_class(ns: MutableMapping[str, Any], roots: dict[int, Any]) -> type:
+    """The pickler class for one namespace (made once per snapshot, used for each pass)."""
     import cloudpickle
 
     from .skips import skip_reason
@@ -125,7 +148,7 @@ def make_pickler(file: Any, ns: MutableMapping[str, Any], buffer_callback: Calla
                     return reduce_notebook_function(obj)
                 return super().reducer_override(obj)
             if cls is ndarray:
-                if roots and isinstance(obj.base, ndarray):
+                if roots and obj.base is not None:
                     view = _reduce_view(obj, roots, ndarray)
                     if view is not None:
                         return view
@@ -135,14 +158,12 @@ def make_pickler(file: Any, ns: MutableMapping[str, Any], buffer_callback: Calla
                 raise Unpicklable(reason)
             return super().reducer_override(obj)
 
-    return NotebookPickler(file, protocol=5, buffer_callback=buffer_callback)
+    return NotebookPickler
 
 
 def _reduce_view(obj: Any, roots: dict[int, Any], ndarray: type) -> tuple | None:
-    base = obj.base
-    while isinstance(base.base, ndarray):
-        base = base.base
-    if id(base) not in roots or obj.dtype.hasobject:
+    base = _owner(obj, ndarray)
+    if base is obj or id(base) not in roots or obj.dtype.hasobject:
         return None
     offset = obj.__array_interface__["data"][0] - base.__array_interface__["data"][0]
     return (_view_of, (base, offset, obj.shape, obj.strides, obj.dtype))
