@@ -14,6 +14,7 @@ __all__ = [
     "__version__",
     "load_spec",
     "run",
+    "record",
     "NbgraphError",
     "SpecError",
     "CycleError",
@@ -26,6 +27,7 @@ __all__ = [
 _LAZY = {
     "load_spec": ("nbgraph.spec", "load_spec"),
     "run": ("nbgraph.runner", "run"),
+    "record": ("nbgraph.kernels.record", "record"),
     "NbgraphError": ("nbgraph.errors", "NbgraphError"),
     "SpecError": ("nbgraph.errors", "SpecError"),
     "CycleError": ("nbgraph.errors", "CycleError"),

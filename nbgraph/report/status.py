@@ -26,5 +26,6 @@ def status_rows(plan: Plan) -> list[dict[str, Any]]:
             "reason": item.decision.reason,
             "parents": list(item.variant.parents),
             "duration": record.duration if record else None,
+            "results": dict(record.results) if record else {},
         })
     return rows
