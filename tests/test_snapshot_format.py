@@ -149,6 +149,8 @@ def test_unpicklable_kinds_are_skipped_and_reported(tmp_path):
             pass
         ref = weakref.ref(Widget)           # C pickle refuses; dill takes it
         buf = io.BytesIO(b"in memory")      # not an open file: kept
+        from IPython.display import HTML
+        page = HTML("<b>hi</b>")            # IPython's, but plain data: kept
     """)
     try:
         report = dump_namespace(parent, tmp_path / "snap")
@@ -167,6 +169,7 @@ def test_unpicklable_kinds_are_skipped_and_reported(tmp_path):
     assert {e["name"]: e["kind"] for e in manifest["entries"]}["ref"] == "dill"
     child = load_snapshot(tmp_path / "snap")
     assert child["kept"] == [1, 2, 3] and child["buf"].getvalue() == b"in memory"
+    assert child["page"].data == "<b>hi</b>"
     assert type(child["ref"]).__name__ == "ReferenceType"   # by dill, with its own memo
     assert target.read_text() == "precious"
 

@@ -23,7 +23,7 @@ import builtins
 import sys
 import threading
 import types
-from typing import Any, Callable, MutableMapping
+from typing import Any, MutableMapping
 
 _target = threading.local()
 
@@ -122,12 +122,6 @@ def _owner(array: Any, ndarray: type) -> Any:
     while isinstance(array.base, ndarray):
         array = array.base
     return array
-
-
-def make_pickler(file: Any, ns: MutableMapping[str, Any], buffer_callback: Callable | None,
-                 roots: dict[int, Any]) -> Any:
-    """A pickler writing to ``file`` whose notebook functions are those of ``ns``."""
-    return pickler_class(ns, roots)(file, protocol=5, buffer_callback=buffer_callback)
 
 
 def pickler_class(ns: MutableMapping[str, Any], roots: dict[int, Any]) -> type:

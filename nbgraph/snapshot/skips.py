@@ -49,6 +49,9 @@ _DB_PACKAGES = frozenset({
 })
 _DB_WORDS = ("Connection", "Cursor", "Engine", "Session", "Client", "Pool")
 
+#: Plain data that lives in IPython's package but is not bound to the kernel (HTML, Image, ...).
+_IPYTHON_DATA = ("IPython.core.display", "IPython.lib.display", "IPython.display")
+
 _cache: dict[type, str | None] = {}
 
 
@@ -76,7 +79,7 @@ def _reason_for_type(cls: type) -> str | None:
         return _FILE
     module = getattr(cls, "__module__", None) or ""
     root = module.partition(".")[0]
-    if root in _BY_PACKAGE:
+    if root in _BY_PACKAGE and not module.startswith(_IPYTHON_DATA):
         return _BY_PACKAGE[root].format(root=root)
     if root in _DB_PACKAGES and any(word in cls.__name__ for word in _DB_WORDS):
         return _DATABASE
