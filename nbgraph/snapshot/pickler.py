@@ -135,6 +135,9 @@ def pickler_class(ns: MutableMapping[str, Any], roots: dict[int, Any]) -> type:
     function_type = types.FunctionType
 
     class NotebookPickler(cloudpickle.Pickler):
+        # a plain dict: cloudpickle's ChainMap is looked up in Python for every instance
+        dispatch_table = dict(cloudpickle.Pickler.dispatch_table)
+
         def reducer_override(self, obj: Any) -> Any:
             cls = type(obj)
             if cls is function_type:
@@ -150,7 +153,9 @@ def pickler_class(ns: MutableMapping[str, Any], roots: dict[int, Any]) -> type:
             reason = skip_reason(obj)
             if reason is not None:
                 raise Unpicklable(reason)
-            return super().reducer_override(obj)
+            if issubclass(cls, type):  # a class: cloudpickle decides, by reference or by value
+                return super().reducer_override(obj)
+            return NotImplemented
 
     return NotebookPickler
 
