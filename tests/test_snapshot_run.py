@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import outputs_of
+
+from nbgraph.errors import SpecError
+from nbgraph.spec import load_spec
 
 PARENT = [
     """
@@ -136,3 +140,11 @@ def test_mixin_parents_report_only_names_whose_values_differ(project):
     note = outputs_of(project.root / "build/both/default/both.ipynb")[0]
     assert "set to different values by several parents, later wins: mine (from right)" in note
     assert "shared" not in note.split("later wins")[1]
+
+
+def test_strict_key_is_validated(project):
+    project.notebook("a.ipynb", "x = 1")
+    assert load_spec(project.spec("notebooks:\n  a: {path: a.ipynb, strict: true}\n")).nodes["a"].strict
+    assert not load_spec(project.spec("notebooks:\n  a: {path: a.ipynb}\n")).nodes["a"].strict
+    with pytest.raises(SpecError, match=r"inheritance.yaml:3: node 'a', field 'strict': must be true or false"):
+        load_spec(project.spec("notebooks:\n  a:\n    strict: 1\n    path: a.ipynb\n"))
