@@ -15,6 +15,10 @@ What is checked when (``check_files``):
   so a child does not re-read a 1 GiB file whose pages it may never touch.
 * ``True``: everything, every byte of ``buffers.bin`` included (the runner, once per
   snapshot per run; and any load outside a run).
+
+The pickle stream, the only part that can run code when loaded, is always hashed from
+the very bytes that are then unpickled.  ``buffers.bin`` is raw array memory: a change
+made to it after the runner's check could alter numbers, never run code.
 """
 
 from __future__ import annotations
