@@ -43,7 +43,7 @@ PARENT = [
     """,
 ]
 KINDS = {"gen": "generator", "coro": "coroutine", "lock": "lock", "thread": "thread", "sock": "socket",
-         "db": "database connection", "log": "open file", "shell": "kernel", "out": "kernel", "bar": "progress bar"}
+         "db": "database connection", "log": "open file", "shell": "parent's kernel (ipykernel)", "out": "parent's kernel (ipykernel)", "bar": "progress bar"}
 
 CHILD = [
     f"""

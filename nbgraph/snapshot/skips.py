@@ -66,6 +66,11 @@ def skip_reason(value: Any) -> str | None:
 
 
 def _reason_for_type(cls: type) -> str | None:
+    module = getattr(cls, "__module__", None)
+    module = module if isinstance(module, str) else ""
+    root = module.partition(".")[0]
+    if root in _BY_PACKAGE and not module.startswith(_IPYTHON_DATA):
+        return _BY_PACKAGE[root].format(root=root)
     if issubclass(cls, (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)):
         return _GENERATOR.format(t=cls.__name__)
     if issubclass(cls, (types.FrameType, types.TracebackType)):
@@ -77,10 +82,6 @@ def _reason_for_type(cls: type) -> str | None:
     mro = getattr(cls, "__mro__", ())
     if _io._IOBase in mro and not issubclass(cls, _IN_MEMORY_IO):  # not io.IOBase: an ABC check is slow
         return _FILE
-    module = getattr(cls, "__module__", None) or ""
-    root = module.partition(".")[0]
-    if root in _BY_PACKAGE and not module.startswith(_IPYTHON_DATA):
-        return _BY_PACKAGE[root].format(root=root)
     if root in _DB_PACKAGES and any(word in cls.__name__ for word in _DB_WORDS):
         return _DATABASE
     if module == "tempfile" and cls.__name__.startswith(("_TemporaryFileWrapper", "SpooledTemporaryFile")):
