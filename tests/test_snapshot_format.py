@@ -124,6 +124,18 @@ def test_parent_function_sees_the_childs_globals(tmp_path):
         child["scaled"](1)
 
 
+def test_functions_pass_down_generations(tmp_path):
+    """A grandchild re-saved by the child still binds the function to its own namespace."""
+    _, child = roundtrip(tmp_path, "rate = 2\ndef scaled(x):\n    return x * rate\n")
+    child["rate"] = 3
+    dump_namespace(child, tmp_path / "child")
+    grandchild: dict = {}
+    load_snapshot(tmp_path / "child", into=grandchild)
+    assert grandchild["scaled"](1) == 3
+    grandchild["rate"] = 5
+    assert grandchild["scaled"](1) == 5 and child["scaled"](1) == 3
+
+
 def test_child_mutating_an_inherited_array_does_not_change_the_snapshot(tmp_path):
     _, child = roundtrip(tmp_path, "import numpy as np\nbig = np.zeros(1_000_000)")
     child["big"][:10] = 7

@@ -8,6 +8,7 @@ import pytest
 from conftest import outputs_of
 
 from nbgraph.errors import SpecError
+from nbgraph.snapshot.format import load_snapshot
 from nbgraph.spec import load_spec
 
 PARENT = [
@@ -86,8 +87,11 @@ def test_unpicklable_kinds_are_skipped_and_reported_everywhere(project):
     assert child_out[0].startswith("nbgraph: inherited ") and "  not inherited: sock (socket.socket): " in child_out[0]
     assert "child ok" in child_out[1]
 
-    # the runner checks every byte of a parent's snapshot before a child loads it
+    # the child wrote into the inherited array: its private copy, not the snapshot
     snapshot = next((project.root / "build/parent/default").glob("snapshot-*"))
+    assert load_snapshot(snapshot)["big"][0] == 0
+
+    # the runner checks every byte of a parent's snapshot before a child loads it
     with open(snapshot / "buffers.bin", "r+b") as fh:
         fh.seek(5000)
         byte = fh.read(1)
