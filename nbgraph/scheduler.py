@@ -7,6 +7,7 @@ variant's descendants as skipped; siblings and other branches go on.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -138,18 +139,20 @@ class Scheduler:
         return self.result
 
     def _verify(self, paths) -> str | None:
-        """Check every byte of each parent snapshot once per run, before the first child loads it.
+        """Read every byte of each snapshot once per run: why one cannot be used, or None.
 
-        Children then check only the signature, the pickle stream and the sizes, so none
-        re-reads a large buffer it may never touch.
+        A snapshot just written in a kernel is sealed here (its large buffers hashed and
+        signed in: the kernel only wrote them); one from an earlier run is verified.  It
+        happens before any child starts, so children check only the signature, the
+        pickle stream and the sizes, and none re-reads a buffer it may never touch.
         """
         from .errors import SnapshotError
-        from .snapshot.format import read_manifest
+        from .snapshot.format import seal_snapshot
 
         for path in paths:
             if path not in self._verified:
                 try:
-                    read_manifest(Path(path), check_files=True)
+                    seal_snapshot(Path(path))
                     self._verified[path] = None
                 except SnapshotError as e:
                     self._verified[path] = str(e)
@@ -169,6 +172,10 @@ class Scheduler:
 
     def _finish(self, item: Planned, outcome: Outcome, pending: dict[str, Planned]) -> None:
         variant = item.variant
+        if outcome.ok and outcome.snapshot:
+            problem = self._verify([outcome.snapshot])
+            if problem is not None:
+                outcome = dataclasses.replace(outcome, ok=False, snapshot=None, error=problem)
         key, parts = with_parent_results(item.decision.parts, [self.result.records[p] for p in variant.parents])
         record = Record(
             name=variant.name, node=variant.node, status=SUCCEEDED if outcome.ok else FAILED,

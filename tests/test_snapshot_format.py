@@ -304,3 +304,27 @@ def test_digests_tell_equal_values_from_different_ones(tmp_path):
     db = {e["name"]: e["digest"] for e in read_manifest(tmp_path / "b")["entries"]}
     assert da["big"] == db["big"] and da["same"] == db["same"] and da["np"] == db["np"]
     assert da["n"] != db["n"]
+
+
+def test_an_unsealed_snapshot_is_sealed_once_then_fully_checked(tmp_path):
+    """In a run the kernel only writes buffers; the runner hashes and signs them in."""
+    from nbgraph.snapshot.format import seal_snapshot
+
+    parent = namespace("import numpy as np\nbig = np.arange(100_000.0)\nn = 1")
+    dump_namespace(parent, tmp_path / "snap", seal=False)
+    manifest = read_manifest(tmp_path / "snap", check_files="stream")
+    assert not manifest["sealed"] and manifest["buffers"][0][2] is None
+    assert {e["name"]: e["digest"] for e in manifest["entries"]}["big"] is None
+    with pytest.raises(SnapshotError, match="never sealed"):
+        load_snapshot(tmp_path / "snap")
+    assert load_snapshot(tmp_path / "snap", verify_buffers=False)["big"][-1] == 99_999.0
+
+    sealed = seal_snapshot(tmp_path / "snap")
+    assert sealed["sealed"] and read_manifest(tmp_path / "snap") == sealed
+    dump_namespace(parent, tmp_path / "other")     # sealed as written: same digests
+    digests = [{e["name"]: e["digest"] for e in read_manifest(p)["entries"]} for p in (tmp_path / "snap", tmp_path / "other")]
+    assert digests[0]["big"] is not None and digests[0] == digests[1]
+    with open(tmp_path / "snap" / BUFFERS, "r+b") as fh:
+        fh.write(b"\x01")
+    with pytest.raises(SnapshotError, match="was altered"):
+        seal_snapshot(tmp_path / "snap")

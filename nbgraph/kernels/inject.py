@@ -50,11 +50,16 @@ def inherit(parents: Sequence[tuple[str, str]], ns: MutableMapping[str, Any], ve
     print("\n".join(lines))
 
 
-def save(ns: MutableMapping[str, Any], dest: str, exclude: Sequence[str] = (), strict: bool = False) -> None:
-    """Snapshot the user namespace for this variant's children and report what was left out."""
+def save(ns: MutableMapping[str, Any], dest: str, exclude: Sequence[str] = (), strict: bool = False,
+         seal: bool = False) -> None:
+    """Snapshot the user namespace for this variant's children and report what was left out.
+
+    Unsealed by default: the runner hashes the large buffers once this kernel is done
+    (see ``snapshot.manifest``), so the notebook does not wait for it.
+    """
     from ..snapshot.format import dump_namespace
 
-    report = dump_namespace(ns, dest, exclude=exclude, strict=strict)
+    report = dump_namespace(ns, dest, exclude=exclude, strict=strict, seal=seal)
     size = report.size / 1e6
     lines = [f"nbgraph: saved {len(report.variables)} variables ({size:.1f} MB) "
              "for the notebooks that inherit from this one"]

@@ -2,8 +2,10 @@
 
 Large contiguous buffers (numpy arrays, pandas blocks, anything exposing one) bypass
 the pickle stream: they go to ``buffers.bin`` as they are, each starting on a page
-boundary, and each is hashed (sha256) while it is written, the hashing overlapped
-with the write.  On load the file is mapped once with ``ACCESS_COPY``: a child pays
+boundary.  Each gets a sha256, either while it is written (the hashing overlapped with
+the write) or, inside a run, afterwards by the runner (:func:`hash_buffers`, see
+``manifest``): hashing 1 GiB costs more than writing it to the page cache, so the
+kernel only writes.  On load the file is mapped once with ``ACCESS_COPY``: a child pays
 only for the pages it touches, parallel children share the page cache, and a child
 writing into an inherited array gets private copies of those pages, never changing
 the snapshot.  Small buffers stay in the stream (not worth a page each).
@@ -27,17 +29,18 @@ _CHUNK = 32 * 1024 * 1024
 class BufferWriter:
     """The ``buffer_callback`` of the pickler: appends buffers to one file, hashes each.
 
-    ``entries`` lists ``[offset, nbytes, sha256]`` in the order the unpickler will ask
-    for them.  ``mark``/``rollback`` undo the buffers of a variable that failed.
+    ``entries`` lists ``[offset, nbytes, sha256 or None]`` in the order the unpickler
+    will ask for them.  ``mark``/``rollback`` undo the buffers of a variable that failed.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, hash: bool = True) -> None:
         self.path = Path(path)
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self.hash = hash
         self.size = 0
         self.entries: list[list[Any]] = []
-        #: id(exporting object) -> (object, sha256): lets a second pass name a buffer without re-hashing it
-        self.digests: dict[int, tuple[Any, str]] = {}
+        #: id(exporting object) -> (object, entry index): a second pass names a buffer without reading it
+        self.index_of: dict[int, tuple[Any, int]] = {}
         self._pool: Any = None
 
     def __call__(self, buffer: pickle.PickleBuffer) -> bool:
@@ -51,9 +54,13 @@ class BufferWriter:
         if pad:
             self._write(memoryview(bytes(pad)))
             self.size += pad
-        digest = self._write_hashed(view)
+        if self.hash:
+            digest = self._write_hashed(view)
+        else:
+            self._write(view)
+            digest = None
+        self.index_of[id(view.obj)] = (view.obj, len(self.entries))
         self.entries.append([self.size, view.nbytes, digest])
-        self.digests[id(view.obj)] = (view.obj, digest)
         self.size += view.nbytes
         return False
 
@@ -96,7 +103,7 @@ class BufferWriter:
         if self._pool is not None:
             self._pool.shutdown()
         os.close(self.fd)
-        self.digests.clear()
+        self.index_of.clear()
 
 
 def map_buffers(path: Path, entries: list[list[Any]], size: int) -> list[memoryview]:
@@ -116,29 +123,40 @@ def map_buffers(path: Path, entries: list[list[Any]], size: int) -> list[memoryv
     return [whole[offset:offset + nbytes] for offset, nbytes, _ in entries]
 
 
-def verify_buffers(path: Path, entries: list[list[Any]], size: int) -> str | None:
-    """Why the buffers file does not match its manifest entries, or None when it does."""
+def hash_buffers(path: Path, entries: list[list[Any]], size: int) -> tuple[list[str] | None, str | None]:
+    """The sha256 of every buffer, or why the file cannot match its entries (one read of it)."""
     try:
         fh = open(path, "rb")
     except FileNotFoundError:
-        return "is missing"
+        return None, "is missing"
     with fh:
         if os.fstat(fh.fileno()).st_size != size:
-            return "has the wrong size"
+            return None, "has the wrong size"
         if size == 0:
-            return None
+            return [], None
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
             whole = memoryview(mapped)
             try:
-                end = 0
-                for offset, nbytes, digest in entries:
+                digests, end = [], 0
+                for offset, nbytes, _ in entries:
                     if any(whole[end:offset]):
-                        return "was altered (padding)"
-                    if hashlib.sha256(whole[offset:offset + nbytes]).hexdigest() != digest:
-                        return "was altered"
+                        return None, "was altered (padding)"
+                    digests.append(hashlib.sha256(whole[offset:offset + nbytes]).hexdigest())
                     end = offset + nbytes
                 if end != size:
-                    return "has unexpected trailing bytes"
+                    return None, "has unexpected trailing bytes"
             finally:
                 whole.release()
+    return digests, None
+
+
+def verify_buffers(path: Path, entries: list[list[Any]], size: int) -> str | None:
+    """Why the buffers file does not match its manifest entries, or None when it does."""
+    digests, problem = hash_buffers(path, entries, size)
+    if problem:
+        return problem
+    if any(entry[2] is None for entry in entries):
+        return "was never sealed (its run was interrupted)"
+    if digests != [entry[2] for entry in entries]:
+        return "was altered"
     return None

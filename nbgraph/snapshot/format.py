@@ -42,8 +42,9 @@ from . import sign
 from .loader import gc_paused, load_snapshot, load_with_manifest, one_line
 from .manifest import BUFFERS, FORMAT_VERSION, MANIFEST, STATE, STREAM, read_manifest
 
-__all__ = ["FORMAT_VERSION", "DumpReport", "dump_namespace", "load_snapshot", "read_manifest",
-           "select_variables", "is_kernel_internal", "load_with_manifest", "MANIFEST", "STATE", "BUFFERS", "STREAM"]
+__all__ = ["FORMAT_VERSION", "DumpReport", "dump_namespace", "load_snapshot", "load_with_manifest",
+           "read_manifest", "seal_snapshot", "select_variables", "is_kernel_internal",
+           "MANIFEST", "STATE", "BUFFERS", "STREAM"]
 
 #: Names IPython and ipykernel put in the user namespace; never inherited.
 KERNEL_NAMES = frozenset({
@@ -126,11 +127,13 @@ class _HashSink:
 
 
 def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] = (),
-                   strict: bool = False) -> DumpReport:
+                   strict: bool = False, seal: bool = True) -> DumpReport:
     """Pickle the user's variables of ``ns`` into the snapshot folder ``dest`` (atomically).
 
     A variable that cannot be pickled is skipped and reported; with ``strict`` any skip
-    raises :class:`SnapshotError` and nothing is written.
+    raises :class:`SnapshotError` and nothing is written.  ``seal=False`` leaves hashing
+    the large buffers to :func:`seal_snapshot` (the runner does it once the kernel is
+    done, so the kernel only writes); such a snapshot cannot be fully verified before.
     """
     from .pickler import array_roots, pickler_class
     from .skips import skip_reason
@@ -153,7 +156,7 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
         from .buffers import BufferWriter
 
         stream = _Stream(tmp / STATE)
-        buffers = BufferWriter(tmp / BUFFERS)
+        buffers = BufferWriter(tmp / BUFFERS, hash=seal)
         try:
             roots = array_roots([candidates[n] for n in todo])
             pickler_type = pickler_class(ns, roots)
@@ -167,7 +170,7 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
                     if entry is None:
                         report.skipped.append(_skip(name, value, reason))
                         continue
-                    entry["digest"] = _digest(pickler_type, value, entry, buffers)
+                    entry["digest_of"] = _digest_parts(pickler_type, value, entry, buffers)
                     entries.append(entry)
             _check_strict(strict, report)
             del pickler
@@ -175,6 +178,7 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
         finally:
             stream.close()
             buffers.close()
+        _finish_digests(entries, buffers.entries)
         report.variables = {e["name"]: e["type"] for e in entries}
         report.size = stream_size + sum(e[1] for e in buffers.entries)
         manifest = {
@@ -187,6 +191,7 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
             "token": token,
             "files": {STATE: {"size": stream_size, "sha256": stream_sha}, BUFFERS: {"size": buffers.size}},
             "buffers": buffers.entries,
+            "sealed": seal,
             "size": report.size,
         }
         import json
@@ -260,17 +265,20 @@ def _rollback(pickler, stream: _Stream, buffers, start, first_buffer, marker: li
     buffers.rollback(first_buffer)
 
 
-def _digest(pickler_type: type, value: Any, entry: dict[str, Any], buffers) -> str | None:
-    """A digest of the variable's value alone (independent of what was pickled before it).
+def _digest_parts(pickler_type: type, value: Any, entry: dict[str, Any], buffers) -> list[Any] | None:
+    """What a digest of the variable's value alone is made of: ``[stream part, buffer numbers]``.
 
-    Lets a child with several parents report only names whose values differ.  Costs a
-    second pickling pass over the stream part, so large object-heavy variables get none.
+    Independent of what was pickled before it, so a child with several parents can
+    report only names whose values differ.  It costs a second pickling pass over the
+    variable's stream part (large object-heavy variables get none); its large buffers
+    enter by number, their sha256 being known once the snapshot is sealed.
     """
     if entry["kind"] != "pickle" or entry["end"] - entry["start"] > _DIGEST_LIMIT:
         return None
     from .buffers import MIN_OUT_OF_BAND
 
     sink = _HashSink()
+    numbers: list[int] = []
 
     def name_buffer(buffer: pickle.PickleBuffer) -> bool:
         try:
@@ -279,15 +287,63 @@ def _digest(pickler_type: type, value: Any, entry: dict[str, Any], buffers) -> s
             return True
         if view.nbytes < MIN_OUT_OF_BAND:
             return True
-        known = buffers.digests.get(id(view.obj))
-        sink.write((known[1] if known and known[0] is view.obj else hashlib.sha256(view).hexdigest()).encode())
+        known = buffers.index_of.get(id(view.obj))
+        if known and known[0] is view.obj:
+            numbers.append(known[1])
+        else:
+            sink.write(hashlib.sha256(view).hexdigest().encode())
         return False
 
     try:
         pickler_type(sink, protocol=5, buffer_callback=name_buffer).dump(value)
     except Exception:
         return None
-    return sink.hash.hexdigest()
+    return [sink.hash.hexdigest(), numbers]
+
+
+def _finish_digests(entries: list[dict[str, Any]], buffer_entries: list[list[Any]]) -> None:
+    """Each variable's ``digest``, once every buffer's sha256 is known (else None for now)."""
+    for entry in entries:
+        parts = entry.get("digest_of")
+        digest = None
+        if parts is not None:
+            shas = [buffer_entries[i][2] for i in parts[1]]
+            if None not in shas:
+                digest = hashlib.sha256("".join([parts[0], *shas]).encode()).hexdigest()
+        entry["digest"] = digest
+
+
+def seal_snapshot(path: Path) -> dict[str, Any]:
+    """Hash the buffers of a snapshot written with ``seal=False`` and sign them in (atomically).
+
+    Called by the runner once per snapshot, right after its kernel finished: the one
+    read of ``buffers.bin`` that a run pays.  Returns the sealed manifest; a snapshot
+    already sealed is fully verified instead.
+    """
+    import json
+
+    from .buffers import hash_buffers
+    from .manifest import refuse
+
+    path = Path(path)
+    manifest = read_manifest(path, check_files=STREAM)
+    if manifest.get("sealed"):
+        return read_manifest(path, check_files=True)
+    digests, problem = hash_buffers(path / BUFFERS, manifest["buffers"], manifest["files"][BUFFERS]["size"])
+    if problem:
+        raise refuse(path, f"file {BUFFERS} {problem}")
+    for entry, digest in zip(manifest["buffers"], digests):
+        entry[2] = digest
+    _finish_digests(manifest["entries"], manifest["buffers"])
+    manifest["sealed"] = True
+    del manifest["hmac"]
+    manifest = sign.sign(manifest)
+    tmp = path / f".{MANIFEST}.{os.getpid()}.partial"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(json.dumps(manifest, indent=1, sort_keys=True).encode())
+    os.replace(tmp, path / MANIFEST)
+    return manifest
 
 
 def _library_versions() -> dict[str, str]:

@@ -6,19 +6,29 @@ a content digest) and those skipped, the size and sha256 of ``state.pkl``, and t
 offset, size and sha256 of every out-of-band buffer in ``buffers.bin``.  It is signed
 with HMAC-SHA256 under the user's key (:mod:`.sign`).
 
-What is checked when (``check_files``):
+Who hashes what, and what is checked when:
 
-* ``False``: signature, format and Python version only (cheap: status, cache decisions).
+* The kernel (``dump_namespace(..., seal=False)`` in a run) hashes the pickle stream
+  and signs the manifest, but does not hash the large buffers: hashing 1 GiB costs
+  more than writing it to the page cache.
+* The runner seals the snapshot as soon as the kernel is done, before any child
+  starts: one read of ``buffers.bin`` hashes every buffer, and the manifest is signed
+  again with those sha256s (``format.seal_snapshot``).  A snapshot from an earlier
+  run is instead verified in full, once per run, before its first child starts.
+  Outside a run, ``dump_namespace`` seals as it writes.
+
+``check_files`` of :func:`read_manifest`:
+
+* ``False``: signature, format and versions only (cheap: status, cache decisions).
 * ``"stream"``: also the size and sha256 of ``state.pkl`` and the size of
-  ``buffers.bin``.  This is what a child kernel checks inside a run: the runner has
-  already verified every buffer of this snapshot once, before the children started,
-  so a child does not re-read a 1 GiB file whose pages it may never touch.
-* ``True``: everything, every byte of ``buffers.bin`` included (the runner, once per
-  snapshot per run; and any load outside a run).
+  ``buffers.bin``.  This is what a child kernel checks inside a run, after the
+  runner's full check: no child re-reads a 1 GiB file whose pages it may never touch.
+* ``True``: everything, every byte of ``buffers.bin`` included (refused if never sealed).
 
 The pickle stream, the only part that can run code when loaded, is always hashed from
-the very bytes that are then unpickled.  ``buffers.bin`` is raw array memory: a change
-made to it after the runner's check could alter numbers, never run code.
+the very bytes that are then unpickled, and is signed by the kernel that wrote it.
+``buffers.bin`` is raw array memory: a change made to it between the kernel's write
+and the runner's seal (or after the runner's check) could alter numbers, never run code.
 """
 
 from __future__ import annotations
