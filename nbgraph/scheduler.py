@@ -7,7 +7,6 @@ variant's descendants as skipped; siblings and other branches go on.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -141,9 +140,9 @@ class Scheduler:
     def _verify(self, paths) -> str | None:
         """Read every byte of each snapshot once per run: why one cannot be used, or None.
 
-        A snapshot just written in a kernel is sealed here (its large buffers hashed and
-        signed in: the kernel only wrote them); one from an earlier run is verified.  It
-        happens before any child starts, so children check only the signature, the
+        A snapshot written in this run was sealed by its job (its large buffers hashed and
+        signed in once the kernel was done); one from an earlier run is verified here.
+        Either way before any child starts, so children check only the signature, the
         pickle stream and the sizes, and none re-reads a buffer it may never touch.
         """
         from .errors import SnapshotError
@@ -173,9 +172,7 @@ class Scheduler:
     def _finish(self, item: Planned, outcome: Outcome, pending: dict[str, Planned]) -> None:
         variant = item.variant
         if outcome.ok and outcome.snapshot:
-            problem = self._verify([outcome.snapshot])
-            if problem is not None:
-                outcome = dataclasses.replace(outcome, ok=False, snapshot=None, error=problem)
+            self._verified[outcome.snapshot] = None  # run_job sealed it: every byte was just read
         key, parts = with_parent_results(item.decision.parts, [self.result.records[p] for p in variant.parents])
         record = Record(
             name=variant.name, node=variant.node, status=SUCCEEDED if outcome.ok else FAILED,

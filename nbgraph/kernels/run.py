@@ -133,11 +133,11 @@ def run_job(job: Job) -> Outcome:
     skipped: list[dict[str, str]] = []
     snapshot = None
     if error is None and job.snapshot:
-        from ..snapshot.format import read_manifest
+        from ..snapshot.format import seal_snapshot
         from ..errors import SnapshotError
 
-        try:
-            manifest = read_manifest(Path(job.snapshot), check_files=False)
+        try:  # the kernel only wrote the large buffers: hash them once, here, before any child
+            manifest = seal_snapshot(Path(job.snapshot))
             skipped = list(manifest.get("skipped", []))
             snapshot = job.snapshot
         except SnapshotError as e:

@@ -11,10 +11,11 @@ Who hashes what, and what is checked when:
 * The kernel (``dump_namespace(..., seal=False)`` in a run) hashes the pickle stream
   and signs the manifest, but does not hash the large buffers: hashing 1 GiB costs
   more than writing it to the page cache.
-* The runner seals the snapshot as soon as the kernel is done, before any child
-  starts: one read of ``buffers.bin`` hashes every buffer, and the manifest is signed
-  again with those sha256s (``format.seal_snapshot``).  A snapshot from an earlier
-  run is instead verified in full, once per run, before its first child starts.
+* The runner seals the snapshot as soon as the kernel is done (``run_job``, in the
+  executor's worker, before any child starts): one read of ``buffers.bin`` hashes
+  every buffer, and the manifest is signed again with those sha256s
+  (``format.seal_snapshot``).  A snapshot from an earlier run is instead verified in
+  full by the scheduler, once per run, before its first child starts.
   Outside a run, ``dump_namespace`` seals as it writes.
 
 ``check_files`` of :func:`read_manifest`:
