@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import nbformat
 import pytest
 from conftest import outputs_of
 
@@ -86,6 +87,8 @@ def test_unpicklable_kinds_are_skipped_and_reported_everywhere(project):
     assert parent_out.startswith("nbgraph: saved ") and "  not saved: lock (_thread.lock): " in parent_out
     assert child_out[0].startswith("nbgraph: inherited ") and "  not inherited: sock (socket.socket): " in child_out[0]
     assert "child ok" in child_out[1]
+    injected = nbformat.read(project.root / "build/child/default/child.ipynb", as_version=4).cells[0].source
+    assert "verified=True" in injected  # the runner read every byte; the child maps, it does not re-read
 
     # the child wrote into the inherited array: its private copy, not the snapshot
     snapshot = next((project.root / "build/parent/default").glob("snapshot-*"))
