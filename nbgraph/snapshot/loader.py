@@ -65,7 +65,7 @@ def load_snapshot(path: Path, into: MutableMapping[str, Any] | None = None, *,
     Functions the parent notebook defined get ``into`` (else the returned dict) as their
     globals.  Large buffers are mapped copy-on-write, not read.  ``verify_buffers=False``
     skips hashing them, for callers that verified this snapshot already (see
-    :mod:`.manifest`).  A variable that fails to load (say, its module is missing here)
+    :mod:`.manifest`); with ``True`` a snapshot whose buffers were never sealed is refused.  A variable that fails to load (say, its module is missing here)
     is appended to ``failed`` as ``{name, type, reason}`` and the others still load.
     """
     return load_with_manifest(path, into, verify_buffers=verify_buffers, failed=failed)[1]
