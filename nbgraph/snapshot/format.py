@@ -67,6 +67,7 @@ class DumpReport:
 
 
 def is_kernel_internal(name: str) -> bool:
+    """Names IPython and ipykernel keep in the user namespace (history, output cache, helpers)."""
     return name in KERNEL_NAMES or bool(_KERNEL_NAME_RE.match(name))
 
 
@@ -77,6 +78,7 @@ def select_variables(ns: Mapping[str, Any], exclude: Iterable[str] = ()) -> dict
 
 
 def type_name(value: Any) -> str:
+    """The type as users read it in reports: ``Model``, ``int``, ``pandas.core.frame.DataFrame``."""
     cls = type(value)
     module = cls.__module__
     return cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"

@@ -33,6 +33,7 @@ class gc_paused:
 
 
 def one_line(e: BaseException) -> str:
+    """An exception as the single line a report shows."""
     text = f"{type(e).__name__}: {e}".strip().splitlines()
     return (text[0] if text else type(e).__name__)[:200]
 

@@ -52,6 +52,7 @@ REMEDY = "re-run its notebook with --force"
 
 
 def refuse(path: Path, problem: str) -> SnapshotError:
+    """The one-line error for a snapshot that cannot be used, naming it and the remedy."""
     return SnapshotError(f"{path}: {problem}; {REMEDY}", path=str(path))
 
 
@@ -84,6 +85,7 @@ def read_manifest(path: Path, *, check_files: bool | str = True) -> dict[str, An
 
 
 def check_versions(manifest: dict[str, Any], path: Path) -> None:
+    """Refuse a snapshot another format, Python or cloudpickle wrote (it may not load, or load wrong)."""
     if manifest.get("format") != FORMAT_VERSION:
         raise refuse(path, f"snapshot format {manifest.get('format')} is not {FORMAT_VERSION} "
                            "(written by another nbgraph version)")
@@ -108,6 +110,7 @@ def check_stream(path: Path, manifest: dict[str, Any], data: bytes | None) -> No
 
 
 def check_buffer_size(path: Path, manifest: dict[str, Any]) -> None:
+    """Catch a truncated or replaced ``buffers.bin`` without reading it."""
     try:
         size = (path / BUFFERS).stat().st_size
     except FileNotFoundError:

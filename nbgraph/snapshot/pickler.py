@@ -72,6 +72,7 @@ def _set_function_state(func: types.FunctionType, state: dict[str, Any]) -> None
 
 
 def reduce_notebook_function(func: types.FunctionType) -> tuple:
+    """Code, name, closure and attributes, but no globals: the loader supplies its namespace."""
     closure = func.__closure__
     cells = []
     for i, cell in enumerate(closure or ()):
