@@ -328,3 +328,35 @@ def test_an_unsealed_snapshot_is_sealed_once_then_fully_checked(tmp_path):
         fh.write(b"\x01")
     with pytest.raises(SnapshotError, match="was altered"):
         seal_snapshot(tmp_path / "snap")
+
+
+def test_a_full_check_is_remembered_until_the_file_changes(snapshot, monkeypatch):
+    """One byte-by-byte check per machine and file version; any write to the file voids it."""
+    import time
+
+    from nbgraph.snapshot import buffers, checked
+
+    read_manifest(snapshot)                          # reads every byte, leaves a signed note
+    assert (snapshot / checked.NOTE).is_file()
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("buffers.bin was read again")
+
+    monkeypatch.setattr(buffers, "hash_buffers", no_reading)
+    read_manifest(snapshot)
+    load_snapshot(snapshot)
+    monkeypatch.undo()
+
+    note = json.loads((snapshot / checked.NOTE).read_text())
+    note["identity"]["size"] += 1                    # a forged note is not believed
+    (snapshot / checked.NOTE).write_text(json.dumps(note))
+    assert not checked.remembered(snapshot, read_manifest(snapshot, check_files=False))
+    read_manifest(snapshot)                          # checks again, notes again
+    time.sleep(0.05)                                 # (change times tick at a few ms)
+    with open(snapshot / BUFFERS, "r+b") as fh:
+        fh.seek(8192)
+        byte = fh.read(1)
+        fh.seek(8192)
+        fh.write(bytes([byte[0] ^ 1]))
+    with pytest.raises(SnapshotError, match="was altered"):
+        read_manifest(snapshot)

@@ -345,6 +345,9 @@ def seal_snapshot(path: Path) -> dict[str, Any]:
     with os.fdopen(fd, "wb") as fh:
         fh.write(json.dumps(manifest, indent=1, sort_keys=True).encode())
     os.replace(tmp, path / MANIFEST)
+    from . import checked
+
+    checked.remember(path, manifest)  # every byte was just read
     return manifest
 
 

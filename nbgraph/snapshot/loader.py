@@ -66,8 +66,9 @@ def load_snapshot(path: Path, into: MutableMapping[str, Any] | None = None, *,
     Functions the parent notebook defined get ``into`` (else the returned dict) as their
     globals.  Large buffers are mapped copy-on-write, not read.  ``verify_buffers=False``
     skips hashing them, for callers that verified this snapshot already (see
-    :mod:`.manifest`); with ``True`` a snapshot whose buffers were never sealed is refused.  A variable that fails to load (say, its module is missing here)
-    is appended to ``failed`` as ``{name, type, reason}`` and the others still load.
+    :mod:`.manifest`); with ``True`` a snapshot whose buffers were never sealed is
+    refused.  A variable that fails to load (say, its module is missing here) is
+    appended to ``failed`` as ``{name, type, reason}`` and the others still load.
     """
     return load_with_manifest(path, into, verify_buffers=verify_buffers, failed=failed)[1]
 
@@ -76,8 +77,8 @@ def load_with_manifest(path: Path, into: MutableMapping[str, Any] | None = None,
                        verify_buffers: bool = True, failed: list[dict[str, str]] | None = None
                        ) -> tuple[dict[str, Any], dict[str, Any]]:
     """:func:`load_snapshot` that also returns the verified manifest (read once)."""
-    from .buffers import map_buffers, verify_buffers as check_buffers
-    from .manifest import check_stream
+    from .buffers import map_buffers
+    from .manifest import check_buffers, check_stream
     from .pickler import loading_into
 
     path = Path(path)
@@ -93,9 +94,7 @@ def load_with_manifest(path: Path, into: MutableMapping[str, Any] | None = None,
     check_stream(path, manifest, data)
     size = manifest["files"][BUFFERS]["size"]
     if verify_buffers:
-        problem = check_buffers(path / BUFFERS, manifest["buffers"], size)
-        if problem:
-            raise refuse(path, f"file {BUFFERS} {problem}")
+        check_buffers(path, manifest)
     try:
         views = map_buffers(path / BUFFERS, manifest["buffers"], size)
     except (OSError, ValueError):

@@ -24,7 +24,8 @@ Who hashes what, and what is checked when:
 * ``"stream"``: also the size and sha256 of ``state.pkl`` and the size of
   ``buffers.bin``.  This is what a child kernel checks inside a run, after the
   runner's full check: no child re-reads a 1 GiB file whose pages it may never touch.
-* ``True``: everything, every byte of ``buffers.bin`` included (refused if never sealed).
+* ``True``: everything, every byte of ``buffers.bin`` included (refused if never sealed),
+  once per machine and file version: a signed note remembers it (see ``checked``).
 
 The pickle stream, the only part that can run code when loaded, is always hashed from
 the very bytes that are then unpickled, and is signed by the kernel that wrote it.
@@ -75,13 +76,21 @@ def read_manifest(path: Path, *, check_files: bool | str = True) -> dict[str, An
         if check_files == STREAM:
             check_buffer_size(path, manifest)
         else:
-            from .buffers import verify_buffers
-
-            entry = manifest["files"][BUFFERS]
-            problem = verify_buffers(path / BUFFERS, manifest["buffers"], entry["size"])
-            if problem:
-                raise refuse(path, f"file {BUFFERS} {problem}")
+            check_buffers(path, manifest)
     return manifest
+
+
+def check_buffers(path: Path, manifest: dict[str, Any]) -> None:
+    """Every byte of ``buffers.bin`` against its signed sha256s, unless this machine already did."""
+    from . import checked
+    from .buffers import verify_buffers
+
+    if checked.remembered(path, manifest):
+        return
+    problem = verify_buffers(path / BUFFERS, manifest["buffers"], manifest["files"][BUFFERS]["size"])
+    if problem:
+        raise refuse(path, f"file {BUFFERS} {problem}")
+    checked.remember(path, manifest)
 
 
 def check_versions(manifest: dict[str, Any], path: Path) -> None:
