@@ -207,7 +207,8 @@ class FsspecStore(Store):
         remote = self._remote(local)
         try:
             if local.is_dir():
-                names = sorted(p.name for p in local.iterdir() if p.is_file() and p.name != MANIFEST)
+                names = sorted(p.name for p in local.iterdir()
+                               if p.is_file() and p.name != MANIFEST and not p.name.startswith("."))
                 for name in names + ([MANIFEST] if (local / MANIFEST).exists() else []):
                     self.fs.put_file(str(local / name), f"{remote}/{name}")
             else:
