@@ -74,11 +74,14 @@ class Zygote:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def load(self, parents: Iterable[tuple[str, str]], cwd: str, timeout: float = LOAD_TIMEOUT) -> dict[str, Any]:
-        """Load the parents' snapshots; the reply says ``ok`` (and ``address``) or why not."""
+    def load(self, parents: Iterable[tuple[str, str]], cwd: str, verified: bool = False,
+             timeout: float = LOAD_TIMEOUT) -> dict[str, Any]:
+        """Load the parents' snapshots as the injected cell would (``verified``: see ``inject.inherit``);
+        the reply says ``ok`` (and ``address``) or why not."""
         with self._lock:
             try:
-                self.control.send(json.dumps({"op": "load", "parents": [list(p) for p in parents], "cwd": cwd}).encode())
+                message = {"op": "load", "parents": [list(p) for p in parents], "cwd": cwd, "verified": verified}
+                self.control.send(json.dumps(message).encode())
                 self.control.settimeout(timeout)
                 data = self.control.recv(1 << 20)
             except OSError as e:
@@ -252,7 +255,7 @@ class ForkManager:
         parents = ", ".join(name for name, _ in job.inherit)
         try:
             try:
-                reply = group.zygote.load(job.inherit, job.cwd)
+                reply = group.zygote.load(job.inherit, job.cwd, job.verified)
             except Exception as e:  # whatever went wrong, the children still run (fresh)
                 reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
             if reply.get("ok"):

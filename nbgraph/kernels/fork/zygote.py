@@ -9,7 +9,7 @@ so only this user can ask it for a kernel.  It talks over two kinds of sockets, 
 ``AF_UNIX``/``SOCK_SEQPACKET`` (one JSON message per packet):
 
 * the *control* channel, inherited from nbgraph: ``{"op": "load", "parents": [[name, path]...],
-  "cwd": ...}`` -> ``{"ok": true, "address": ..., "report": ..., "hazards": [...]}``;
+  "cwd": ..., "verified": ...}`` -> ``{"ok": true, "address": ..., "report": ..., "hazards": [...]}``;
   ``{"op": "drain"}`` stops accepting forks (the zygote exits when its last kernel has);
   end of file (nbgraph exited or was killed) kills every kernel and exits.
 * ``DIR/fork.sock``, listened on once the state is loaded: a provisioner sends
@@ -225,7 +225,7 @@ class Zygote:
         started = time.monotonic()
         try:
             os.chdir(message["cwd"])
-            report = preload([tuple(p) for p in message["parents"]], self.ns)
+            report = preload([tuple(p) for p in message["parents"]], self.ns, verified=message.get("verified", False))
         except Exception as e:  # the children then run fresh and show the same error themselves
             return {"ok": False, "error": f"{type(e).__name__}: {e}".splitlines()[0]}
         hazards = fork_hazards()
