@@ -28,7 +28,7 @@ PARENT = [
     import numpy as np
     import matplotlib
     import matplotlib.pyplot as plt
-    arr = np.zeros(1000)
+    arr = np.zeros(100_000)  # big enough to be stored out of band and memory-mapped on load
     offset = 10
     def shifted(x):
         return x + offset
@@ -139,7 +139,7 @@ def test_children_are_isolated_from_siblings_and_zygote(both_ways):
         k = int(variant.split("=")[1])
         # every child (k=3 forked after k=1 and k=2 mutated theirs) starts from the zygote's zeros,
         # and a sibling mutating its copy at the same time never shows through
-        assert cells[START] == f"start 0.0 {10 + k} 42 Box\nafter {1000.0 * k}\n"
+        assert cells[START] == f"start 0.0 {10 + k} 42 Box\nafter {100_000.0 * k}\n"
 
 
 def test_subprocess_return_codes(both_ways):
