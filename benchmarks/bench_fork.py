@@ -138,7 +138,7 @@ def bench_overhead(work: Path, snapshot: Path, repeat: int) -> None:
     med = {k: (statistics.median(a for a, _ in v), statistics.median(b for _, b in v)) for k, v in results.items()}
     labels = {"papermill": "papermill alone (no inheritance)", "fresh": "fresh kernel + snapshot load (--no-fork)",
               "fork1": "forked, first child (zygote loads)", "forkn": "forked, later child"}
-    size = snapshot.joinpath("state.pkl").stat().st_size / 1e6 if snapshot.joinpath("state.pkl").exists() else 0
+    size = sum(f.stat().st_size for f in snapshot.iterdir()) / 1e6
     print(f"\n2. per-child overhead from 'parent snapshot written' ({size:.0f} MB snapshot), median of {repeat}")
     print("   to the child's first cell:")
     for k in labels:

@@ -114,7 +114,20 @@ def _run_ipykernel(argv: list[str], ns: MutableMapping[str, Any], zygote_pid: in
     conn.send(json.dumps({"bound": True, "pid": os.getpid()}).encode())  # sockets are bound: connect now
     conn.close()
     app.start()
+    _stop_channel_threads(app)
     return 0
+
+
+def _stop_channel_threads(app: Any) -> None:
+    """Let the control and shell-channel threads finish what they are doing (e.g. flushing the
+    shutdown reply) while IOPub still runs: ``IPKernelApp.close``, at exit, stops IOPub first
+    and then joins them, which can hang them until jupyter_client's SIGTERM 2.5 s later.
+    A fresh kernel's slower interpreter teardown mostly hides this race."""
+    for name in ("control_thread", "shell_channel_thread"):
+        thread = getattr(app, name, None)
+        if thread is not None and thread.is_alive():
+            thread.stop()
+            thread.join(timeout=5)
 
 
 def _attach_inline_backend() -> None:
