@@ -14,6 +14,8 @@ __all__ = [
     "__version__",
     "load_spec",
     "run",
+    "inherit_from",
+    "Inherited",
     "NbgraphError",
     "SpecError",
     "CycleError",
@@ -21,11 +23,14 @@ __all__ = [
     "SnapshotError",
     "NotebookFailed",
     "RunFailed",
+    "LiveError",
 ]
 
 _LAZY = {
     "load_spec": ("nbgraph.spec", "load_spec"),
     "run": ("nbgraph.runner", "run"),
+    "inherit_from": ("nbgraph.inherit", "inherit_from"),
+    "Inherited": ("nbgraph.summary", "Inherited"),
     "NbgraphError": ("nbgraph.errors", "NbgraphError"),
     "SpecError": ("nbgraph.errors", "SpecError"),
     "CycleError": ("nbgraph.errors", "CycleError"),
@@ -33,6 +38,7 @@ _LAZY = {
     "SnapshotError": ("nbgraph.errors", "SnapshotError"),
     "NotebookFailed": ("nbgraph.errors", "NotebookFailed"),
     "RunFailed": ("nbgraph.errors", "RunFailed"),
+    "LiveError": ("nbgraph.errors", "LiveError"),
 }
 
 

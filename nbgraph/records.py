@@ -39,6 +39,8 @@ class Record:
     skipped: list[dict[str, str]] = field(default_factory=list)
     collisions: list[str] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
+    #: attach: true nodes: the live kernel the snapshot came from (server, kernel, notebook, ...)
+    attached: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

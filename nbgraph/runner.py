@@ -9,6 +9,7 @@ from typing import Iterable
 from .errors import RunFailed
 from .executors.base import Executor
 from .plan import make_plan
+from .live import attach
 from .scheduler import Events, RunResult, Scheduler
 from .snapshot import sign
 from .spec import DEFAULT_SPEC, Spec, load_spec
@@ -38,6 +39,10 @@ def run(
     plan = make_plan(spec, force=force, only=only)
     sign.signing_key()  # create it once, before kernels race to
     spec.build_dir.mkdir(parents=True, exist_ok=True)
+    attached = []
+    if attach.attached_nodes(spec, only):
+        attached = attach.refresh(spec, only=only)  # live kernels first: their keys decide what is stale
+        plan = make_plan(spec, force=force, only=only)
     owns_executor = executor is None
     if executor is None:
         from .executors.local import LocalExecutor
@@ -50,6 +55,9 @@ def run(
     finally:
         if owns_executor:
             executor.shutdown(cancel=interrupted)
+    for item in attached:
+        result.outcome[item.variant.name] = attach.OUTCOME
+    result.attached = attached
     if raise_on_failure and not result.ok:
         failed = result.names("failed")
         raise RunFailed(f"{len(failed)} variant(s) failed: {', '.join(failed)}", result=result)
