@@ -44,13 +44,15 @@ class Attached:
     variant: Variant
     record: Record
     changed: bool
+    first: bool = False
 
     def describe(self) -> str:
         src = self.record.attached or {}
         at = f", In [{src['execution_count']}]" if src.get("execution_count") else ""
-        what = "live state changed" if self.changed else "live state unchanged"
+        what = "first snapshot" if self.first else "live state changed" if self.changed else "live state unchanged"
+        n = len(self.variables)
         return (f"{self.variant.name}: snapshot of the live kernel {str(src.get('kernel', ''))[:8]} of "
-                f"{src.get('notebook')} on {src.get('server')}{at} ({what}, {len(self.variables)} variables)")
+                f"{src.get('notebook')} on {src.get('server')}{at} ({what}, {n} variable{'' if n == 1 else 's'})")
 
     @property
     def variables(self) -> dict[str, str]:
@@ -128,8 +130,8 @@ def _refresh_one(spec: Spec, layout: BuildLayout, node: NodeSpec, variant: Varia
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-    for other in folder.iterdir():
-        if other != final and other.is_dir() and (other.name.startswith("snapshot-") or other.name.startswith(".snapshot-live-")):
+    for other in folder.iterdir():  # older snapshots, and leftovers of interrupted dumps
+        if other != final and other.is_dir() and (other.name.startswith("snapshot-") or "snapshot-live-" in other.name):
             shutil.rmtree(other, ignore_errors=True)
     finished = time.time()
     record = Record(
@@ -141,7 +143,7 @@ def _refresh_one(spec: Spec, layout: BuildLayout, node: NodeSpec, variant: Varia
                   "variables": dict(manifest.get("variables", {}))},
     )
     layout.write_record(variant, record)
-    return Attached(variant=variant, record=record, changed=not unchanged)
+    return Attached(variant=variant, record=record, changed=not unchanged, first=old is None)
 
 
 def content_digest(path: Path, manifest: dict) -> str:
