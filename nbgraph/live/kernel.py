@@ -10,7 +10,6 @@ timeout; a kernel that dies meanwhile is reported, never restarted.
 
 from __future__ import annotations
 
-import json
 import queue
 import time
 from dataclasses import dataclass
@@ -35,8 +34,8 @@ class DumpReply:
 
 def dump_code(dest: Path, exclude: Sequence[str], key_file: str | None) -> str:
     """The single expression run in the parent (no assignment, so no name is left behind)."""
-    return (f'__import__("nbgraph.live.dump_side", fromlist=["dump"]).dump(globals(), {json.dumps(str(dest))}, '
-            f"exclude={json.dumps(list(exclude))}, key_file={json.dumps(key_file)})")
+    return (f'__import__("nbgraph.live.dump_side", fromlist=["dump"]).dump(globals(), {str(dest)!r}, '
+            f"exclude={[str(x) for x in exclude]!r}, key_file={key_file!r})")
 
 
 def dump_live(session: Session, dest: Path, *, exclude: Sequence[str] = (), key_file: str | None = None,
