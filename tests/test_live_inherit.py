@@ -209,3 +209,17 @@ def _wait_state(jupyter, kernel_id: str, state: str, timeout: float = 30) -> Non
     while jupyter.api("GET", f"api/kernels/{kernel_id}")["execution_state"] != state:
         assert time.monotonic() < deadline, f"kernel never became {state}"
         time.sleep(0.05)
+
+
+def test_kernels_that_cannot_share_a_snapshot_are_refused_before_dumping():
+    import platform
+
+    from nbgraph.live.kernel import _check_language
+    from nbgraph.live.servers import Server, Session
+
+    session = Session(server=Server(url="http://127.0.0.1:1/"), path="stats.ipynb", kernel_id="0123456789")
+    with pytest.raises(LiveError, match="stats.ipynb .* runs a R kernel; nbgraph copies the state of Python kernels only"):
+        _check_language(session, {"name": "R", "version": "4.3.1"})
+    with pytest.raises(LiveError, match="runs Python 3.8.10 and this is Python"):
+        _check_language(session, {"name": "python", "version": "3.8.10"})
+    _check_language(session, {"name": "python", "version": platform.python_version()})

@@ -10,13 +10,14 @@ timeout; a kernel that dies meanwhile is reported, never restarted.
 
 from __future__ import annotations
 
+import platform
 import queue
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import KernelBusy, KernelDied, ParentRaised
+from ..errors import KernelBusy, KernelDied, LiveError, ParentRaised
 from .servers import DEAD_STATES, Session, connection_file, kernel_state
 
 _POLL = 0.25
@@ -106,9 +107,23 @@ def _identity(client, session: Session, timeout: float) -> str:
         except queue.Empty:
             break
         if msg.get("parent_header", {}).get("msg_id") == msg_id:
+            _check_language(session, msg.get("content", {}).get("language_info") or {})
             return str(msg["header"].get("session", ""))
     raise KernelDied(f"the kernel of {session.describe()} does not answer (its process is gone?); "
                      "restart it, run the notebook's cells again, then retry", notebook=session.path, state="silent")
+
+
+def _check_language(session: Session, info: dict) -> None:
+    """Snapshots are Python pickles for the same Python minor version: say so before dumping."""
+    name, version = str(info.get("name", "")), str(info.get("version", ""))
+    if name and name != "python":
+        raise LiveError(f"{session.describe()} runs a {name} kernel; nbgraph copies the state of Python kernels only",
+                        notebook=session.path)
+    here = ".".join(platform.python_version().split(".")[:2])
+    if version and ".".join(version.split(".")[:2]) != here:
+        raise LiveError(f"{session.describe()} runs Python {version} and this is Python {platform.python_version()}; "
+                        "a snapshot can only be loaded by the same Python version: switch this notebook's kernel",
+                        notebook=session.path)
 
 
 def _await_reply(client, session: Session, msg_id: str, identity: str, deadline: float, timeout: float) -> dict:
