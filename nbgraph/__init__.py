@@ -14,6 +14,7 @@ __all__ = [
     "__version__",
     "load_spec",
     "run",
+    "record",
     "inherit_from",
     "Inherited",
     "NbgraphError",
@@ -29,6 +30,7 @@ __all__ = [
 _LAZY = {
     "load_spec": ("nbgraph.spec", "load_spec"),
     "run": ("nbgraph.runner", "run"),
+    "record": ("nbgraph.kernels.record", "record"),
     "inherit_from": ("nbgraph.inherit", "inherit_from"),
     "Inherited": ("nbgraph.summary", "Inherited"),
     "NbgraphError": ("nbgraph.errors", "NbgraphError"),

@@ -78,13 +78,30 @@ def key_of(parts: Mapping[str, Any]) -> str:
     return _sha(parts)
 
 
+def result_id(record: Record) -> str:
+    """Which run of a parent a child started from: its key *and* when that run finished.
+
+    A child's key holds its parents' result ids, not their keys, so a parent that re-ran
+    with unchanged inputs (``--force``, or a notebook that draws new data) still makes its
+    children stale: they were built on a snapshot that no longer exists.
+    """
+    return _sha([record.key, record.finished])
+
+
+def with_parent_results(parts: Mapping[str, Any], parents: list[Record]) -> tuple[str, dict[str, Any]]:
+    """The final key of a variant once its parents' results are known (at run time)."""
+    final = dict(parts)
+    final["parents"] = [result_id(r) for r in parents]
+    return key_of(final), final
+
+
 _PART_REASONS = {
     "code": "code changed",
     "params": "parameters changed",
     "kernel": "kernel changed",
     "format": "snapshot format changed",
     "passes": "exclude or snapshot settings changed",
-    "parents": "parent's result changed",
+    "parents": "parent re-ran",
 }
 
 
@@ -122,13 +139,18 @@ def decide(parts: Mapping[str, Any], record: Record | None, *, needs_snapshot: b
 
 
 def _snapshot_ok(path: str | None) -> bool:
+    """A signed manifest of the current format whose files are all there.
+
+    Hashing the files themselves is left to the load (it verifies before unpickling), so
+    a no-op run stays fast however big the snapshots are.
+    """
     from .errors import SnapshotError
     from .snapshot.format import read_manifest
 
     if not path:
         return False
     try:
-        read_manifest(Path(path), check_files=False)
+        manifest = read_manifest(Path(path), check_files=False)
     except SnapshotError:
         return False
-    return True
+    return all((Path(path) / name).is_file() for name in manifest.get("files", {}))

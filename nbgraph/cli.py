@@ -131,5 +131,103 @@ def status(spec: Path, as_json: bool) -> None:
     print_status(_console(), rows)
 
 
+# --- issue 5: plot, results, report, add, clean ----------------------------------------
+
+
+@main.command()
+@SPEC_ARG
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Image file (.png or .svg); default: <build_dir>/graph.png.")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg", "dot", "mermaid"]), default=None,
+              help="png/svg write an image; dot/mermaid print text for other tools.")
+@handle_errors
+def plot(spec: Path, output: Path | None, fmt: str | None) -> None:
+    """Draw the graph, nodes coloured by their variants' last status."""
+    from .plan import make_plan
+    from .report.plot import plot as draw_plot
+    from .spec import load_spec
+
+    kind, path = draw_plot(make_plan(load_spec(spec)), output, fmt)
+    if path is None:
+        click.echo(kind, nl=False)
+    else:
+        click.echo(f"wrote {path}")
+
+
+@main.command()
+@SPEC_ARG
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", help="Output format.")
+@click.option("--sort", "sort_key", metavar="KEY", default=None,
+              help="Sort by a recorded value or parameter; -KEY (e.g. --sort=-accuracy) sorts descending.")
+@click.option("--node", "nodes", multiple=True, metavar="NODE", help="Only this node's variants (repeatable).")
+@click.option("--all", "every", is_flag=True, help="Every variant, also those that recorded nothing.")
+@handle_errors
+def results(spec: Path, fmt: str, sort_key: str | None, nodes, every: bool) -> None:
+    """One row per variant: its parameters and the values it recorded with nbgraph.record."""
+    from .plan import make_plan
+    from .report import results as res
+    from .spec import load_spec
+
+    rows = res.result_rows(make_plan(load_spec(spec)), nodes=nodes, every=every)
+    if sort_key:
+        rows = res.sort_rows(rows, sort_key)
+    if fmt == "csv":
+        click.echo(res.to_csv(rows), nl=False)
+    elif fmt == "json":
+        click.echo(res.to_json(rows))
+    else:
+        res.print_table(_console(), rows)
+
+
+@main.command()
+@SPEC_ARG
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for index.html; default: <build_dir>/report.")
+@handle_errors
+def report(spec: Path, out_dir: Path | None) -> None:
+    """Write a static HTML report: graph, results, statuses, executed notebooks."""
+    from .plan import make_plan
+    from .report.html import write_report
+    from .spec import load_spec
+
+    written = write_report(make_plan(load_spec(spec)), out_dir)
+    click.echo(f"wrote {written.index} ({len(written.notebooks)} notebooks)")
+
+
+@main.command()
+@click.argument("notebook", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--parent", required=True, metavar="NODE", help="The node whose kernel state the new notebook inherits.")
+@click.option("--grid", "grid", multiple=True, metavar="K=V1,V2", help="A grid parameter and its values (repeatable).")
+@click.option("--name", default=None, help="Node name (default: the notebook's file name without .ipynb).")
+@click.option("--spec", "spec", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_SPEC,
+              show_default=True, help="The inheritance.yaml to add to.")
+@handle_errors
+def add(notebook: Path, parent: str, grid, name: str | None, spec: Path) -> None:
+    """Add NOTEBOOK to the graph under --parent (created if missing, ready for JupyterLab)."""
+    from .edit import add_node
+
+    added = add_node(spec, notebook, parent, grid=grid, name=name)
+    made = "created" if added.created else "existing"
+    click.echo(f"added node {added.name} ({made} notebook {added.notebook}) under {parent} in {added.spec.file.name}")
+
+
+@main.command()
+@SPEC_ARG
+@click.option("--all", "every", is_flag=True, help="Remove everything in the build folder.")
+@click.option("--dry-run", is_flag=True, help="List what would be removed, remove nothing.")
+@handle_errors
+def clean(spec: Path, every: bool, dry_run: bool) -> None:
+    """Remove outputs of nodes and variants no longer in SPEC (everything with --all)."""
+    from .clean import clean as do_clean
+    from .spec import load_spec
+
+    loaded = load_spec(spec)
+    removed = do_clean(loaded, every=every, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for path in removed:
+        click.echo(f"{verb} {path}")
+    click.echo(f"{verb} {len(removed)} item(s) from {loaded.build_dir}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -7,7 +7,7 @@ from typing import Iterable
 
 import networkx as nx
 
-from .cache import Decision, NotebookInfo, decide, key_parts
+from .cache import Decision, NotebookInfo, decide, key_parts, result_id
 from .errors import SelectionError
 from .graph import Variant, run_graph, variants_of
 from .live.attach import decision as attached_decision
@@ -62,7 +62,9 @@ def make_plan(spec: Spec, *, force: bool = False, only: Iterable[str] | None = N
         record = layout.read_record(variant)
         selected = not only_nodes or variant.node in only_nodes
         parents = [by_name[p] for p in variant.parents]
-        parent_keys = [p.decision.key if p.will_run or p.record is None else p.record.key for p in parents]
+        # a parent that runs now has no result yet: its children are stale anyway ("will re-run")
+        parent_keys = [f"pending:{p.decision.key}" if p.will_run or p.record is None else result_id(p.record)
+                       for p in parents]
         if node.attach:
             decision = attached_decision(record)
         else:

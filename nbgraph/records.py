@@ -39,6 +39,8 @@ class Record:
     skipped: list[dict[str, str]] = field(default_factory=list)
     collisions: list[str] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
+    #: values recorded with ``nbgraph.record`` in the executed notebook
+    results: dict[str, Any] = field(default_factory=dict)
     #: attach: true nodes: the live kernel the snapshot came from (server, kernel, notebook, ...)
     attached: dict[str, Any] | None = None
 

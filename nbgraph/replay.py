@@ -12,6 +12,7 @@ import os
 import time
 from typing import Any
 
+from .cache import result_id
 from .errors import SelectionError, SnapshotError
 from .graph import Variant, find_variants, run_graph
 from .records import SUCCEEDED, BuildLayout
@@ -45,7 +46,7 @@ def variant_sources(queries: list[str], spec: str | os.PathLike | Spec) -> tuple
                 why = parent_record.status if parent_record else "never ran"
                 raise SnapshotError(f"{parent_name} (parent of {variant.name}) has no snapshot ({why}); "
                                     f"run `nbgraph run {spec.file}` first", variant=parent_name)
-            if record is not None and index < len(recorded) and recorded[index] != parent_record.key:
+            if record is not None and index < len(recorded) and recorded[index] != result_id(parent_record):
                 notes.append(f"{parent_name} has changed since {variant.name} last ran: this is its newer state")
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(parent_record.finished)) if parent_record.finished else "?"
             sources.append(Source(name=parent_name, snapshot=parent_record.snapshot,

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import networkx as nx
 
+from .cache import with_parent_results
 from .executors.base import Executor
 from .kernels.run import Job, Outcome
 from .plan import Plan, Planned
@@ -140,13 +141,14 @@ class Scheduler:
 
     def _finish(self, item: Planned, outcome: Outcome, pending: dict[str, Planned]) -> None:
         variant = item.variant
+        key, parts = with_parent_results(item.decision.parts, [self.result.records[p] for p in variant.parents])
         record = Record(
             name=variant.name, node=variant.node, status=SUCCEEDED if outcome.ok else FAILED,
-            key=item.decision.key, key_parts=dict(item.decision.parts), params=dict(variant.params),
+            key=key, key_parts=parts, params=dict(variant.params),
             output=outcome.output, snapshot=outcome.snapshot, error=outcome.error,
             finished=time.time(), duration=round(outcome.duration, 3), skipped=outcome.skipped,
             collisions=_collisions([self._snapshots[p] for p in variant.parents]),
-            parents=list(variant.parents),
+            parents=list(variant.parents), results=dict(outcome.results),
         )
         record.started = record.finished - outcome.duration
         self.plan.layout.write_record(variant, record)

@@ -50,6 +50,8 @@ class Outcome:
     error: str | None = None
     duration: float = 0.0
     skipped: list[dict[str, str]] = field(default_factory=list)
+    #: values the notebook recorded with ``nbgraph.record`` (also in ``results.json`` beside it)
+    results: dict[str, Any] = field(default_factory=dict)
 
 
 def _inherit_cell(job: Job):
@@ -124,6 +126,7 @@ def run_job(job: Job) -> Outcome:
     except Exception as e:  # kernel died, timed out, could not start: the variant failed
         error = f"{type(e).__name__}: {e}".strip().splitlines()[0]
     finalize_output(partial, out, job)
+    results = collect_results(out)
     skipped: list[dict[str, str]] = []
     snapshot = None
     if error is None and job.snapshot:
@@ -137,7 +140,23 @@ def run_job(job: Job) -> Outcome:
         except SnapshotError as e:
             error = str(e)
     return Outcome(variant=job.variant, ok=error is None, output=str(out) if out.exists() else None,
-                   snapshot=snapshot, error=error, duration=time.monotonic() - started, skipped=skipped)
+                   snapshot=snapshot, error=error, duration=time.monotonic() - started, skipped=skipped,
+                   results=results)
+
+
+def collect_results(out: Path) -> dict[str, Any]:
+    """The values recorded in the executed notebook, also written to ``results.json`` beside it."""
+    from ..fsutil import atomic_write_json
+    from .record import RESULTS_FILE, recorded
+
+    target = out.with_name(RESULTS_FILE)
+    try:
+        cells = json.loads(out.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        cells = []
+    results = recorded(cells)
+    atomic_write_json(target, results)
+    return results
 
 
 def finalize_output(partial: Path, out: Path, job: Job) -> None:

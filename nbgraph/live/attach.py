@@ -125,7 +125,7 @@ def _refresh_one(spec: Spec, layout: BuildLayout, node: NodeSpec, variant: Varia
     unchanged = (old is not None and old.status == SUCCEEDED and old.key == key and old.snapshot == str(final)
                  and final.is_dir())
     if unchanged:
-        shutil.rmtree(tmp, ignore_errors=True)  # same content: keep the snapshot the children were keyed on
+        shutil.rmtree(tmp, ignore_errors=True)  # same content: keep the snapshot the children started from
     else:
         if final.exists():
             shutil.rmtree(final)
@@ -133,14 +133,16 @@ def _refresh_one(spec: Spec, layout: BuildLayout, node: NodeSpec, variant: Varia
     for other in folder.iterdir():  # older snapshots, and leftovers of interrupted dumps
         if other != final and other.is_dir() and (other.name.startswith("snapshot-") or "snapshot-live-" in other.name):
             shutil.rmtree(other, ignore_errors=True)
-    finished = time.time()
+    checked = time.time()
+    # same snapshot: it stays the result the children were built on (see cache.result_id)
+    began, finished = (old.started, old.finished) if unchanged else (started, checked)
     record = Record(
         name=variant.name, node=variant.node, status=SUCCEEDED, key=key, key_parts=parts, params={},
-        output=None, snapshot=str(final), started=started, finished=finished, duration=round(finished - started, 3),
+        output=None, snapshot=str(final), started=began, finished=finished, duration=round(checked - started, 3),
         skipped=list(manifest.get("skipped", [])), parents=[],
         attached={"server": session.server.url, "kernel": session.kernel_id, "notebook": session.path,
                   "root_dir": session.server.root_dir, "execution_count": reply.execution_count,
-                  "variables": dict(manifest.get("variables", {}))},
+                  "checked": checked, "variables": dict(manifest.get("variables", {}))},
     )
     layout.write_record(variant, record)
     return Attached(variant=variant, record=record, changed=not unchanged, first=old is None)

@@ -26,6 +26,7 @@ def status_rows(plan: Plan) -> list[dict[str, Any]]:
             "reason": item.decision.reason,
             "parents": list(item.variant.parents),
             "duration": record.duration if record else None,
+            "results": dict(record.results) if record else {},
             "attached": record.attached if record and record.attached else None,
         })
     return rows

@@ -1,0 +1,175 @@
+"""``nbgraph add``: grow the graph from the command line, keeping the user's YAML as written.
+
+The node is appended with a round-trip YAML library, so comments, key order, quoting and
+flow lists survive.  A notebook that does not exist yet is created with a parameters cell
+and an ``inherit_from(...)`` cell, ready for interactive work in JupyterLab.  The new YAML
+is checked with the same validation as ``nbgraph run`` before it replaces the old file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import NbgraphError, SpecError
+from .fsutil import atomic_write_text
+from .spec import NAME_RE, PARAM_RE, Spec, load_spec
+
+
+@dataclass
+class Added:
+    name: str
+    notebook: Path
+    created: bool
+    spec: Spec
+
+
+def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
+    """``["model=ridge,forest", "alpha=0.1,1"]`` -> ``{"model": ["ridge", "forest"], "alpha": [0.1, 1]}``.
+
+    Values are read as YAML scalars, so numbers and booleans keep their types.
+    """
+    import yaml
+
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        if not sep or not PARAM_RE.match(key) or not values.strip():
+            raise SpecError(f"--grid {item}: expected NAME=V1,V2 with a Python identifier as NAME, e.g. --grid alpha=0.1,1.0",
+                            field="grid")
+        if key in grid:
+            raise SpecError(f"--grid {key}: given twice; put every value in one --grid {key}=V1,V2", field="grid")
+        parsed = []
+        for raw in values.split(","):
+            try:
+                value = yaml.safe_load(raw.strip())
+            except yaml.YAMLError:
+                value = raw.strip()
+            if value is None or isinstance(value, (dict, list)):
+                value = raw.strip()
+            parsed.append(value)
+        if len(set(map(json.dumps, parsed))) != len(parsed):
+            raise SpecError(f"--grid {item}: a value is listed twice", field="grid")
+        grid[key] = parsed
+    return grid
+
+
+def add_node(spec_path: str | Path, notebook: str | Path, parent: str, *, grid: Sequence[str] = (),
+             name: str | None = None, cwd: Path | None = None) -> Added:
+    """Append a node under ``parent`` to the spec; create its notebook if it does not exist."""
+    spec = load_spec(spec_path)
+    here = Path(cwd) if cwd is not None else Path.cwd()
+    nb_path = (here / Path(notebook).expanduser()).resolve()
+    if nb_path.suffix != ".ipynb":
+        raise SpecError(f"{notebook}: a notebook path must end in .ipynb", field="path")
+    name = name or nb_path.stem
+    if not NAME_RE.match(name):
+        raise SpecError(f"{spec.file.name}: node name {name!r} is not allowed (letters, digits, _ . -; "
+                        "not starting with a digit); choose one with --name", node=name)
+    if name in spec.nodes:
+        line = spec.nodes[name].line
+        where = f" (line {line})" if line else ""
+        raise SpecError(f"{spec.file.name}{where}: a node named '{name}' already exists; choose another with --name",
+                        node=name)
+    if parent not in spec.nodes:
+        raise SpecError(f"--parent {parent}: no such node in {spec.file.name}; known nodes: {', '.join(spec.nodes)}",
+                        node=name, field="parent")
+    grid_values = parse_grid(grid)
+    parent_nb = spec.nodes[parent].path
+    rel = Path(os.path.relpath(nb_path, spec.root)).as_posix()
+
+    text = spec.file.read_text(encoding="utf-8")
+    new_text = _append_node(text, spec.file, name, rel, parent, grid_values)
+    created = not nb_path.exists()
+    if created:
+        write_child_notebook(nb_path, parent_nb, grid_values)
+    try:
+        _validated(spec.file, new_text)
+    except NbgraphError:
+        if created:
+            nb_path.unlink(missing_ok=True)
+        raise
+    atomic_write_text(spec.file, new_text)
+    return Added(name=name, notebook=nb_path, created=created, spec=load_spec(spec.file))
+
+
+def _append_node(text: str, file: Path, name: str, rel: str, parent: str, grid: dict[str, list[Any]]) -> str:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.util import load_yaml_guess_indent
+
+    _, indent, block_seq_indent = load_yaml_guess_indent(text)
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.indent(mapping=indent or 2, sequence=(indent or 2) + (block_seq_indent or 0), offset=block_seq_indent or 0)
+    data = yaml.load(text)
+    notebooks = data.get("notebooks") if hasattr(data, "get") else None
+    if not isinstance(notebooks, dict):
+        raise SpecError(f"{file.name}: has no 'notebooks:' mapping to add to", field="notebooks")
+    node = CommentedMap()
+    node["path"] = rel
+    node["parent"] = parent
+    if grid:
+        grid_map = CommentedMap()
+        for key, values in grid.items():
+            seq = CommentedSeq(values)
+            seq.fa.set_flow_style()
+            grid_map[key] = seq
+        grid_map.fa.set_flow_style()
+        node["grid"] = grid_map
+    notebooks[name] = node
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def _validated(file: Path, text: str) -> None:
+    """Load the new YAML from a temporary file beside the real one (paths resolve the same)."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{file.stem}.", suffix=".yaml", dir=file.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        try:
+            load_spec(tmp)
+        except SpecError as e:
+            raise SpecError(str(e).replace(Path(tmp).name, file.name), **e.fields) from None
+    finally:
+        os.unlink(tmp)
+
+
+def write_child_notebook(path: Path, parent_notebook: Path, grid: dict[str, list[Any]]) -> None:
+    """A new notebook: a title, a tagged parameters cell and the cell that inherits the parent's state."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    kernelspec = _kernelspec(parent_notebook)
+    if kernelspec:
+        nb.metadata["kernelspec"] = kernelspec
+    nb.cells.append(nbformat.v4.new_markdown_cell(f"# {path.stem}\nInherits the kernel state of "
+                                                  f"`{parent_notebook.name}`."))
+    params = "\n".join(f"{k} = {v[0]!r}" for k, v in grid.items()) or "# parameters (papermill injects values after this cell)"
+    cell = nbformat.v4.new_code_cell(params)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells.append(cell)
+    rel_parent = Path(os.path.relpath(parent_notebook, path.parent)).as_posix()
+    nb.cells.append(nbformat.v4.new_code_cell(f"from nbgraph import inherit_from\ninherit_from({json.dumps(rel_parent)})"))
+    nb.cells.append(nbformat.v4.new_code_cell(""))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, nbformat.writes(nb))
+
+
+def _kernelspec(notebook: Path) -> dict[str, Any] | None:
+    try:
+        meta = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {})
+    except (OSError, ValueError):
+        return None
+    spec = meta.get("kernelspec")
+    return dict(spec) if isinstance(spec, dict) else None

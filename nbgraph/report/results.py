@@ -1,0 +1,173 @@
+"""One row per variant: its parameters and the values its notebook recorded.
+
+The rows come from the variants' records (the commit point of a run), so ``nbgraph
+results`` shows what the last runs produced, and the status says whether a row is
+current.  Rows render as a terminal table, CSV or JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from ..errors import SelectionError
+from ..graph import format_value as name_value
+from ..plan import Plan
+from ..records import PENDING
+
+
+@dataclass
+class ResultRow:
+    name: str
+    node: str
+    status: str
+    stale: bool
+    params: dict[str, Any] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+    output: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "node": self.node, "status": self.status, "stale": self.stale,
+                "params": self.params, "results": self.results, "output": self.output}
+
+
+def result_rows(plan: Plan, *, nodes: Iterable[str] = (), every: bool = False) -> list[ResultRow]:
+    """Rows of the variants of ``nodes`` (default: all); without ``every``, only variants that
+    recorded something, unless none did."""
+    wanted = set(nodes)
+    for name in wanted:
+        if name not in plan.spec.nodes:
+            raise SelectionError(f"--node {name}: no such node in {plan.spec.file.name}; "
+                                 f"known nodes: {', '.join(plan.spec.nodes)}", node=name)
+    rows = []
+    for item in plan.items:
+        if wanted and item.variant.node not in wanted:
+            continue
+        record = item.record
+        rows.append(ResultRow(
+            name=item.variant.name, node=item.variant.node,
+            status=record.status if record else PENDING, stale=item.decision.stale,
+            params=dict(item.variant.params), results=dict(record.results) if record else {},
+            output=record.output if record else None))
+    if not every and any(r.results for r in rows):
+        rows = [r for r in rows if r.results]
+    return rows
+
+
+def columns(rows: Sequence[ResultRow]) -> tuple[list[str], list[str]]:
+    """Parameter names and result names, in order of first appearance."""
+    params: dict[str, None] = {}
+    results: dict[str, None] = {}
+    for row in rows:
+        params.update(dict.fromkeys(row.params))
+        results.update(dict.fromkeys(row.results))
+    return list(params), list(results)
+
+
+def sort_rows(rows: list[ResultRow], key: str) -> list[ResultRow]:
+    """Sort by a result, a parameter, ``name`` or ``status``; ``-KEY`` sorts descending.
+
+    Rows without the value go last either way.
+    """
+    descending = key.startswith("-")
+    name = key[1:] if descending else key
+    params, results = columns(rows)
+    if name not in (*results, *params, "name", "status", "node"):
+        known = ", ".join([*results, *params, "name", "status"])
+        raise SelectionError(f"--sort {key}: no recorded value or parameter named {name!r}; known: {known}")
+
+    def value(row: ResultRow) -> Any:
+        if name in row.results:
+            return row.results[name]
+        if name in row.params:
+            return row.params[name]
+        return getattr(row, name, None) if name in ("name", "status", "node") else None
+
+    present = [r for r in rows if value(r) is not None]
+    missing = [r for r in rows if value(r) is None]
+    present.sort(key=lambda r: _sortable(value(r)), reverse=descending)
+    return present + missing
+
+
+def _sortable(value: Any) -> tuple[int, Any]:
+    if isinstance(value, bool):
+        return (0, int(value))
+    if isinstance(value, (int, float)):
+        return (0, value)
+    return (1, json.dumps(value, sort_keys=True) if not isinstance(value, str) else value)
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _header(params: list[str], results: list[str]) -> list[str]:
+    return ["variant", "status", *params, *(f"result:{r}" if r in params else r for r in results)]
+
+
+def to_csv(rows: Sequence[ResultRow]) -> str:
+    params, results = columns(rows)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(_header(params, results))
+    for row in rows:
+        cells = [row.name, row.status, *(row.params.get(p) for p in params), *(row.results.get(r) for r in results)]
+        writer.writerow(["" if c is None else c if isinstance(c, (str, int, float)) else json.dumps(c) for c in cells])
+    return out.getvalue()
+
+
+def to_json(rows: Sequence[ResultRow]) -> str:
+    return json.dumps([r.to_json() for r in rows], indent=2, default=str)
+
+
+def table_cells(rows: Sequence[ResultRow]) -> tuple[list[str], list[list[str]]]:
+    """Header and text cells, shared by the terminal table and the HTML report."""
+    params, results = columns(rows)
+    fmt = {r: _column_format([row.results.get(r) for row in rows]) for r in results}
+    body = [[row.name, row.status + (" (stale)" if row.stale and row.status != PENDING else ""),
+             *("" if p not in row.params else name_value(row.params[p]) for p in params),
+             *(fmt[r](row.results.get(r)) for r in results)] for row in rows]
+    return _header(params, results), body
+
+
+def _column_format(values: list[Any]):
+    """Floats of one column with the same number of decimals (at most 4 significant), for alignment."""
+    floats = [v for v in values if isinstance(v, float)]
+    if not floats or any(abs(v) >= 1e6 or (v and abs(v) < 1e-3) for v in floats):
+        return format_value
+    decimals = 0
+    for v in floats:
+        text = f"{v:.4g}"
+        if "." in text:
+            decimals = max(decimals, len(text.split(".")[1]))
+
+    def fmt(value: Any) -> str:
+        return f"{value:.{decimals}f}" if isinstance(value, float) else format_value(value)
+
+    return fmt
+
+
+def print_table(console, rows: Sequence[ResultRow]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    header, body = table_cells(rows)
+    params, _ = columns(rows)
+    if not console.is_terminal:  # a pipe or file: print the table at its natural width
+        console.width = 100_000
+    table = Table(show_header=True, header_style="bold", box=None)
+    for i, name in enumerate(header):
+        table.add_column(name, no_wrap=i > 0, overflow="fold", justify="right" if i >= 2 + len(params) else "left")
+    for cells in body:
+        table.add_row(*(Text(c) for c in cells))
+    console.print(table)
+    console.print(f"{len(rows)} variants", highlight=False)
