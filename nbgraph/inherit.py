@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, MutableMapping
 
+from .errors import LiveError, SelectionError
 from .summary import Inherited, Source
 
 DEFAULT_TIMEOUT = 120.0
@@ -82,8 +83,6 @@ def live_sources(notebooks: list[str], *, server: str | None, token: str | None,
     for name in notebooks:
         session = servers.find_session(name, candidates, cwd=Path.cwd(), explicit=bool(server))
         if own and session.kernel_id == own:
-            from .errors import LiveError
-
             raise LiveError(f"{name} runs in this very kernel; inherit_from needs another notebook's kernel "
                             "(open the parent in its own tab, with its own kernel)", notebook=name)
         found.append((name, session))
@@ -156,9 +155,7 @@ def _injected_by_nbgraph() -> list[str]:
     return list(getattr(inject, "INJECTED", None) or [])
 
 
-def _selection_error(name: str):
-    from .errors import SelectionError
-
+def _selection_error(name: str) -> SelectionError:
     guess = "" if "[" in name else f" (did you mean '{name}.ipynb'?)"
     return SelectionError(f"{name!r} is not a notebook path{guess}; to start from the state of a graph node or variant, "
                           f"pass its spec: inherit_from({name!r}, spec='inheritance.yaml')", variant=name)

@@ -50,7 +50,8 @@ class Inherited:
             return (f"nbgraph: state already injected by nbgraph run from {', '.join(self.injected_by)}; "
                     "inherit_from did nothing")
         names = ", ".join(s.name for s in self.sources)
-        return f"nbgraph: inherited {len(self.variables)} variables from {names}"
+        n = len(self.variables)
+        return f"nbgraph: inherited {n} variable{'' if n == 1 else 's'} from {names}"
 
     def lines(self) -> list[str]:
         if self.injected_by:

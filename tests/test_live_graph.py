@@ -103,7 +103,7 @@ def test_one_notebook_two_homes(jupyter):
     jupyter.open("homes/load.ipynb", "x = 1")
     kernel = jupyter.open("homes/work.ipynb")
     printed = [kernel.run(cell.source) for cell in nbformat.read(work, as_version=4).cells]
-    assert printed[0].startswith("nbgraph: inherited 1 variables from homes/load.ipynb")
+    assert printed[0].startswith("nbgraph: inherited 1 variable from homes/load.ipynb")
     assert printed[1] == "x + 1 = 2\n"
 
 
@@ -123,7 +123,7 @@ def test_replay_a_failed_variant_cell_by_cell_in_jupyter(jupyter):
     kernel = jupyter.open("replay/train.ipynb")
     shown = kernel.run("from nbgraph import inherit_from\n"
                        "inherit_from('train[model=broken,alpha=2.0]', spec='inheritance.yaml')")
-    assert "inherited 1 variables from load" in shown and "model='broken', alpha=2.0" in shown
+    assert "inherited 1 variable from load" in shown and "model='broken', alpha=2.0" in shown
     cells = nbformat.read(study / "train.ipynb", as_version=4).cells
     kernel.run(cells[1].source)  # skip the parameters cell, as in the run
     with pytest.raises(AssertionError, match="model broken fails with score 20.0"):
