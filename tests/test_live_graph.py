@@ -64,6 +64,10 @@ def test_attached_parent_is_snapshotted_from_its_live_kernel(jupyter):
     assert rows["notes"]["reason"].startswith("attached: re-snapshotted from its live kernel on every run")
     assert not rows["child[scale=1]"]["stale"]
 
+    live.run("data.append(5)")
+    fourth = run(spec, only=["child"])  # the attached parent is not selected: its last snapshot is reused
+    assert fourth.outcome == {"notes": "not selected", "child[scale=1]": "up to date", "child[scale=2]": "up to date"}
+
 
 def test_attached_notebook_not_open_stops_the_run_before_anything_runs(jupyter):
     study = jupyter.root / "closed"
@@ -74,6 +78,8 @@ def test_attached_notebook_not_open_stops_the_run_before_anything_runs(jupyter):
           notes: {path: notes.ipynb, attach: true}
           child: {path: child.ipynb, parent: notes}
     """)
+    dry = run_cli("run", "--dry-run", cwd=study)  # looks at nothing live
+    assert dry.returncode == 0 and "would snapshot  notes  (attach: true; its live kernel)" in dry.stdout
     proc = run_cli("run", cwd=study)
     assert proc.returncode == 2, proc.stderr
     line = proc.stderr.strip()
