@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, MutableMapping
 
 from .errors import LiveError, SelectionError
+from .kernels import UNDER_RUN_ENV
 from .summary import Inherited, Source
 
 DEFAULT_TIMEOUT = 120.0
@@ -48,6 +49,10 @@ def inherit_from(
         injected = _injected_by_nbgraph()
         if injected:
             return Inherited(injected_by=injected)
+        if os.environ.get(UNDER_RUN_ENV) and spec is None:
+            raise SelectionError("this notebook runs under nbgraph run as a node without parents, so inherit_from "
+                                 "has nothing to use: declare its parent in inheritance.yaml (parent: <node>) "
+                                 "instead of a live kernel")
         into = kernel_namespace()
     if spec is not None:
         from .replay import variant_sources

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Iterable
 
 from .errors import RunFailed
 from .executors.base import Executor
+from .kernels import UNDER_RUN_ENV
 from .plan import make_plan
 from .live import attach
 from .scheduler import Events, RunResult, Scheduler
@@ -49,12 +51,16 @@ def run(
 
         executor = LocalExecutor(jobs)
     interrupted = True
+    marked = os.environ.get(UNDER_RUN_ENV)
+    os.environ[UNDER_RUN_ENV] = "1"  # inherited by the kernels started below
     try:
         result = Scheduler(plan, executor, events, strict=strict).run()
         interrupted = False
     finally:
         if owns_executor:
             executor.shutdown(cancel=interrupted)
+        if marked is None:
+            os.environ.pop(UNDER_RUN_ENV, None)
     for item in attached:
         result.outcome[item.variant.name] = attach.OUTCOME
     result.attached = attached

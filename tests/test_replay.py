@@ -75,3 +75,12 @@ def test_under_nbgraph_run_the_call_does_nothing(monkeypatch):
     summary = inherit_from("anything.ipynb")
     assert summary.injected_by == ["load[scale=2]"] and len(summary) == 0
     assert repr(summary) == "nbgraph: state already injected by nbgraph run from load[scale=2]; inherit_from did nothing"
+
+
+def test_a_root_node_calling_inherit_from_under_nbgraph_run_is_told_to_declare_its_parent(project):
+    project.notebook("solo.ipynb", "from nbgraph import inherit_from\ninherit_from('base.ipynb')")
+    project.spec("notebooks:\n  solo: {path: solo.ipynb}\n")
+    result = run(project.root / "inheritance.yaml")
+    error = result.records["solo"].error
+    assert error.startswith("SelectionError: this notebook runs under nbgraph run as a node without parents"), error
+    assert "declare its parent in inheritance.yaml" in error
