@@ -82,6 +82,8 @@ def test_path_relative_to_caller_root_or_absolute(jupyter, base, monkeypatch, tm
     assert _x("base.ipynb") == "Hey!"  # relative to the server's root
     assert _x("sub/base.ipynb") == "sub"
     assert _x(str(jupyter.root / "sub" / "base.ipynb")) == "sub"
+    jupyter.open("my notes/données.ipynb", "x = 'spaced'")
+    assert _x("my notes/données.ipynb") == "spaced"
 
 
 def _x(name: str) -> str:
