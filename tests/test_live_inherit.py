@@ -50,11 +50,13 @@ def test_child_kernel_inherits_live_parent_and_parent_is_untouched(jupyter, base
     child.close()
 
 
-def test_parent_history_and_namespace_unchanged_by_the_dump(jupyter, base, tmp_path):
+def test_parent_history_namespace_and_settings_unchanged_by_the_dump(jupyter, base, tmp_path):
+    base.run("__import__('dill').settings['recurse'] = True")  # the user's own pickling setting (binds no name)
     before = base.namespace()
     summary = inherit_from(jupyter.root / "base.ipynb", into={})
     assert "x" in summary.variables
     assert base.namespace() == before  # In, _ih, Out, _, execution count: the dump left no trace
+    assert base.run("print(__import__('dill').settings['recurse'])").strip() == "True"
 
 
 def test_summary_reports_variables_skips_and_renders(jupyter, base):
