@@ -149,3 +149,24 @@ def test_attach_spec_errors(tmp_path, extra, field):
     """)
     with pytest.raises(SpecError, match=f"inheritance.yaml:3: node 'a', field '{field}': "):
         load_spec(spec)
+
+
+def test_content_digest_is_stable_for_the_same_state_and_sees_every_change(tmp_path):
+    import numpy as np
+
+    from nbgraph.live.attach import content_digest
+    from nbgraph.snapshot.format import dump_namespace, read_manifest
+
+    def digest(ns, name):
+        dump_namespace(ns, tmp_path / name)
+        return content_digest(tmp_path / name, read_manifest(tmp_path / name))
+
+    arr, big = np.arange(200_000, dtype=float), [f"s{i:07d}" for i in range(150_000)]
+    ns = {"arr": arr, "big": big, "small": {"a": 1}}
+    first = digest(ns, "one")
+    assert digest(ns, "two") == first  # two dumps of one state (random tokens, new files) agree
+    arr[5] = -1.0  # in place: same sizes, other bytes
+    changed = digest(ns, "three")
+    assert changed != first
+    big[7] = "other"
+    assert digest(ns, "four") not in (first, changed)

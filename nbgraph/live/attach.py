@@ -149,16 +149,43 @@ def _refresh_one(spec: Spec, layout: BuildLayout, node: NodeSpec, variant: Varia
 
 
 def content_digest(path: Path, manifest: dict) -> str:
-    """sha256 of the snapshot's content: from the signed manifest's file digests when it
-    lists them, else by hashing every file but the manifest (which may hold timestamps)."""
+    """sha256 of what a snapshot holds, equal for two dumps of the same state.
+
+    With per-variable digests in the manifest (``entries``), those, plus for a variable
+    too large to have one, its bytes in the stream (the dump's random ``token`` blanked)
+    and its buffers' sha256s; else the signed per-file sha256s; else the files' bytes.
+    """
+    entries = manifest.get("entries")
+    if isinstance(entries, list):
+        return _sha([[e.get("name"), e.get("digest") or _entry_bytes_digest(path, manifest, e)] for e in entries]
+                    + [sorted(str(s.get("name")) for s in manifest.get("skipped", []))])
     files = manifest.get("files")
-    if isinstance(files, dict) and files:
-        return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+    if isinstance(files, dict) and files and all(isinstance(v, str) for v in files.values()):
+        return _sha(files)
     from ..snapshot.sign import file_sha256
 
-    digests = {str(p.relative_to(path)): file_sha256(p) for p in sorted(path.rglob("*"))
-               if p.is_file() and p.name != "manifest.json"}
-    return hashlib.sha256(json.dumps(digests, sort_keys=True).encode()).hexdigest()
+    return _sha({str(p.relative_to(path)): file_sha256(p) for p in sorted(path.rglob("*"))
+                 if p.is_file() and p.name != "manifest.json"})
+
+
+def _entry_bytes_digest(path: Path, manifest: dict, entry: dict) -> str:
+    from ..snapshot.format import STATE
+
+    with open(path / STATE, "rb") as fh:
+        fh.seek(int(entry["start"]))
+        chunk = fh.read(int(entry["end"]) - int(entry["start"]))
+    token = str(manifest.get("token") or "").encode()
+    if token:
+        chunk = chunk.replace(token, b"\0" * len(token))
+    first, count = entry.get("buffers") or [0, 0]
+    shas = [b[2] for b in manifest.get("buffers", [])[first:first + count]]
+    if None in shas:  # unsealed buffers: cannot tell, so count it as changed
+        return str(manifest.get("hmac"))
+    return _sha([hashlib.sha256(chunk).hexdigest(), shas])
+
+
+def _sha(data) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _for_node(error: LiveError, node: NodeSpec) -> LiveError:
