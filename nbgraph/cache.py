@@ -153,4 +153,6 @@ def _snapshot_ok(path: str | None) -> bool:
         manifest = read_manifest(Path(path), check_files=False)
     except SnapshotError:
         return False
-    return all((Path(path) / name).is_file() for name in manifest.get("files", {}))
+    from .store import present  # a remote build's files may be in its bucket only
+
+    return all(present(Path(path) / name) for name in manifest.get("files", {}))

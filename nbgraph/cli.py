@@ -29,6 +29,16 @@ def _console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
+def _opened(spec: Path):
+    """The loaded spec, its build's records mirrored locally first when the build location is a URL."""
+    from .runner import open_build
+    from .spec import load_spec
+
+    loaded = load_spec(spec)
+    open_build(loaded)
+    return loaded
+
+
 def handle_errors(fn):
     """Turn nbgraph's errors into one line and an exit code; --debug re-raises."""
 
@@ -71,10 +81,15 @@ def main(debug: bool) -> None:
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Seconds per cell for nodes without their own timeout.")
 @click.option("--strict", is_flag=True, help="Fail a variant whose state has a variable that cannot be snapshotted.")
 @click.option("--dry-run", is_flag=True, help="List what would run and why, and run nothing.")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default=None,
+              help="Where variants run (default: the YAML's 'executor', else local).")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Dask scheduler address for --executor dask (default: the YAML's 'scheduler', else a local cluster).")
+@click.option("--log-output", is_flag=True, help="Also stream every variant's cell output here, prefixed with its name.")
 @handle_errors
-def run(spec: Path, only, force, jobs, timeout, strict, dry_run) -> None:
+def run(spec: Path, only, force, jobs, timeout, strict, dry_run, executor, scheduler, log_output) -> None:
     """Run every stale notebook of the graph SPEC (default: ./inheritance.yaml)."""
-    from .report.terminal import make_events, print_summary
+    from .report.terminal import OutputPrinter, make_events, print_summary
 
     from . import runner
     from .plan import make_plan
@@ -82,6 +97,7 @@ def run(spec: Path, only, force, jobs, timeout, strict, dry_run) -> None:
 
     loaded = load_spec(spec)
     if dry_run:
+        runner.open_build(loaded)
         plan = make_plan(loaded, force=force, only=only)
         todo = plan.to_run
         for item in plan.items:
@@ -91,12 +107,46 @@ def run(spec: Path, only, force, jobs, timeout, strict, dry_run) -> None:
             click.echo(f"would run  {item.variant.name}  ({item.decision.reason})")
         click.echo(f"{len(todo)} of {len(plan.items)} variants would run")
         return
+    if scheduler and (executor or loaded.executor) == "local":
+        raise NbgraphError("--scheduler needs the dask executor: add --executor dask (or 'executor: dask' in the YAML)")
+    if scheduler and not executor:
+        executor = "dask"
     console = _console()
+    _terminate_as_interrupt()
+    printer = OutputPrinter(console) if log_output else None
     with make_events(console) as events:
-        result = runner.run(loaded, only=only, force=force, jobs=jobs, timeout=timeout, strict=strict, events=events)
+        try:
+            result = runner.run(loaded, only=only, force=force, jobs=jobs, timeout=timeout, strict=strict,
+                                events=events, executor=executor, scheduler=scheduler, log_output=printer)
+        finally:
+            if printer is not None:
+                printer.flush()
     print_summary(console, result)
     if not result.ok:
         sys.exit(1)
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM stops a run exactly like Ctrl-C: kernels killed, nothing half-written, exit 130."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@main.command()
+@click.argument("variant")
+@click.option("--spec", "spec", default=DEFAULT_SPEC, type=click.Path(dir_okay=True, path_type=Path),
+              help="The graph (default: ./inheritance.yaml).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing as the variant runs, until the run ends.")
+@handle_errors
+def logs(variant: str, spec: Path, follow: bool) -> None:
+    """Show the cell output (stdout/stderr) of VARIANT, e.g. 'train[model=svm,strength=0.1]'."""
+    from .report.logs import show_log
+
+    show_log(spec, variant, follow=follow, write=lambda text: (sys.stdout.write(text), sys.stdout.flush()))
 
 
 @main.command()
@@ -120,9 +170,8 @@ def status(spec: Path, as_json: bool) -> None:
     """What ran, what failed, and what the next run would execute and why."""
     from .plan import make_plan
     from .report.status import status_rows
-    from .spec import load_spec
 
-    rows = status_rows(make_plan(load_spec(spec)))
+    rows = status_rows(make_plan(_opened(spec)))
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
@@ -145,9 +194,8 @@ def plot(spec: Path, output: Path | None, fmt: str | None) -> None:
     """Draw the graph, nodes coloured by their variants' last status."""
     from .plan import make_plan
     from .report.plot import plot as draw_plot
-    from .spec import load_spec
 
-    kind, path = draw_plot(make_plan(load_spec(spec)), output, fmt)
+    kind, path = draw_plot(make_plan(_opened(spec)), output, fmt)
     if path is None:
         click.echo(kind, nl=False)
     else:
@@ -166,9 +214,8 @@ def results(spec: Path, fmt: str, sort_key: str | None, nodes, every: bool) -> N
     """One row per variant: its parameters and the values it recorded with nbgraph.record."""
     from .plan import make_plan
     from .report import results as res
-    from .spec import load_spec
 
-    rows = res.result_rows(make_plan(load_spec(spec)), nodes=nodes, every=every)
+    rows = res.result_rows(make_plan(_opened(spec)), nodes=nodes, every=every)
     if sort_key:
         rows = res.sort_rows(rows, sort_key)
     if fmt == "csv":
@@ -188,9 +235,8 @@ def report(spec: Path, out_dir: Path | None) -> None:
     """Write a static HTML report: graph, results, statuses, executed notebooks."""
     from .plan import make_plan
     from .report.html import write_report
-    from .spec import load_spec
 
-    written = write_report(make_plan(load_spec(spec)), out_dir)
+    written = write_report(make_plan(_opened(spec)), out_dir)
     click.echo(f"wrote {written.index} ({len(written.notebooks)} notebooks)")
 
 
@@ -221,8 +267,14 @@ def clean(spec: Path, every: bool, dry_run: bool) -> None:
     from .clean import clean as do_clean
     from .spec import load_spec
 
+    from .lock import BuildLock
+
     loaded = load_spec(spec)
-    removed = do_clean(loaded, every=every, dry_run=dry_run)
+    if dry_run:
+        removed = do_clean(loaded, every=every, dry_run=True)
+    else:
+        with BuildLock(loaded.build_dir, loaded.build_location):  # never under a running build
+            removed = do_clean(loaded, every=every, dry_run=False)
     verb = "would remove" if dry_run else "removed"
     for path in removed:
         click.echo(f"{verb} {path}")

@@ -7,6 +7,9 @@ The tree::
     │   └── CycleError              the parents form a cycle, shown as a path              exit 2
     ├── SelectionError              --only / a variant name that the graph does not have   exit 2
     ├── SnapshotError               a snapshot is missing, unsigned, tampered or too old   exit 2
+    ├── BuildBusy                   another nbgraph run holds the build folder's lock      exit 2
+    ├── MissingExtra                an optional dependency is not installed (with a hint)  exit 2
+    ├── StoreError                  the build location cannot be read or written           exit 2
     ├── LiveError                   a live kernel (inherit_from, attach) is out of reach  exit 2
     │   ├── NoServer                no Jupyter server is running (or none answers)
     │   ├── NotOpen                 the notebook is open in no server (the message lists what is)
@@ -97,6 +100,18 @@ class SelectionError(NbgraphError):
 
 class SnapshotError(NbgraphError):
     """A snapshot cannot be trusted or read; the remedy is to re-run its producer with --force."""
+
+
+class BuildBusy(NbgraphError):
+    """Another ``nbgraph run`` is using this build folder; ``holder`` says which process."""
+
+
+class MissingExtra(NbgraphError):
+    """An optional dependency is missing; the message names the ``pip install`` that adds it."""
+
+
+class StoreError(NbgraphError):
+    """The build location (a folder or an fsspec URL) cannot be reached, read or written."""
 
 
 class LiveError(NbgraphError):

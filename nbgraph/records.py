@@ -39,6 +39,8 @@ class Record:
     skipped: list[dict[str, str]] = field(default_factory=list)
     collisions: list[str] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
+    #: how many times it was executed in its last run (more than 1 with ``retries``)
+    attempts: int = 1
     #: values recorded with ``nbgraph.record`` in the executed notebook
     results: dict[str, Any] = field(default_factory=dict)
     #: attach: true nodes: the live kernel the snapshot came from (server, kernel, notebook, ...)
@@ -67,6 +69,10 @@ class BuildLayout:
 
     def output_path(self, variant: Variant, notebook: Path) -> Path:
         return self.variant_dir(variant) / notebook.name
+
+    def log_path(self, variant: Variant, notebook: Path) -> Path:
+        """The live log of the variant's cell output, beside its executed notebook."""
+        return self.variant_dir(variant) / f"{notebook.stem}.log"
 
     def snapshot_dir(self, variant: Variant, key: str) -> Path:
         return self.variant_dir(variant) / f"snapshot-{key[:16]}"

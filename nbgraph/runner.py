@@ -1,20 +1,54 @@
-"""``nbgraph.run``: spec -> plan -> scheduler -> records.  The CLI is a thin layer over this."""
+"""``nbgraph.run``: spec -> plan -> scheduler -> records.  The CLI is a thin layer over this.
+
+A run holds the build folder's lock from start to end, so a second run on the same
+folder is refused instead of racing the first.  Under the lock it first removes the
+temporary files a killed run may have left (a half-written snapshot or notebook never
+had a record pointing to it), so the next run simply completes what is left.
+
+On KeyboardInterrupt (Ctrl-C; the CLI turns SIGTERM into one too) the run stops
+scheduling, kills every kernel it started (on every Dask worker too), lets in-flight jobs
+discard their partial files, and re-raises: no record is written for what was cut short.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import uuid
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from .errors import RunFailed
 from .executors.base import Executor
 from .kernels import UNDER_RUN_ENV
-from .plan import make_plan
+from .kernels.logs import Sink, add_listener, remove_listener
 from .live import attach
+from .lock import BuildLock
+from .plan import make_plan
 from .scheduler import Events, RunResult, Scheduler
 from .snapshot import sign
 from .spec import DEFAULT_SPEC, Spec, load_spec
+from .store import Store, clean_partials, open_store
+
+
+def open_build(spec: Spec) -> Store:
+    """The spec's build location, with its records mirrored locally when it is remote."""
+    store = open_store(spec.build_location, spec.storage_options, root=spec.build_dir)
+    spec.build_dir.mkdir(parents=True, exist_ok=True)
+    store.pull_records()
+    return store
+
+
+def make_executor(kind: str, *, jobs: int | None = None, scheduler: Any = None,
+                  forward_output: bool = False) -> Executor:
+    """An executor by name: ``local`` (threads on this machine) or ``dask``."""
+    if kind == "dask":
+        from .executors.dask import DaskExecutor
+
+        return DaskExecutor(scheduler, jobs, forward_output=forward_output)
+    from .executors.local import LocalExecutor
+
+    return LocalExecutor(jobs)
 
 
 def run(
@@ -25,12 +59,18 @@ def run(
     jobs: int | None = None,
     timeout: float | None = None,
     strict: bool = False,
-    executor: Executor | None = None,
+    executor: Executor | str | None = None,
+    scheduler: Any = None,
     events: Events | None = None,
+    log_output: Sink | None = None,
     raise_on_failure: bool = False,
 ) -> RunResult:
     """Run every stale variant of the graph; children start from their parents' snapshots.
 
+    ``executor`` is an :class:`Executor` (yours: it is not shut down), or ``"local"`` /
+    ``"dask"`` (default: the spec's ``executor``, else local); ``scheduler`` is a Dask
+    address or ``distributed.Client`` (default: the spec's ``scheduler``, else an
+    in-process cluster).  ``log_output(variant, stream, text)`` receives live cell output.
     Returns the :class:`RunResult`; with ``raise_on_failure`` a run with failed variants
     raises :class:`RunFailed` (carrying the result) instead.
     """
@@ -38,33 +78,48 @@ def run(
         spec = load_spec(spec)
     if timeout is not None:
         spec = dataclasses.replace(spec, timeout=timeout)
-    plan = make_plan(spec, force=force, only=only)
-    sign.signing_key()  # create it once, before kernels race to
     spec.build_dir.mkdir(parents=True, exist_ok=True)
-    attached = []
-    if attach.attached_nodes(spec, only):
-        attached = attach.refresh(spec, only=only)  # live kernels first: their keys decide what is stale
+    with BuildLock(spec.build_dir, spec.build_location):
+        clean_partials(spec.build_dir)
+        store = open_build(spec)
         plan = make_plan(spec, force=force, only=only)
-    owns_executor = executor is None
-    if executor is None:
-        from .executors.local import LocalExecutor
-
-        executor = LocalExecutor(jobs)
-    interrupted = True
-    marked = os.environ.get(UNDER_RUN_ENV)
-    os.environ[UNDER_RUN_ENV] = "1"  # inherited by the kernels started below
-    try:
-        result = Scheduler(plan, executor, events, strict=strict).run()
-        interrupted = False
-    finally:
-        if owns_executor:
-            executor.shutdown(cancel=interrupted)
-        if marked is None:
-            os.environ.pop(UNDER_RUN_ENV, None)
+        sign.signing_key()  # create it once, before kernels race to
+        attached = []
+        if attach.attached_nodes(spec, only):
+            attached = attach.refresh(spec, only=only, store=store)  # their keys decide what is stale
+            plan = make_plan(spec, force=force, only=only)
+        result = _execute(plan, store, executor, scheduler, jobs, strict, events, log_output)
     for item in attached:
         result.outcome[item.variant.name] = attach.OUTCOME
     result.attached = attached
     if raise_on_failure and not result.ok:
         failed = result.names("failed")
         raise RunFailed(f"{len(failed)} variant(s) failed: {', '.join(failed)}", result=result)
+    return result
+
+
+def _execute(plan, store: Store, executor, scheduler, jobs, strict, events, log_output) -> RunResult:
+    run_id = uuid.uuid4().hex
+    owns_executor = not isinstance(executor, Executor)
+    if owns_executor:
+        kind = executor or plan.spec.executor or "local"
+        executor = make_executor(kind, jobs=jobs, scheduler=scheduler or plan.spec.scheduler,
+                                 forward_output=log_output is not None)
+    if log_output is not None:
+        add_listener(log_output)
+    interrupted = True
+    marked = os.environ.get(UNDER_RUN_ENV)
+    os.environ[UNDER_RUN_ENV] = "1"  # inherited by the kernels started on this machine
+    try:
+        result = Scheduler(plan, executor, events, strict=strict, store=store, run_id=run_id).run()
+        interrupted = False
+    finally:
+        if interrupted:
+            executor.cancel(run_id)
+        if owns_executor:
+            executor.shutdown(cancel=interrupted)
+        if log_output is not None:
+            remove_listener(log_output)
+        if marked is None:
+            os.environ.pop(UNDER_RUN_ENV, None)
     return result

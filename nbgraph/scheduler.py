@@ -2,11 +2,16 @@
 
 A variant is ready when each parent is available: it succeeded in this run, or it is
 not part of this run and has a snapshot from an earlier one.  A failure marks only that
-variant's descendants as skipped; siblings and other branches go on.
+variant's descendants as skipped; siblings and other branches go on.  A failed variant
+of a node with ``retries: N`` is submitted again, up to N more times.
+
+A record is written only when a variant ends, so an interrupted or killed run leaves no
+record for what was in flight, and the next run executes it again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -21,6 +26,7 @@ from .executors.base import Executor
 from .kernels.run import Job, Outcome
 from .plan import Plan, Planned
 from .records import FAILED, SKIPPED, SUCCEEDED, Record
+from .store import LocalStore, Store
 
 UP_TO_DATE = "up to date"
 
@@ -64,35 +70,45 @@ class RunResult:
         return not self.names(FAILED)
 
 
-def build_job(plan: Plan, item: Planned, parent_snapshots: list[tuple[str, str]], strict: bool = False) -> Job:
+def build_job(plan: Plan, item: Planned, parent_snapshots: list[tuple[str, str]], strict: bool = False,
+              *, store: Store | None = None, run_id: str = "local") -> Job:
+    """The job of one variant; with a remote ``store`` its paths are the location's URLs."""
     variant, node, spec = item.variant, item.node, plan.spec
+    store = store or LocalStore(plan.layout.root)
     snapshot = None
     if node.snapshot:
-        snapshot = str(plan.layout.snapshot_dir(variant, item.decision.key))
+        snapshot = store.ref(plan.layout.snapshot_dir(variant, item.decision.key))
     return Job(
         variant=variant.name,
         node=variant.node,
         notebook=str(node.path),
-        output=str(plan.layout.output_path(variant, node.path)),
+        output=store.ref(plan.layout.output_path(variant, node.path)),
         cwd=str(node.path.parent),
         params=dict(variant.own_params),
         kernel=spec.node_kernel(node),
         timeout=spec.node_timeout(node),
-        inherit=tuple(parent_snapshots),
+        inherit=tuple((name, store.ref(path)) for name, path in parent_snapshots),
         snapshot=snapshot,
         exclude=tuple(node.exclude),
         strict=strict,
+        run_id=run_id,
+        store=store.location if store.remote else None,
+        storage_options=dict(getattr(store, "storage_options", {}) or {}),
     )
 
 
 class Scheduler:
-    def __init__(self, plan: Plan, executor: Executor, events: Events | None = None, *, strict: bool = False) -> None:
+    def __init__(self, plan: Plan, executor: Executor, events: Events | None = None, *, strict: bool = False,
+                 store: Store | None = None, run_id: str = "local") -> None:
         self.plan = plan
         self.executor = executor
         self.events = events or _NoEvents()
         self.strict = strict
+        self.store = store or LocalStore(plan.layout.root)
+        self.run_id = run_id
         self.result = RunResult(plan)
         self._snapshots: dict[str, str] = {}
+        self._attempts: dict[str, int] = {}
 
     def run(self) -> RunResult:
         started = time.monotonic()
@@ -114,20 +130,32 @@ class Scheduler:
             while pending or running:
                 for item in self._ready(pending, running):
                     del pending[item.variant.name]
-                    job = build_job(plan, item, [(p, self._snapshots[p]) for p in item.variant.parents], self.strict)
-                    self.events.started(item)
-                    running[self.executor.submit(job)] = item
+                    self._submit(item, running)
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     item = running.pop(future)
-                    self._finish(item, future.result(), pending)
+                    outcome = future.result()
+                    if not outcome.ok and self._attempts[item.variant.name] <= item.node.retries:
+                        self._submit(item, running)
+                        continue
+                    self._finish(item, outcome, pending)
         finally:
             self.result.wall_time = time.monotonic() - started
         for name, item in list(pending.items()):  # unreachable: parents never became available
             self._skip(item, "a parent has no snapshot", pending)
         return self.result
+
+    def _submit(self, item: Planned, running: dict[Future, Planned]) -> None:
+        name = item.variant.name
+        self._attempts[name] = self._attempts.get(name, 0) + 1
+        job = build_job(self.plan, item, [(p, self._snapshots[p]) for p in item.variant.parents], self.strict,
+                        store=self.store, run_id=self.run_id)
+        if self._attempts[name] > 1:
+            job = dataclasses.replace(job, attempt=self._attempts[name])
+        self.events.started(item)
+        running[self.executor.submit(job)] = item
 
     def _ready(self, pending: dict[str, Planned], running: dict[Future, Planned]) -> list[Planned]:
         free = self.executor.slots - len(running)
@@ -141,6 +169,11 @@ class Scheduler:
 
     def _finish(self, item: Planned, outcome: Outcome, pending: dict[str, Planned]) -> None:
         variant = item.variant
+        if self.store.remote:  # keep the mirror complete: records there hold local paths
+            if outcome.output:
+                outcome.output = str(self.store.fetch(outcome.output))
+            if outcome.snapshot:
+                outcome.snapshot = str(self.store.fetch(outcome.snapshot, manifest_only=True))
         key, parts = with_parent_results(item.decision.parts, [self.result.records[p] for p in variant.parents])
         record = Record(
             name=variant.name, node=variant.node, status=SUCCEEDED if outcome.ok else FAILED,
@@ -148,21 +181,26 @@ class Scheduler:
             output=outcome.output, snapshot=outcome.snapshot, error=outcome.error,
             finished=time.time(), duration=round(outcome.duration, 3), skipped=outcome.skipped,
             collisions=_collisions([self._snapshots[p] for p in variant.parents]),
-            parents=list(variant.parents), results=dict(outcome.results),
+            parents=list(variant.parents), attempts=self._attempts.get(variant.name, 1),
+            results=dict(outcome.results),
         )
         record.started = record.finished - outcome.duration
-        self.plan.layout.write_record(variant, record)
+        self._write_record(variant, record)
         self.result.records[variant.name] = record
         self.result.outcome[variant.name] = record.status
         if outcome.ok:
             if outcome.snapshot:
                 self._snapshots[variant.name] = outcome.snapshot
-                _remove_old_snapshots(Path(outcome.snapshot))
+                _remove_old_snapshots(Path(outcome.snapshot), self.store)
         else:
             for child in nx.descendants(self.plan.graph, variant.name):
                 if child in pending:
                     self._skip(pending[child], f"parent {variant.name} failed", pending)
         self.events.finished(item, record)
+
+    def _write_record(self, variant, record: Record) -> None:
+        self.plan.layout.write_record(variant, record)
+        self.store.push_record(self.plan.layout.record_path(variant))
 
     def _skip(self, item: Planned, reason: str, pending: dict[str, Planned]) -> None:
         variant = item.variant
@@ -170,7 +208,7 @@ class Scheduler:
         record = Record(name=variant.name, node=variant.node, status=SKIPPED, key=item.decision.key,
                         key_parts=dict(item.decision.parts), params=dict(variant.params),
                         error=f"skipped: {reason}", finished=time.time(), parents=list(variant.parents))
-        self.plan.layout.write_record(variant, record)
+        self._write_record(variant, record)
         self.result.records[variant.name] = record
         self.result.outcome[variant.name] = SKIPPED
         self.events.finished(item, record)
@@ -191,7 +229,9 @@ def _collisions(parent_snapshots: list[str]) -> list[str]:
     return clashes
 
 
-def _remove_old_snapshots(current: Path) -> None:
+def _remove_old_snapshots(current: Path, store: Store) -> None:
     for old in current.parent.glob("snapshot-*"):
         if old != current and old.is_dir():
+            if store.remote:
+                store.remove(old)
             shutil.rmtree(old, ignore_errors=True)

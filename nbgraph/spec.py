@@ -22,7 +22,10 @@ DEFAULT_SPEC = "inheritance.yaml"
 #: Top-level keys and what they hold.
 TOP_KEYS = {
     "notebooks": "mapping of node name -> node",
-    "build_dir": "folder for executed notebooks and snapshots (default: build/ beside the YAML)",
+    "build_dir": "folder or fsspec URL (s3://bucket/prefix) for executed notebooks and snapshots (default: build/ beside the YAML)",
+    "storage_options": "options for the fsspec filesystem of a build_dir URL (e.g. endpoint_url, profile)",
+    "executor": "where variants run: local (default) or dask",
+    "scheduler": "address of the Dask scheduler for executor: dask (e.g. tcp://10.0.0.5:8786)",
     "kernel": "default kernel name for every node",
     "timeout": "default per-cell timeout in seconds",
 }
@@ -39,7 +42,10 @@ NODE_KEYS = {
     "exclude": "variable names not passed down to children",
     "attach": "take state from the live kernel of this notebook",
     "snapshot": "false: do not snapshot this node (it cannot then have children)",
+    "retries": "how many times to re-run a failed variant of this node (default 0)",
 }
+
+EXECUTORS = ("local", "dask")
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -60,6 +66,7 @@ class NodeSpec:
     attach: bool = False
     snapshot: bool = True
     line: int | None = None
+    retries: int = 0
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,16 @@ class Spec:
     build_dir: Path
     kernel: str | None = None
     timeout: float | None = None
+    #: the build location as written when it is a URL; ``build_dir`` is then its local mirror
+    build_url: str | None = None
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+    executor: str | None = None
+    scheduler: str | None = None
+
+    @property
+    def build_location(self) -> str:
+        """What records and jobs refer to: the URL of a remote build location, else the folder."""
+        return self.build_url or str(self.build_dir)
 
     @property
     def root(self) -> Path:
@@ -162,7 +179,27 @@ def _validate(file: Path, data: Any, key_lines: dict[int, dict[Any, int]]) -> Sp
     build = data.get("build_dir", "build")
     if not isinstance(build, str) or not build.strip():
         raise err("must be a folder path (string)", field="build_dir", line=top_lines.get("build_dir"))
-    build_dir = (root / Path(build).expanduser()).resolve()
+    build_url = None
+    if build.startswith("file://"):
+        build = build[len("file://"):]
+    from .store import is_url, mirror_dir
+
+    if is_url(build):
+        build_url = build.rstrip("/")
+        build_dir = mirror_dir(build_url)
+    else:
+        build_dir = (root / Path(build).expanduser()).resolve()
+    storage_options = data.get("storage_options") or {}
+    if not isinstance(storage_options, dict):
+        raise err("must be a mapping of fsspec options, e.g. storage_options: {endpoint_url: http://...}",
+                  field="storage_options", line=top_lines.get("storage_options"))
+    if storage_options and build_url is None:
+        raise err("only applies to a build_dir URL (s3://...); remove it or make build_dir a URL",
+                  field="storage_options", line=top_lines.get("storage_options"))
+    executor = data.get("executor")
+    if executor is not None and executor not in EXECUTORS:
+        raise err(f"must be one of: {', '.join(EXECUTORS)}", field="executor", line=top_lines.get("executor"))
+    scheduler = _opt_address(data.get("scheduler"), lambda m: err(m, field="scheduler", line=top_lines.get("scheduler")))
     kernel = _opt_str(data.get("kernel"), lambda m: err(m, field="kernel", line=top_lines.get("kernel")))
     timeout = _opt_timeout(data.get("timeout"), lambda m: err(m, field="timeout", line=top_lines.get("timeout")))
 
@@ -185,7 +222,8 @@ def _validate(file: Path, data: Any, key_lines: dict[int, dict[Any, int]]) -> Sp
                           node=node.name, field="parent", line=node.line)
     _check_cycles(file, nodes)
     _check_grid_keys(file, nodes)
-    return Spec(file=file, nodes=nodes, build_dir=build_dir, kernel=kernel, timeout=timeout)
+    return Spec(file=file, nodes=nodes, build_dir=build_dir, kernel=kernel, timeout=timeout, build_url=build_url,
+                storage_options=dict(storage_options), executor=executor, scheduler=scheduler)
 
 
 def _validate_node(file: Path, name: str, raw: Any, line: int | None, lines: dict[Any, int]) -> NodeSpec:
@@ -264,11 +302,14 @@ def _validate_node(file: Path, name: str, raw: Any, line: int | None, lines: dic
     snapshot = raw.get("snapshot", True)
     if not isinstance(snapshot, bool):
         raise err("must be true or false", "snapshot")
+    retries = raw.get("retries", 0)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise err("must be a whole number of retries, 0 or more", "retries")
     if attach:
         _check_attached(raw, err)
     return NodeSpec(name=name, path=path, parents=parents, params=dict(params), grid=tuple(grid),
                     kernel=kernel, timeout=timeout, exclude=tuple(exclude), attach=attach,
-                    snapshot=snapshot, line=line)
+                    snapshot=snapshot, line=line, retries=retries)
 
 
 #: keys that mean nothing for a notebook nbgraph does not execute, and why
@@ -280,6 +321,7 @@ _NOT_WITH_ATTACH = {
     "params": "its notebook is not executed, so there is nothing to parameterise",
     "grid": "its notebook is not executed, so it has no variants",
     "kernel": "it uses the kernel its notebook already has open",
+    "retries": "its notebook is not executed, so there is nothing to retry",
 }
 
 
@@ -358,6 +400,14 @@ def _opt_str(value: Any, err) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise err("must be a kernel name such as python3")
     return value
+
+
+def _opt_address(value: Any, err) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise err("must be a Dask scheduler address such as tcp://127.0.0.1:8786")
+    return value.strip()
 
 
 def _opt_timeout(value: Any, err) -> float | None:

@@ -138,7 +138,7 @@ def test_replay_a_failed_variant_cell_by_cell_in_jupyter(jupyter):
 
 @pytest.mark.parametrize("extra,field", [("parent: b", "parent"), ("grid: {k: [1, 2]}", "grid"),
                                          ("params: {k: 1}", "params"), ("kernel: python3", "kernel"),
-                                         ("snapshot: false", "snapshot")])
+                                         ("retries: 2", "retries"), ("snapshot: false", "snapshot")])
 def test_attach_spec_errors(tmp_path, extra, field):
     write_notebook(tmp_path / "a.ipynb", "x = 1")
     write_notebook(tmp_path / "b.ipynb", "x = 1")

@@ -4,9 +4,12 @@
   exists; it must not block on the job and returns a ``concurrent.futures.Future`` whose
   result is a :class:`~nbgraph.kernels.run.Outcome` (a notebook's failure is an outcome,
   not an exception; an exception means the executor itself failed).
-* ``shutdown(cancel)`` is called once by the scheduler when the run ends or is
-  interrupted; with ``cancel`` it stops queued jobs and the kernels it started.  An
-  executor never shuts down resources it did not create (e.g. a user's Dask client).
+* ``cancel(run_id)`` is called by the runner when a run is interrupted (Ctrl-C, SIGTERM),
+  whoever owns the executor: it stops the queued jobs of that run and kills every kernel
+  the run started, wherever it runs.  It must return within a few seconds.
+* ``shutdown(cancel)`` is called once by whoever created the executor when the run ends
+  or is interrupted; it releases what the executor started.  An executor never shuts
+  down resources it did not create (e.g. a user's Dask client or cluster).
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ class Executor(ABC):
     @abstractmethod
     def shutdown(self, cancel: bool = False) -> None:
         """Release what this executor started; with ``cancel``, stop running jobs too."""
+
+    def cancel(self, run_id: str) -> None:
+        """Kill the kernels ``run_id`` started in this process (executors add their workers')."""
+        from ..kernels.lifecycle import kill_run
+
+        kill_run(run_id)
 
     def __enter__(self) -> "Executor":
         return self

@@ -7,10 +7,14 @@ and the per-variant cost stays one kernel start (no extra interpreter per varian
 from __future__ import annotations
 
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from ..kernels.run import Job, Outcome, run_job
 from .base import Executor
+
+#: how long ``shutdown(cancel=True)`` waits for in-flight jobs to notice their kernel died
+CANCEL_GRACE = 5.0
 
 
 def default_jobs() -> int:
@@ -21,9 +25,23 @@ class LocalExecutor(Executor):
     def __init__(self, jobs: int | None = None) -> None:
         self.slots = jobs or default_jobs()
         self._pool = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="nbgraph-job")
+        self._futures: set[Future] = set()
+        self._lock = threading.Lock()
 
     def submit(self, job: Job) -> "Future[Outcome]":
-        return self._pool.submit(run_job, job)
+        future = self._pool.submit(run_job, job)
+        with self._lock:
+            self._futures.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: Future) -> None:
+        with self._lock:
+            self._futures.discard(future)
 
     def shutdown(self, cancel: bool = False) -> None:
         self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        if cancel:  # kernels are dead by now (cancel()); let their jobs clean up their temp files
+            with self._lock:
+                running = list(self._futures)
+            wait(running, timeout=CANCEL_GRACE)

@@ -14,7 +14,10 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .logs import Sink
 
 INJECTED_TAG = "nbgraph-injected"
 INHERIT_TAG = "nbgraph-inherit"
@@ -37,6 +40,13 @@ class Job:
     snapshot: str | None = None
     exclude: tuple[str, ...] = ()
     strict: bool = False
+    #: kernels are registered under this id, so a cancelled run can kill exactly its own
+    run_id: str = "local"
+    #: the build location when it is not a local folder (an fsspec URL); paths above are then URLs
+    store: str | None = None
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    #: 1 for the first run of the variant; more with ``retries`` (the log then keeps earlier attempts)
+    attempt: int = 1
 
 
 @dataclass
@@ -99,33 +109,72 @@ def prepare_notebook(job: Job):
     return nb
 
 
-def run_job(job: Job) -> Outcome:
-    """Run one variant to completion; never raises for a notebook's own failure."""
-    import papermill
+def run_job(job: Job, *, sink: "Sink | None" = None) -> Outcome:
+    """Run one variant to completion; never raises for a notebook's own failure.
+
+    ``sink`` receives the live output (default: this process's listeners, see ``logs``).
+    With a remote build location, parents' snapshots are fetched into the local cache
+    first and the results are published after; paths in the outcome are then URLs.
+    """
+    from .lifecycle import RunInterrupted
 
     started = time.monotonic()
+    try:
+        if job.store is None:
+            return _run_local(job, sink, started)
+        from .remote import run_remote
+
+        return run_remote(job, lambda local_job: _run_local(local_job, sink, started))
+    except RunInterrupted as e:
+        return Outcome(variant=job.variant, ok=False, output=None, error=f"interrupted: {e}",
+                       duration=time.monotonic() - started)
+
+
+def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
+    import papermill
+
+    from . import lifecycle
+    from .engine import engine_name
+    from .faults import KernelFault
+    from .logs import VariantLog, log_path
+
+    lifecycle.check_run(job.run_id)
     out = Path(job.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.stem}.partial.ipynb")
     nb = prepare_notebook(job)
     error = None
+    with VariantLog(log_path(out), job.variant, sink, append=job.attempt > 1) as log:
+        if job.attempt > 1:
+            log.note(f"attempt {job.attempt} (retries)")
+        try:
+            papermill.execute_notebook(
+                nb,
+                str(partial),
+                parameters=None,
+                engine_name=engine_name(),
+                kernel_name=job.kernel,
+                progress_bar=False,
+                request_save_on_cell_execute=True,
+                execution_timeout=job.timeout,
+                resources={"metadata": {"path": job.cwd}},
+                variant_log=log,
+                run_id=job.run_id,
+            )
+        except papermill.PapermillExecutionError as e:
+            error = f"{e.ename}: {e.evalue}".strip().splitlines()[0] if e.evalue else e.ename
+            error = f"{error} (cell [{e.exec_count}])"
+        except (KernelFault, lifecycle.RunInterrupted) as e:
+            error = str(e)
+        except Exception as e:  # the kernel could not start, or papermill itself failed
+            error = f"{type(e).__name__}: {e}".strip().splitlines()[0]
+            log.note(error)
     try:
-        papermill.execute_notebook(
-            nb,
-            str(partial),
-            parameters=None,
-            kernel_name=job.kernel,
-            progress_bar=False,
-            request_save_on_cell_execute=True,
-            execution_timeout=job.timeout,
-            resources={"metadata": {"path": job.cwd}},
-        )
-    except papermill.PapermillExecutionError as e:
-        error = f"{e.ename}: {e.evalue}".strip().splitlines()[0] if e.evalue else e.ename
-        error = f"{error} (cell [{e.exec_count}])"
-    except Exception as e:  # kernel died, timed out, could not start: the variant failed
-        error = f"{type(e).__name__}: {e}".strip().splitlines()[0]
-    finalize_output(partial, out, job)
+        lifecycle.check_run(job.run_id)
+    except lifecycle.RunInterrupted:
+        partial.unlink(missing_ok=True)  # interrupted: leave the previous executed notebook alone
+        raise
+    finalize_output(partial, out, job, error)
     results = collect_results(out)
     skipped: list[dict[str, str]] = []
     snapshot = None
@@ -159,7 +208,7 @@ def collect_results(out: Path) -> dict[str, Any]:
     return results
 
 
-def finalize_output(partial: Path, out: Path, job: Job) -> None:
+def finalize_output(partial: Path, out: Path, job: Job, error: str | None = None) -> None:
     """Point papermill's metadata at the real source and output, then move into place."""
     import nbformat
 
@@ -175,6 +224,8 @@ def finalize_output(partial: Path, out: Path, job: Job) -> None:
         pm["parameters"] = job.params
         nb.metadata["nbgraph"] = {"variant": job.variant, "node": job.node,
                                   "parents": [name for name, _ in job.inherit]}
+        if error:  # a timeout or a dead kernel leaves no error output in the cells: say it here
+            nb.metadata["nbgraph"]["error"] = error
         atomic_write_text(out, nbformat.writes(nb))
         partial.unlink()
     except Exception:

@@ -29,6 +29,7 @@ from ..graph import Variant, run_graph
 from ..records import SUCCEEDED, BuildLayout, Record
 from ..snapshot.format import FORMAT_VERSION, read_manifest
 from ..spec import NodeSpec, Spec
+from ..store import LocalStore, Store
 from . import servers
 from .kernel import dump_live
 
@@ -74,11 +75,12 @@ def decision(record: Record | None) -> Decision:
                     key_of(_NEVER), dict(_NEVER))
 
 
-def refresh(spec: Spec, *, only=None) -> list[Attached]:
+def refresh(spec: Spec, *, only=None, store: Store | None = None) -> list[Attached]:
     """Snapshot the live kernel of every selected attached node, and commit each record.
 
     Every notebook is located first, so one that is not open stops the run before
-    anything is written.
+    anything is written.  The kernel writes under the local build folder; ``store``
+    publishes the snapshot and record where workers read them (a remote build location).
     """
     nodes = attached_nodes(spec, only)
     if not nodes:
@@ -87,6 +89,7 @@ def refresh(spec: Spec, *, only=None) -> list[Attached]:
 
     rg = run_graph(spec)
     layout = BuildLayout(spec.build_dir)
+    store = store or LocalStore(spec.build_dir)
     listed = servers.list_servers()
     found = []
     for node in nodes:
@@ -99,17 +102,17 @@ def refresh(spec: Spec, *, only=None) -> list[Attached]:
     for node, session in found:
         variant = rg.nodes[node.name]["variant"]
         try:
-            out.append(_refresh_one(spec, layout, node, variant, session, key_file))
+            out.append(_refresh_one(spec, layout, store, node, variant, session, key_file))
         except LiveError as e:
             raise _for_node(e, node) from None
     return out
 
 
-def _refresh_one(spec: Spec, layout: BuildLayout, node: NodeSpec, variant: Variant, session: servers.Session,
-                 key_file: str) -> Attached:
+def _refresh_one(spec: Spec, layout: BuildLayout, store: Store, node: NodeSpec, variant: Variant,
+                 session: servers.Session, key_file: str) -> Attached:
     folder = layout.variant_dir(variant)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".snapshot-live-{time.time_ns()}"
+    tmp = folder / f".snapshot-live-{time.time_ns()}.partial"  # removed by clean_partials if a run is killed
     started = time.time()
     try:
         reply = dump_live(session, tmp, exclude=node.exclude, key_file=key_file,
@@ -130,8 +133,13 @@ def _refresh_one(spec: Spec, layout: BuildLayout, node: NodeSpec, variant: Varia
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
+        store.publish(final)
     for other in folder.iterdir():  # older snapshots, and leftovers of interrupted dumps
-        if other != final and other.is_dir() and (other.name.startswith("snapshot-") or "snapshot-live-" in other.name):
+        if other == final or not other.is_dir():
+            continue
+        if other.name.startswith("snapshot-"):
+            store.remove(other)
+        elif "snapshot-live-" in other.name:
             shutil.rmtree(other, ignore_errors=True)
     checked = time.time()
     # same snapshot: it stays the result the children were built on (see cache.result_id)
@@ -145,6 +153,7 @@ def _refresh_one(spec: Spec, layout: BuildLayout, node: NodeSpec, variant: Varia
                   "checked": checked, "variables": dict(manifest.get("variables", {}))},
     )
     layout.write_record(variant, record)
+    store.push_record(layout.record_path(variant))
     return Attached(variant=variant, record=record, changed=not unchanged, first=old is None)
 
 

@@ -102,6 +102,11 @@ def print_summary(console: Console, result) -> None:
     for name in result.names(FAILED):
         record = result.records[name]
         console.print(f"failed: {name}: {record.error}\n        notebook: {record.output}", markup=False, highlight=False)
+        if record.output:
+            from ..kernels.logs import log_path
+
+            if log_path(record.output).exists():
+                console.print(f"        log: {log_path(record.output)}", markup=False, highlight=False)
     for name, record in result.records.items():
         if result.outcome.get(name) not in (SUCCEEDED, "attached"):
             continue
@@ -126,3 +131,31 @@ def print_status(console: Console, rows: list[dict[str, Any]]) -> None:
     console.print(table)
     stale = sum(r["stale"] for r in rows)
     console.print(f"{len(rows)} variants, {stale} would run", highlight=False)
+
+
+class OutputPrinter:
+    """``run --log-output``: each variant's output lines, prefixed with its name, as they come.
+
+    Output arrives in arbitrary chunks; only whole lines are printed, so lines of variants
+    running at once do not interleave mid-line (a carriage return also ends a line).
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._partial: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, variant: str, stream: str, text: str) -> None:
+        with self._lock:
+            buffered = self._partial.pop((variant, stream), "") + text.replace("\r\n", "\n").replace("\r", "\n")
+            *lines, rest = buffered.split("\n")
+            if rest:
+                self._partial[(variant, stream)] = rest
+            for line in lines:
+                self.console.print(f"[{variant}] {line}", markup=False, highlight=False, soft_wrap=True)
+
+    def flush(self) -> None:
+        with self._lock:
+            for (variant, _), rest in self._partial.items():
+                self.console.print(f"[{variant}] {rest}", markup=False, highlight=False, soft_wrap=True)
+            self._partial.clear()

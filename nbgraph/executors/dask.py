@@ -1,0 +1,126 @@
+"""Run each variant as a task on a Dask distributed cluster (``nbgraph[dask]``).
+
+The workers run papermill themselves, so every worker must be able to import nbgraph,
+start the notebooks' kernels, read the notebooks (same paths) and reach the build
+location: a folder mounted on every machine, or an fsspec URL (``s3://...``).  They must
+also share the user's signing key (``$NBGRAPH_KEY_FILE``): they verify the parents'
+snapshots and sign their own.
+
+Ownership is explicit.  Given a ``Client``, the executor uses it and never closes it.
+Given an address, it opens its own client to that scheduler and closes only that client:
+the cluster was not started by nbgraph and is never shut down.  Given neither, it starts
+an in-process ``LocalCluster`` and closes it at the end.
+
+A task that fails on the Dask side (the worker died, e.g. killed for memory) fails its
+variant with Dask's reason, like a notebook failure: the rest of the graph goes on.
+On interrupt, ``cancel`` cancels this run's tasks and kills this run's kernels on every
+worker (other users' runs on a shared cluster are not touched).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import Future
+from typing import Any
+
+from ..kernels.run import Job, Outcome, run_job
+from .base import Executor
+
+
+def _run_on_worker(job: Job, topic: str | None) -> Outcome:
+    """The task: one variant on a worker; output goes to the client's terminal if asked."""
+    sink = None
+    if topic is not None:
+        from distributed import get_worker
+
+        worker = get_worker()
+
+        def sink(variant: str, stream: str, text: str) -> None:
+            worker.log_event(topic, [variant, stream, text])
+
+    return run_job(job, sink=sink)
+
+
+def _kill_run_on_worker(run_id: str) -> int:
+    from ..kernels.lifecycle import kill_run
+
+    return kill_run(run_id)
+
+
+class DaskExecutor(Executor):
+    def __init__(self, scheduler: Any = None, jobs: int | None = None, *, forward_output: bool = False) -> None:
+        from ..extras import require
+
+        distributed = require("distributed", "dask", "--executor dask")
+        self._cluster = None
+        if isinstance(scheduler, distributed.Client):
+            self.client, self._owns_client = scheduler, False
+        else:
+            if scheduler is None:
+                self._cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=jobs or 2, processes=False,
+                                                         dashboard_address=":0")
+                scheduler = self._cluster
+            try:
+                self.client = distributed.Client(scheduler)  # waits distributed.comm.timeouts.connect
+            except OSError as e:
+                from ..errors import NbgraphError
+
+                if self._cluster is not None:
+                    self._cluster.close()
+                raise NbgraphError(f"cannot reach the Dask scheduler at {scheduler} ({e}); check the address "
+                                   "(--scheduler or 'scheduler:' in the YAML) and that the scheduler is running",
+                                   scheduler=str(scheduler)) from None
+            self._owns_client = True
+        threads = sum(self.client.nthreads().values()) or 1
+        self.slots = jobs or threads
+        self._futures: dict[Any, Future] = {}
+        self._lock = threading.Lock()
+        self._topic = f"nbgraph-output-{uuid.uuid4().hex}" if forward_output else None
+        if self._topic:
+            from ..kernels.logs import broadcast
+
+            self.client.subscribe_topic(self._topic, lambda event: broadcast(*event[1]))
+
+    def submit(self, job: Job) -> "Future[Outcome]":
+        key = f"nbgraph-{job.variant}-{uuid.uuid4().hex[:8]}"
+        dfuture = self.client.submit(_run_on_worker, job, self._topic, key=key, pure=False)
+        future: Future = Future()
+        future.set_running_or_notify_cancel()
+        with self._lock:
+            self._futures[dfuture] = future
+
+        def done(df: Any) -> None:
+            with self._lock:
+                self._futures.pop(df, None)
+            try:
+                future.set_result(df.result())
+            except BaseException as e:  # the task failed on Dask's side: the variant fails
+                reason = f"{type(e).__name__}: {e}".strip().splitlines()[0]
+                future.set_result(Outcome(variant=job.variant, ok=False, output=None,
+                                          error=f"Dask task failed ({reason})"))
+
+        dfuture.add_done_callback(done)
+        return future
+
+    def cancel(self, run_id: str) -> None:
+        super().cancel(run_id)
+        with self._lock:
+            dfutures = list(self._futures)
+        try:
+            if dfutures:
+                self.client.cancel(dfutures, force=True)
+            self.client.run(_kill_run_on_worker, run_id, wait=True, on_error="ignore")
+        except Exception:
+            pass  # a scheduler that is gone has no kernels left to kill
+
+    def shutdown(self, cancel: bool = False) -> None:
+        if self._topic:
+            try:
+                self.client.unsubscribe_topic(self._topic)
+            except Exception:
+                pass
+        if self._owns_client:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()

@@ -1,0 +1,135 @@
+"""nbgraph's papermill engine: papermill's nbclient engine, with nbgraph owning the kernel.
+
+Why not papermill's own engine: nbgraph must (1) own the kernel manager, so it can kill
+the kernel on a timeout, on Ctrl-C or when the run is cancelled, from any thread;
+(2) send the kernel process's stdout/stderr to the variant's log instead of the user's
+terminal; (3) stream cell output to that log while the cell runs; (4) know which cell
+was running when the kernel timed out or died.  nbclient's ``km``/``owns_km`` pattern
+gives (1): the client is handed a manager it does not own and never shuts it down.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from jupyter_core.utils import run_sync
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, papermill_engines
+from papermill.utils import remove_args
+
+from . import faults, lifecycle
+from .logs import VariantLog
+
+ENGINE_NAME = "nbgraph"
+logger = logging.getLogger("nbgraph.kernels")
+logger.addHandler(logging.NullHandler())  # faults are reported as outcomes, not log records
+logger.propagate = False
+
+
+class _Client(PapermillNotebookClient):
+    """Papermill's client, plus: kernel output to the log, current cell tracked."""
+
+    def __init__(self, nb_man: Any, *, variant_log: VariantLog, run_id: str, **kw: Any) -> None:
+        super().__init__(nb_man, **kw)
+        self.variant_log = variant_log
+        self.run_id = run_id
+        self.current_index: int | None = None
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        lifecycle.check_run(self.run_id)
+        kwargs.setdefault("stdout", self.variant_log.kernel_stream)
+        kwargs.setdefault("stderr", self.variant_log.kernel_stream)
+        await super().async_start_new_kernel(**kwargs)
+        lifecycle.register(self.run_id, self.km)
+
+    start_new_kernel = run_sync(async_start_new_kernel)
+
+    async def async_execute_cell(self, cell: Any, cell_index: int, *args: Any, **kwargs: Any) -> Any:
+        self.current_index = cell_index
+        return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
+
+    execute_cell = run_sync(async_execute_cell)
+
+    def log_output_message(self, output: Any) -> None:
+        if output.output_type == "stream":
+            self.variant_log.write("".join(output.text), output.name)
+        elif output.output_type == "error":
+            self.variant_log.write("\n".join(output.get("traceback", [])) + "\n", "stderr")
+
+
+class NbgraphEngine(NBClientEngine):
+    """Registered under :data:`ENGINE_NAME`; takes ``variant_log`` and ``run_id`` keywords."""
+
+    @classmethod
+    def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
+                                 stdout_file: Any = None, stderr_file: Any = None, start_timeout: float = 60,
+                                 execution_timeout: float | None = None, **kwargs: Any) -> Any:
+        variant_log: VariantLog = kwargs.pop("variant_log")
+        run_id: str = kwargs.pop("run_id")
+        kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
+        km = lifecycle.new_kernel_manager(kernel_name)
+        # nbclient's ``timeout`` trait is an int; ``timeout_func`` keeps fractional seconds
+        client = _Client(nb_man, km=km, variant_log=variant_log, run_id=run_id, timeout=None,
+                         timeout_func=(lambda cell: execution_timeout) if execution_timeout else None,
+                         startup_timeout=start_timeout, kernel_name=kernel_name, log=logger, log_output=True,
+                         **kwargs)
+        kill = True
+        try:
+            nb = client.execute()
+            kill = False
+            return nb
+        except CellTimeoutError:
+            lifecycle.kill(km)
+            fault = faults.timed_out(client.nb.cells, client.current_index, execution_timeout)
+            variant_log.note(str(fault))
+            raise fault from None
+        except DeadKernelError:
+            fault = faults.died(client.nb.cells, client.current_index, _returncode(km))
+            variant_log.note(str(fault))
+            raise fault from None
+        finally:
+            run_sync(_close)(client, km, kill)
+            lifecycle.unregister(run_id, km)
+
+
+async def _close(client: _Client, km: Any, kill: bool) -> None:
+    """Stop the client's channels and the kernel: gracefully after success, SIGKILL otherwise."""
+    kc = getattr(client, "kc", None)
+    if kc is not None:
+        try:
+            kc.stop_channels()
+        except Exception:
+            pass
+        client.kc = None
+    if not km.has_kernel:
+        return
+    if kill:
+        lifecycle.kill(km)
+    try:
+        await km.shutdown_kernel(now=kill)
+    except Exception:
+        lifecycle.kill(km)
+        try:
+            await km.cleanup_resources()
+        except Exception:
+            pass
+
+
+def _returncode(km: Any) -> int | None:
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    if process is None:
+        return None
+    try:
+        process.wait(timeout=2)
+    except Exception:
+        return None
+    return process.returncode
+
+
+def engine_name() -> str:
+    """Register the engine (idempotent, explicit rather than an import side effect)."""
+    if ENGINE_NAME not in papermill_engines._engines:
+        papermill_engines.register(ENGINE_NAME, NbgraphEngine)
+    return ENGINE_NAME

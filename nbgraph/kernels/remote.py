@@ -1,0 +1,77 @@
+"""One variant against a remote build location: fetch the inputs, run locally, publish.
+
+Runs wherever the job runs (a Dask worker, or this machine).  Parents' snapshots are
+downloaded into this machine's mirror of the location and verified there (signature and
+sha256) before the kernel loads them, so signing and lazy local loading hold as for a
+local build folder; the executed notebook, its log and the snapshot are published after.
+While the variant runs, its log is uploaded every few seconds, so ``nbgraph logs
+--follow`` on another machine sees a long cell's output as it comes.
+"""
+
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from ..errors import NbgraphError
+
+if TYPE_CHECKING:
+    from .run import Job, Outcome
+
+#: seconds between uploads of a running variant's log
+LOG_UPLOAD_INTERVAL = 5.0
+
+
+def run_remote(job: "Job", run_local: Callable[["Job"], "Outcome"]) -> "Outcome":
+    from ..store import open_store
+    from .logs import log_path
+    from .run import Outcome
+
+    started = time.monotonic()
+    store = open_store(job.store, job.storage_options)
+    try:
+        inherit = tuple((name, str(store.fetch(ref))) for name, ref in job.inherit)
+    except NbgraphError as e:
+        return Outcome(variant=job.variant, ok=False, output=None, error=str(e), duration=time.monotonic() - started)
+    local_job = dataclasses.replace(
+        job, store=None, inherit=inherit, output=str(store.local(job.output)),
+        snapshot=str(store.local(job.snapshot)) if job.snapshot else None)
+    out = Path(local_job.output)
+    stop = threading.Event()
+    uploader = threading.Thread(target=_publish_while_running, args=(store, log_path(out), stop),
+                                name=f"nbgraph-log-{job.variant}", daemon=True)
+    uploader.start()
+    try:
+        outcome = run_local(local_job)
+    finally:
+        stop.set()
+        uploader.join()
+    try:
+        from .record import RESULTS_FILE
+
+        for path in (log_path(out), out.with_name(RESULTS_FILE), out):
+            if path.exists():
+                store.publish(path)
+        if outcome.snapshot:
+            store.publish(Path(outcome.snapshot))
+    except NbgraphError as e:
+        outcome.ok, outcome.error = False, str(e)
+    outcome.output = store.ref(outcome.output) if outcome.output else None
+    outcome.snapshot = store.ref(outcome.snapshot) if outcome.snapshot else None
+    return outcome
+
+
+def _publish_while_running(store, log: Path, stop: threading.Event) -> None:
+    published = -1
+    while not stop.wait(LOG_UPLOAD_INTERVAL):
+        try:
+            size = log.stat().st_size
+            if size != published:
+                store.publish(log)
+                published = size
+        except (OSError, NbgraphError):
+            pass  # the final upload after the run reports real errors

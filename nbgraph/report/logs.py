@@ -1,0 +1,55 @@
+"""``nbgraph logs VARIANT [--follow]``: one variant's live output log."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..errors import SelectionError, StoreError
+from ..graph import find_variants, run_graph
+from ..kernels.logs import follow as follow_file
+from ..lock import is_locked
+from ..records import BuildLayout
+from ..spec import load_spec
+from ..store import open_store
+
+
+def show_log(spec_path: str | Path, query: str, *, follow: bool, write: Callable[[str], object]) -> None:
+    """Write the variant's log; with ``follow``, keep writing until no run holds the build folder."""
+    spec = load_spec(spec_path)
+    rg = run_graph(spec)
+    matches = find_variants(rg, query)
+    if not matches:
+        raise SelectionError(f"no variant '{query}' in {spec.file.name}; 'nbgraph status' lists them", variant=query)
+    if len(matches) > 1:
+        names = ", ".join(v.name for v in matches[:5]) + (" ..." if len(matches) > 5 else "")
+        raise SelectionError(f"'{query}' matches {len(matches)} variants ({names}); give one full name", variant=query)
+    variant = matches[0]
+    path = BuildLayout(spec.build_dir).log_path(variant, spec.nodes[variant.node].path)
+    store = open_store(spec.build_location, spec.storage_options, root=spec.build_dir)
+
+    def refresh() -> None:
+        if store.remote:
+            try:
+                store.fetch(store.ref(path))
+            except StoreError:
+                pass
+
+    def running() -> bool:
+        refresh()
+        return is_locked(spec.build_dir)
+
+    refresh()
+    if not follow:
+        if not path.exists():
+            raise SelectionError(f"{variant.name} has no log yet: it has not run ('nbgraph run' starts it)",
+                                 variant=variant.name)
+        write(path.read_text(encoding="utf-8", errors="replace"))
+        return
+    while not path.exists():
+        if not running():
+            raise SelectionError(f"{variant.name} has no log yet and no run is in progress", variant=variant.name)
+        time.sleep(0.25)
+    for chunk in follow_file(path, running):
+        write(chunk)

@@ -1,0 +1,316 @@
+"""The build location: a local folder (the default) or any fsspec URL every worker can reach.
+
+nbgraph always works on local files: snapshots are verified (signature, sha256) and
+loaded lazily from local disk, notebooks are executed into local files.  A remote build
+location (``s3://bucket/prefix``, ``gcs://...``) is therefore *mirrored*: each machine
+keeps a local cache folder with the same layout (``$NBGRAPH_CACHE_DIR``, else
+``~/.cache/nbgraph``), downloads what it needs, and publishes what it produced.
+
+Locations are written as *refs*: a local absolute path for a local build folder, a URL
+for a remote one.  Records in the remote location hold URLs; their copies in the mirror
+hold the mirror's paths.  A snapshot folder is published file by file with its signed
+manifest last, so a reader that sees the manifest sees the whole snapshot; it is only
+ever loaded after its signature and every file's sha256 are checked locally.
+
+A shared folder mounted on every machine needs none of this: give its path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import StoreError
+
+RECORD = "record.json"
+MANIFEST = "manifest.json"
+
+
+def is_url(location: str) -> bool:
+    """True for a location that is not a plain local path (``file://`` counts as local)."""
+    return "://" in location and not location.startswith("file://")
+
+
+def cache_root() -> Path:
+    override = os.environ.get("NBGRAPH_CACHE_DIR")
+    if override:
+        return Path(override).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "nbgraph"
+
+
+def mirror_dir(url: str) -> Path:
+    """This machine's local mirror of a remote build location."""
+    url = url.rstrip("/")
+    return cache_root() / "builds" / hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+class Store(ABC):
+    """Where a build's files live.  ``root`` is always a local folder nbgraph reads and writes.
+
+    Contract (one test suite runs it against every implementation):
+
+    * ``ref(path)`` / ``local(ref)`` convert between a local path under ``root`` and the
+      ref stored in records and jobs; both accept either form and are idempotent.
+    * ``fetch(ref)`` makes a file, or a snapshot folder, present under ``root`` and returns
+      its local path; ``fetch(ref, manifest_only=True)`` fetches only a snapshot's manifest.
+    * ``publish(path)`` makes a local file or snapshot folder visible at its ref.
+    * ``pull_records()`` brings every variant's record (and what ``status`` needs to judge
+      it) into ``root``; ``push_record(path)`` publishes one record.
+    * ``remove(ref)`` deletes a file or folder at the location and in ``root``.
+    """
+
+    location: str
+    root: Path
+    remote: bool = False
+
+    @abstractmethod
+    def ref(self, path: str | Path) -> str: ...
+
+    @abstractmethod
+    def local(self, ref: str | Path) -> Path: ...
+
+    @abstractmethod
+    def fetch(self, ref: str | Path, *, manifest_only: bool = False) -> Path: ...
+
+    @abstractmethod
+    def publish(self, path: str | Path) -> str: ...
+
+    @abstractmethod
+    def pull_records(self) -> int: ...
+
+    @abstractmethod
+    def push_record(self, path: str | Path) -> None: ...
+
+    @abstractmethod
+    def remove(self, ref: str | Path) -> None: ...
+
+
+class LocalStore(Store):
+    """A folder on this machine (or one mounted on every machine): every operation is local."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.location = str(self.root)
+
+    def ref(self, path: str | Path) -> str:
+        return str(path)
+
+    def local(self, ref: str | Path) -> Path:
+        return Path(ref)
+
+    def fetch(self, ref: str | Path, *, manifest_only: bool = False) -> Path:
+        return Path(ref)
+
+    def publish(self, path: str | Path) -> str:
+        return str(path)
+
+    def pull_records(self) -> int:
+        return 0
+
+    def push_record(self, path: str | Path) -> None:
+        pass
+
+    def remove(self, ref: str | Path) -> None:
+        _remove_local(Path(ref))
+
+
+class FsspecStore(Store):
+    """A remote location through fsspec, mirrored in a local cache folder."""
+
+    remote = True
+
+    def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None, root: Path | None = None) -> None:
+        from .extras import require
+
+        fsspec = require("fsspec", "s3", f"build location {url}")
+        self.location = url.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        self.root = Path(root) if root else mirror_dir(self.location)
+        protocol = self.location.split("://", 1)[0]
+        try:
+            self.fs, self.base = fsspec.core.url_to_fs(self.location, **self.storage_options)
+        except ImportError as e:
+            raise StoreError(f"build location {url}: fsspec has no driver for '{protocol}://' ({e}); "
+                             f"for s3:// install it with: pip install 'nbgraph[s3]'", location=url) from None
+        except Exception as e:
+            raise StoreError(f"build location {url}: {type(e).__name__}: {e}", location=url) from None
+        self.root.mkdir(parents=True, exist_ok=True)
+        _mirrors[self.root] = self
+
+    # refs ------------------------------------------------------------------------------
+    def _rel(self, ref: str | Path) -> str:
+        text = str(ref)
+        if text.startswith(self.location + "/"):
+            return text[len(self.location) + 1:]
+        try:
+            return Path(text).resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            raise StoreError(f"{text} is neither under {self.location} nor under its local mirror {self.root}",
+                             location=self.location) from None
+
+    def ref(self, path: str | Path) -> str:
+        return f"{self.location}/{self._rel(path)}"
+
+    def local(self, ref: str | Path) -> Path:
+        return self.root / self._rel(ref)
+
+    def _remote(self, ref: str | Path) -> str:
+        return f"{self.base.rstrip('/')}/{self._rel(ref)}"
+
+    # transfer --------------------------------------------------------------------------
+    def _get_file(self, remote: str, local: Path) -> None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{local.name}.", suffix=".partial", dir=local.parent)
+        os.close(fd)
+        try:
+            self.fs.get_file(remote, tmp)
+            os.replace(tmp, local)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def fetch(self, ref: str | Path, *, manifest_only: bool = False) -> Path:
+        local = self.local(ref)
+        remote = self._remote(ref)
+        try:
+            if not local.name.startswith("snapshot-"):
+                if not local.is_file() or local.stat().st_size != self.fs.info(remote).get("size"):
+                    self._get_file(remote, local)
+                return local
+            self._get_file(f"{remote}/{MANIFEST}", local / MANIFEST)
+            if manifest_only:
+                return local
+            files = json.loads((local / MANIFEST).read_text()).get("files", {})
+            from .snapshot.sign import file_sha256
+
+            for name, digest in files.items():
+                target = local / name
+                if target.is_file() and file_sha256(target) == digest:
+                    continue
+                self._get_file(f"{remote}/{name}", target)
+            os.chmod(local, 0o700)
+            return local
+        except FileNotFoundError:
+            raise StoreError(f"{self.ref(ref)} does not exist; run its notebook first", location=self.location) from None
+        except (OSError, ValueError) as e:
+            raise StoreError(f"cannot fetch {self.ref(ref)}: {type(e).__name__}: {e}", location=self.location) from None
+
+    def publish(self, path: str | Path) -> str:
+        local = Path(path)
+        remote = self._remote(local)
+        try:
+            if local.is_dir():
+                names = sorted(p.name for p in local.iterdir() if p.is_file() and p.name != MANIFEST)
+                for name in names + ([MANIFEST] if (local / MANIFEST).exists() else []):
+                    self.fs.put_file(str(local / name), f"{remote}/{name}")
+            else:
+                self.fs.put_file(str(local), remote)
+        except OSError as e:
+            raise StoreError(f"cannot publish {self.ref(local)}: {type(e).__name__}: {e}", location=self.location) from None
+        return self.ref(local)
+
+    # records ---------------------------------------------------------------------------
+    def pull_records(self) -> int:
+        """Mirror every record, with its executed notebook and snapshot manifest; returns how many."""
+        from .fsutil import atomic_write_json
+
+        try:
+            found = self.fs.glob(f"{self.base.rstrip('/')}/**/{RECORD}")
+        except FileNotFoundError:
+            found = []
+        except OSError as e:
+            raise StoreError(f"cannot list {self.location}: {type(e).__name__}: {e}", location=self.location) from None
+        for remote in found:
+            rel = remote[len(self.base.rstrip("/")) + 1:] if remote.startswith(self.base.rstrip("/")) else remote
+            try:
+                data = json.loads(self.fs.cat_file(remote))
+            except (OSError, ValueError):
+                continue
+            for key in ("output", "snapshot"):
+                ref = data.get(key)
+                if not ref:
+                    continue
+                try:
+                    data[key] = str(self.fetch(ref, manifest_only=True))
+                except StoreError:
+                    data[key] = str(self.local(ref))  # gone: the decision will say so
+            atomic_write_json(self.root / rel, data)
+        return len(found)
+
+    def push_record(self, path: str | Path) -> None:
+        path = Path(path)
+        data = json.loads(path.read_text())
+        for key in ("output", "snapshot"):
+            if data.get(key):
+                data[key] = self.ref(data[key])
+        try:
+            self.fs.pipe_file(self._remote(path), (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+        except OSError as e:
+            raise StoreError(f"cannot publish {self.ref(path)}: {type(e).__name__}: {e}", location=self.location) from None
+
+    def remove(self, ref: str | Path) -> None:
+        try:
+            self.fs.rm(self._remote(ref), recursive=True)
+        except FileNotFoundError:
+            pass
+        _remove_local(self.local(ref))
+
+
+#: mirror root -> the remote store it mirrors, for :func:`present`
+_mirrors: dict[Path, "FsspecStore"] = {}
+
+
+def present(path: str | Path) -> bool:
+    """Whether a build file exists: locally, or at the remote location its mirror stands for.
+
+    Lets the up-to-date check accept a snapshot whose files are in the bucket but not yet
+    downloaded to this machine (only its manifest is, when records are pulled).
+    """
+    path = Path(path)
+    if path.exists():
+        return True
+    for root, store in list(_mirrors.items()):
+        if root == path or root in path.parents:
+            try:
+                return bool(store.fs.exists(store._remote(path)))
+            except OSError:
+                return False
+    return False
+
+
+def _remove_local(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def open_store(location: str | Path, storage_options: Mapping[str, Any] | None = None,
+               root: Path | None = None) -> Store:
+    """The store for a build location: a folder path or a ``file://`` URL -> local, else fsspec."""
+    text = str(location)
+    if not is_url(text):
+        return LocalStore(Path(text.removeprefix("file://")) if root is None else root)
+    return FsspecStore(text, storage_options, root)
+
+
+def clean_partials(root: Path) -> int:
+    """Remove temporary files and folders a killed run left behind (only under the run lock)."""
+    removed = 0
+    if not root.is_dir():
+        return 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in list(dirnames) + filenames:
+            if name.startswith(".") and ".partial" in name:
+                _remove_local(Path(dirpath) / name)
+                removed += 1
+                if name in dirnames:
+                    dirnames.remove(name)
+    return removed

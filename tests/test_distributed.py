@@ -1,0 +1,162 @@
+"""A real Dask cluster runs the graph; a real S3 protocol server (moto) holds the build."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from nbgraph import run
+from nbgraph.records import SUCCEEDED
+
+distributed = pytest.importorskip("distributed")
+
+
+def small_graph(project, build_dir: str | None = None, extra: str = "") -> None:
+    project.notebook("load.ipynb", "import os\nrows = list(range(10))\nprint('loaded', flush=True)")
+    project.notebook("train.ipynb", "score = sum(rows) * k\nprint('score', score)", parameters="k = 0")
+    head = f"build_dir: {build_dir}\n" if build_dir else ""
+    project.spec(head + extra + """
+        notebooks:
+          load: {path: load.ipynb}
+          train: {path: train.ipynb, parent: load, grid: {k: [1, 2]}}
+    """.replace("\n        ", "\n"))
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
+                                  host="127.0.0.1", dashboard_address=":0") as c:
+        yield c
+
+
+def test_dask_scheduler_address_runs_the_graph_and_leaves_the_cluster_up(project, cluster):
+    small_graph(project)
+    lines: list[tuple[str, str]] = []
+    result = run(project.root / "inheritance.yaml", executor="dask", scheduler=cluster.scheduler_address,
+                 log_output=lambda variant, stream, text: lines.append((variant, text)))
+    assert {r.status for r in result.records.values()} == {SUCCEEDED}
+    assert lines.count(("train[k=2]", "score 90\n")) == 1  # forwarded from the worker once, not duplicated
+    with distributed.Client(cluster.scheduler_address, timeout="5s") as client:  # not shut down by nbgraph
+        assert sum(client.nthreads().values()) == 2
+
+
+def test_dask_with_the_users_client_and_yaml_keys(project, cluster):
+    small_graph(project, extra=f"executor: dask\nscheduler: {cluster.scheduler_address}\n")
+    from nbgraph.executors.dask import DaskExecutor
+
+    with distributed.Client(cluster) as client:
+        result = run(project.root / "inheritance.yaml", executor=DaskExecutor(client))
+        assert client.status == "running"
+    assert {r.status for r in result.records.values()} == {SUCCEEDED}
+    proc = project.cli("run", "--force", "--jobs", "2")  # executor and scheduler from the YAML
+    assert proc.returncode == 0, proc.stderr
+    assert "3 succeeded" in proc.stdout
+
+
+def test_dask_without_a_scheduler_starts_and_closes_its_own_cluster(project):
+    from distributed.deploy.spec import SpecCluster
+
+    small_graph(project)
+
+    def running():
+        return ({c for c in distributed.Client._instances if c.status == "running"},
+                {c for c in SpecCluster._instances if c.status.name == "running"})
+
+    clients, clusters = running()
+    result = run(project.root / "inheritance.yaml", executor="dask", jobs=2)
+    assert {r.status for r in result.records.values()} == {SUCCEEDED}
+    assert running() == (clients, clusters), "nbgraph left the client or cluster it started running"
+
+
+def test_jobs_2_overlaps_independent_variants(project):
+    project.notebook("base.ipynb", "x = 1")
+    project.notebook("child.ipynb", "import time\ntime.sleep(1.5)", parameters="k = 0")
+    project.spec("""
+        notebooks:
+          base: {path: base.ipynb}
+          child: {path: child.ipynb, parent: base, grid: {k: [1, 2]}}
+    """)
+    result = run(project.root / "inheritance.yaml", jobs=2)
+    a, b = result.records["child[k=1]"], result.records["child[k=2]"]
+    assert a.status == b.status == SUCCEEDED
+    assert max(a.started, b.started) < min(a.finished, b.finished), "the two children did not run at once"
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    moto_server = pytest.importorskip("moto.server")
+    import boto3
+
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    mp = pytest.MonkeyPatch()
+    for k, v in env.items():
+        mp.setenv(k, v)
+    client = boto3.client("s3", endpoint_url=endpoint)
+    client.create_bucket(Bucket="nbgraph-builds")
+    yield endpoint, client
+    mp.undo()
+    server.stop()
+
+
+def test_s3_build_location_with_dask_worker_processes(project, s3, monkeypatch, tmp_path):
+    """The worker is another process with its own cache: everything it shares with us goes through S3."""
+    endpoint, client = s3
+    monkeypatch.setenv("NBGRAPH_CACHE_DIR", str(tmp_path / "cache-a"))
+    small_graph(project, "s3://nbgraph-builds/study", f'storage_options: {{endpoint_url: "{endpoint}"}}\n')
+    spec = project.root / "inheritance.yaml"
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=":0",
+                                  env={"NBGRAPH_CACHE_DIR": str(tmp_path / "worker-cache")}) as workers:
+        result = run(spec, executor="dask", scheduler=workers.scheduler_address)
+        assert {r.status for r in result.records.values()} == {SUCCEEDED}
+        assert (tmp_path / "worker-cache").is_dir()
+        keys = {o["Key"] for o in client.list_objects_v2(Bucket="nbgraph-builds", Prefix="study/")["Contents"]}
+        assert {"study/load/default/load.ipynb", "study/load/default/load.log",
+                "study/train/k=2/record.json"} <= keys
+        raw = client.get_object(Bucket="nbgraph-builds", Key="study/train/k=2/record.json")["Body"].read()
+        record = json.loads(raw)
+        assert record["output"] == "s3://nbgraph-builds/study/train/k=2/train.ipynb"
+        assert record["snapshot"].startswith("s3://nbgraph-builds/study/train/k=2/snapshot-")
+        executed = Path(result.records["train[k=2]"].output)
+        assert executed.is_relative_to(tmp_path / "cache-a") and "score 90" in executed.read_text()
+
+        # another machine (an empty cache): everything is up to date, read from S3
+        monkeypatch.setenv("NBGRAPH_CACHE_DIR", str(tmp_path / "cache-b"))
+        again = run(spec)
+        assert set(again.outcome.values()) == {"up to date"}
+        local = run(spec, only=["train"], force=True)  # the local executor against S3 too
+        assert {local.outcome["train[k=1]"], local.outcome["train[k=2]"]} == {SUCCEEDED}
+
+        # a snapshot altered in the bucket is refused before anything is unpickled (a cached copy
+        # that still matches the signed manifest would be used as is: empty the worker's cache)
+        snap = next(k for k in keys if k.startswith("study/load/default/snapshot-") and k.endswith("state.pkl"))
+        client.put_object(Bucket="nbgraph-builds", Key=snap, Body=b"not what nbgraph wrote")
+        shutil.rmtree(tmp_path / "worker-cache")
+        tampered = run(spec, only=["train"], force=True, executor="dask", scheduler=workers.scheduler_address)
+    assert tampered.records["train[k=1]"].status == "failed"
+    assert "altered" in tampered.records["train[k=1]"].error
+
+
+def test_missing_extra_names_the_install(monkeypatch):
+    from nbgraph.errors import MissingExtra
+    from nbgraph.extras import require
+
+    with pytest.raises(MissingExtra, match=r"pip install 'nbgraph\[dask\]'"):
+        require("distributed_not_installed_here", "dask", "--executor dask")
+
+
+def test_unreachable_scheduler_is_one_clear_line(project, monkeypatch):
+    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "2s")
+    small_graph(project)
+    started = time.monotonic()
+    proc = project.cli("run", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9", timeout=120)
+    assert proc.returncode == 2
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in proc.stderr
+    assert time.monotonic() - started < 60

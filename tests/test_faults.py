@@ -1,0 +1,141 @@
+"""Faults end a variant, not the run: a hung cell, a dying kernel, flaky notebooks; live logs."""
+
+from __future__ import annotations
+
+import psutil
+import pytest
+
+from nbgraph import run
+from nbgraph.records import FAILED, SKIPPED, SUCCEEDED
+
+PID_CELL = "import os\nopen('pids.txt', 'a').write(f'{os.getpid()}\\n')"
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def pids(project) -> list[int]:
+    path = project.root / "pids.txt"
+    return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+def test_hung_cell_times_out_and_its_kernel_is_killed(project):
+    project.notebook("base.ipynb", "x = 1")
+    project.notebook("hang.ipynb", PID_CELL, "import time\ntime.sleep(120)", "print('never')")
+    project.notebook("ok.ipynb", "print('fine', x)")
+    project.notebook("after.ipynb", "print('unreachable')")
+    project.spec("""
+        notebooks:
+          base: {path: base.ipynb}
+          hang: {path: hang.ipynb, parent: base, timeout: 1.5}
+          ok: {path: ok.ipynb, parent: base}
+          after: {path: after.ipynb, parent: hang}
+    """)
+    result = run(project.root / "inheritance.yaml", jobs=2)
+    hang = result.records["hang"]
+    assert hang.status == FAILED
+    assert hang.error.startswith("timed out in cell 2 (import time)")
+    assert "after 1.5s" in hang.error
+    [pid] = pids(project)
+    assert not alive(pid)
+    assert result.records["ok"].status == SUCCEEDED
+    assert result.records["after"].status == SKIPPED
+    log = (project.root / "build/hang/default/hang.log").read_text()
+    assert "timed out in cell 2" in log
+
+
+def test_kernel_that_dies_fails_only_its_variant(project):
+    project.notebook("base.ipynb", "x = 1")
+    project.notebook("die.ipynb", "print('about to die', flush=True)", "import os\nos._exit(7)")
+    project.notebook("oom.ipynb", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer does")
+    project.notebook("ok.ipynb", "print('fine', x)")
+    project.spec("""
+        notebooks:
+          base: {path: base.ipynb}
+          die: {path: die.ipynb, parent: base}
+          oom: {path: oom.ipynb, parent: base}
+          ok: {path: ok.ipynb, parent: base}
+    """)
+    result = run(project.root / "inheritance.yaml", jobs=2)
+    die = result.records["die"]
+    assert die.status == FAILED
+    assert die.error.startswith("kernel died in cell 2 (import os) (exit code 7)")
+    assert result.records["oom"].error.startswith("kernel died in cell 1 (import os, signal) (killed by SIGKILL")
+    assert result.records["ok"].status == SUCCEEDED
+    assert "about to die" in (project.root / "build/die/default/die.log").read_text()
+
+
+def test_fault_errors_survive_pickling():
+    import pickle
+
+    from nbgraph.errors import MissingExtra
+    from nbgraph.kernels.faults import KernelFault
+
+    fault = pickle.loads(pickle.dumps(KernelFault("timed out in cell 2", "timeout", 2)))
+    assert (str(fault), fault.kind, fault.cell) == ("timed out in cell 2", "timeout", 2)
+    extra = pickle.loads(pickle.dumps(MissingExtra("needs dask", module="distributed", extra="dask")))
+    assert extra.extra == "dask" and extra.exit_code == 2
+
+
+def test_retries_rerun_a_flaky_notebook(project):
+    project.notebook("flaky.ipynb", """
+        import os
+        n = int(open('count.txt').read()) if os.path.exists('count.txt') else 0
+        open('count.txt', 'w').write(str(n + 1))
+        assert n >= 1, 'flaky on the first try'
+    """)
+    project.spec("""
+        notebooks:
+          flaky: {path: flaky.ipynb, retries: 1}
+    """)
+    result = run(project.root / "inheritance.yaml")
+    record = result.records["flaky"]
+    assert record.status == SUCCEEDED
+    assert record.attempts == 2
+    assert (project.root / "count.txt").read_text() == "2"
+    log = (project.root / "build/flaky/default/flaky.log").read_text()
+    assert "flaky on the first try" in log and "nbgraph: attempt 2 (retries)" in log  # both attempts kept
+
+
+def test_live_log_and_log_output_and_kernel_stderr_off_the_terminal(project):
+    project.notebook("a.ipynb", "print('hello'); import sys; print('warned', file=sys.stderr)", "print('bye')")
+    project.notebook("b.ipynb", "print('child of a')")
+    project.spec("""
+        notebooks:
+          a: {path: a.ipynb}
+          b: {path: b.ipynb, parent: a}
+    """)
+    proc = project.cli("run", "--log-output", "--jobs", "1")
+    assert proc.returncode == 0, proc.stderr
+    terminal = proc.stdout + proc.stderr
+    assert "without encryption" not in terminal
+    assert "[a] hello" in terminal and "[a] warned" in terminal and "[b] child of a" in terminal
+    log = (project.root / "build/a/default/a.log").read_text()
+    assert "hello\n" in log and "warned\n" in log and "bye\n" in log
+    assert "without encryption" in log  # the kernel process's own stderr lands in the variant's log
+
+    shown = project.cli("logs", "b")
+    assert shown.returncode == 0 and "child of a" in shown.stdout
+    followed = project.cli("logs", "b", "--follow")  # no run in progress: prints and ends
+    assert followed.returncode == 0 and "child of a" in followed.stdout
+    missing = project.cli("logs", "nope")
+    assert missing.returncode == 2 and "no variant 'nope'" in missing.stderr
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("retries", "-1", "whole number of retries"),
+    ("executor", "spark", "must be one of: local, dask"),
+])
+def test_new_keys_are_validated(project, field, value, message):
+    project.notebook("a.ipynb", "x = 1")
+    if field == "retries":
+        project.spec(f"notebooks:\n  a: {{path: a.ipynb, retries: {value}}}\n")
+    else:
+        project.spec(f"{field}: {value}\nnotebooks:\n  a: {{path: a.ipynb}}\n")
+    proc = project.cli("validate")
+    assert proc.returncode == 2
+    assert message in proc.stderr and field in proc.stderr
