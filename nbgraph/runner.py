@@ -86,7 +86,7 @@ def run(
         sign.signing_key()  # create it once, before kernels race to
         attached = []
         if attach.attached_nodes(spec, only):
-            attached = attach.refresh(spec, only=only, store=store)  # their keys decide what is stale
+            attached = attach.refresh(spec, only=only, store=store, strict=strict)  # their keys decide what is stale
             plan = make_plan(spec, force=force, only=only)
         result = _execute(plan, store, executor, scheduler, jobs, strict, events, log_output)
     for item in attached:

@@ -12,7 +12,7 @@ import pytest
 from conftest import outputs_of, run_cli, write_notebook, write_spec
 from jupyter_live import live_server
 from nbgraph import run
-from nbgraph.errors import SpecError
+from nbgraph.errors import ParentRaised, SpecError
 from nbgraph.plan import make_plan
 from nbgraph.report.status import status_rows
 from nbgraph.spec import load_spec
@@ -67,6 +67,10 @@ def test_attached_parent_is_snapshotted_from_its_live_kernel(jupyter):
     live.run("data.append(5)")
     fourth = run(spec, only=["child"])  # the attached parent is not selected: its last snapshot is reused
     assert fourth.outcome == {"notes": "not selected", "child[scale=1]": "up to date", "child[scale=2]": "up to date"}
+
+    with pytest.raises(ParentRaised, match=r"^node 'notes' \(attach: true\): dumping the state of attach/notes.ipynb "
+                                           r"failed inside its kernel: SnapshotError: .*rows"):
+        run(spec, strict=True)  # the generator cannot be copied: strict refuses, the run stops
 
 
 def test_attached_notebook_not_open_stops_the_run_before_anything_runs(jupyter):

@@ -75,12 +75,13 @@ def decision(record: Record | None) -> Decision:
                     key_of(_NEVER), dict(_NEVER))
 
 
-def refresh(spec: Spec, *, only=None, store: Store | None = None) -> list[Attached]:
+def refresh(spec: Spec, *, only=None, store: Store | None = None, strict: bool = False) -> list[Attached]:
     """Snapshot the live kernel of every selected attached node, and commit each record.
 
     Every notebook is located first, so one that is not open stops the run before
     anything is written.  The kernel writes under the local build folder; ``store``
     publishes the snapshot and record where workers read them (a remote build location).
+    ``strict`` (or the node's own ``strict``): a variable that cannot be copied fails the run.
     """
     nodes = attached_nodes(spec, only)
     if not nodes:
@@ -102,20 +103,21 @@ def refresh(spec: Spec, *, only=None, store: Store | None = None) -> list[Attach
     for node, session in found:
         variant = rg.nodes[node.name]["variant"]
         try:
-            out.append(_refresh_one(spec, layout, store, node, variant, session, key_file))
+            out.append(_refresh_one(spec, layout, store, node, variant, session, key_file,
+                                    strict or bool(getattr(node, "strict", False))))
         except LiveError as e:
             raise _for_node(e, node) from None
     return out
 
 
 def _refresh_one(spec: Spec, layout: BuildLayout, store: Store, node: NodeSpec, variant: Variant,
-                 session: servers.Session, key_file: str) -> Attached:
+                 session: servers.Session, key_file: str, strict: bool) -> Attached:
     folder = layout.variant_dir(variant)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".snapshot-live-{time.time_ns()}.partial"  # removed by clean_partials if a run is killed
     started = time.time()
     try:
-        reply = dump_live(session, tmp, exclude=node.exclude, key_file=key_file,
+        reply = dump_live(session, tmp, exclude=node.exclude, key_file=key_file, strict=strict,
                           timeout=spec.node_timeout(node) or DEFAULT_TIMEOUT)
         manifest = read_manifest(tmp)
     except BaseException:

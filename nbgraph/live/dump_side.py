@@ -19,7 +19,8 @@ from typing import Any, Iterator, Mapping, Sequence
 _SETTINGS_OF = ("dill",)
 
 
-def dump(ns: Mapping[str, Any], dest: str, exclude: Sequence[str] = (), key_file: str | None = None) -> None:
+def dump(ns: Mapping[str, Any], dest: str, exclude: Sequence[str] = (), key_file: str | None = None,
+         strict: bool = False) -> None:
     """Snapshot ``ns`` into ``dest`` with the same format and signature as graph runs.
 
     ``key_file`` is the caller's signing key path: the caller verifies with its own key,
@@ -29,7 +30,7 @@ def dump(ns: Mapping[str, Any], dest: str, exclude: Sequence[str] = (), key_file
     from ..snapshot.format import dump_namespace
 
     with _environ(sign.KEY_ENV, key_file), _settings_kept():
-        dump_namespace(ns, Path(dest), exclude=tuple(exclude), strict=False)
+        dump_namespace(ns, Path(dest), exclude=tuple(exclude), strict=strict)
 
 
 @contextlib.contextmanager

@@ -33,14 +33,14 @@ class DumpReply:
     seconds: float
 
 
-def dump_code(dest: Path, exclude: Sequence[str], key_file: str | None) -> str:
+def dump_code(dest: Path, exclude: Sequence[str], key_file: str | None, strict: bool = False) -> str:
     """The single expression run in the parent (no assignment, so no name is left behind)."""
     return (f'__import__("nbgraph.live.dump_side", fromlist=["dump"]).dump(globals(), {str(dest)!r}, '
-            f"exclude={[str(x) for x in exclude]!r}, key_file={key_file!r})")
+            f"exclude={[str(x) for x in exclude]!r}, key_file={key_file!r}, strict={bool(strict)!r})")
 
 
 def dump_live(session: Session, dest: Path, *, exclude: Sequence[str] = (), key_file: str | None = None,
-              timeout: float = 120.0) -> DumpReply:
+              strict: bool = False, timeout: float = 120.0) -> DumpReply:
     """Have the kernel of ``session`` write its snapshot to ``dest``; raise a ``LiveError`` if it cannot."""
     started = time.monotonic()
     deadline = started + timeout
@@ -55,7 +55,7 @@ def dump_live(session: Session, dest: Path, *, exclude: Sequence[str] = (), key_
     client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=True)
     try:
         identity = _identity(client, session, min(_IDENTITY_TIMEOUT, max(deadline - time.monotonic(), 0.5)))
-        msg_id = client.execute(dump_code(dest, exclude, key_file), silent=True, store_history=False,
+        msg_id = client.execute(dump_code(dest, exclude, key_file, strict), silent=True, store_history=False,
                                 allow_stdin=False, stop_on_error=False)
         reply = _await_reply(client, session, msg_id, identity, deadline, timeout)
     finally:
