@@ -48,6 +48,8 @@ def test_attached_parent_is_snapshotted_from_its_live_kernel(jupyter):
     assert "sum 12\n" in outputs_of(first.records["child[scale=2]"].output)
     assert first.attached[0].changed
     assert live.namespace() == before  # the live kernel is exactly as it was
+    for path in (study / "build").rglob("*"):  # the server's token is never written
+        assert not path.is_file() or jupyter.token.encode() not in path.read_bytes(), path
 
     second = run(spec)  # same live state: re-snapshotted, same digest, children up to date
     assert second.outcome == {"notes": "attached", "child[scale=1]": "up to date", "child[scale=2]": "up to date"}
