@@ -71,8 +71,11 @@ class RunResult:
 
 
 def build_job(plan: Plan, item: Planned, parent_snapshots: list[tuple[str, str]], strict: bool = False,
-              *, store: Store | None = None, run_id: str = "local") -> Job:
-    """The job of one variant; with a remote ``store`` its paths are the location's URLs."""
+              *, store: Store | None = None, run_id: str = "local", verified: bool = False) -> Job:
+    """The job of one variant; with a remote ``store`` its paths are the location's URLs.
+
+    ``verified``: the scheduler read every byte of the parents' snapshots in this run.
+    """
     variant, node, spec = item.variant, item.node, plan.spec
     store = store or LocalStore(plan.layout.root)
     snapshot = None
@@ -90,7 +93,8 @@ def build_job(plan: Plan, item: Planned, parent_snapshots: list[tuple[str, str]]
         inherit=tuple((name, store.ref(path)) for name, path in parent_snapshots),
         snapshot=snapshot,
         exclude=tuple(node.exclude),
-        strict=strict,
+        strict=node.strict or strict,
+        verified=verified,
         run_id=run_id,
         store=store.location if store.remote else None,
         storage_options=dict(getattr(store, "storage_options", {}) or {}),
@@ -109,6 +113,7 @@ class Scheduler:
         self.result = RunResult(plan)
         self._snapshots: dict[str, str] = {}
         self._attempts: dict[str, int] = {}
+        self._verified: dict[str, str | None] = {}  # snapshot path -> None if sound, else why not
 
     def run(self) -> RunResult:
         started = time.monotonic()
@@ -130,7 +135,7 @@ class Scheduler:
             while pending or running:
                 for item in self._ready(pending, running):
                     del pending[item.variant.name]
-                    self._submit(item, running)
+                    self._submit(item, running, pending)
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -138,7 +143,7 @@ class Scheduler:
                     item = running.pop(future)
                     outcome = future.result()
                     if not outcome.ok and self._attempts[item.variant.name] <= item.node.retries:
-                        self._submit(item, running)
+                        self._submit(item, running, pending)
                         continue
                     self._finish(item, outcome, pending)
         finally:
@@ -147,15 +152,45 @@ class Scheduler:
             self._skip(item, "a parent has no snapshot", pending)
         return self.result
 
-    def _submit(self, item: Planned, running: dict[Future, Planned]) -> None:
+    def _submit(self, item: Planned, running: dict[Future, Planned], pending: dict[str, Planned]) -> None:
         name = item.variant.name
         self._attempts[name] = self._attempts.get(name, 0) + 1
-        job = build_job(self.plan, item, [(p, self._snapshots[p]) for p in item.variant.parents], self.strict,
-                        store=self.store, run_id=self.run_id)
+        inputs = [(p, self._snapshots[p]) for p in item.variant.parents]
+        verified = not self.store.remote  # a remote worker checks what it downloads itself
+        if verified:
+            problem = self._verify(path for _, path in inputs)
+            if problem is not None:
+                self.events.started(item)
+                self._finish(item, Outcome(variant=name, ok=False, output=None, error=problem), pending)
+                return
+        job = build_job(self.plan, item, inputs, self.strict, store=self.store, run_id=self.run_id,
+                        verified=verified)
         if self._attempts[name] > 1:
             job = dataclasses.replace(job, attempt=self._attempts[name])
         self.events.started(item)
         running[self.executor.submit(job)] = item
+
+    def _verify(self, paths) -> str | None:
+        """Read every byte of each snapshot once per run: why one cannot be used, or None.
+
+        A snapshot written in this run was sealed by its job (its large buffers hashed and
+        signed in once the kernel was done); one from an earlier run is verified here.
+        Either way before any child starts, so children check only the signature, the
+        pickle stream and the sizes, and none re-reads a buffer it may never touch.
+        """
+        from .errors import SnapshotError
+        from .snapshot.format import seal_snapshot
+
+        for path in paths:
+            if path not in self._verified:
+                try:
+                    seal_snapshot(Path(path))
+                    self._verified[path] = None
+                except SnapshotError as e:
+                    self._verified[path] = str(e)
+            if self._verified[path] is not None:
+                return self._verified[path]
+        return None
 
     def _ready(self, pending: dict[str, Planned], running: dict[Future, Planned]) -> list[Planned]:
         free = self.executor.slots - len(running)
@@ -169,6 +204,8 @@ class Scheduler:
 
     def _finish(self, item: Planned, outcome: Outcome, pending: dict[str, Planned]) -> None:
         variant = item.variant
+        if outcome.ok and outcome.snapshot and not self.store.remote:
+            self._verified[outcome.snapshot] = None  # run_job sealed it: every byte was just read
         if self.store.remote:  # keep the mirror complete: records there hold local paths
             if outcome.output:
                 outcome.output = str(self.store.fetch(outcome.output))
@@ -215,17 +252,25 @@ class Scheduler:
 
 
 def _collisions(parent_snapshots: list[str]) -> list[str]:
-    """Variables that more than one parent passes down (the later parent's value wins)."""
+    """Variables that several parents pass down with different values (the later parent's wins).
+
+    Compared by each variable's content digest in the manifests; a variable without one
+    (a large object-heavy value) counts as different whenever several parents have it.
+    """
     if len(parent_snapshots) < 2:
         return []
     from .snapshot.format import read_manifest
 
-    seen: set[str] = set()
+    seen: dict[str, str | None] = {}
     clashes: list[str] = []
     for path in parent_snapshots:
-        names = read_manifest(Path(path), check_files=False).get("variables", {})
-        clashes += [n for n in names if n in seen and n not in clashes]
-        seen.update(names)
+        manifest = read_manifest(Path(path), check_files=False)
+        digests = {e["name"]: e.get("digest") for e in manifest.get("entries", [])}
+        for name in manifest.get("variables", {}):
+            digest = digests.get(name)
+            if name in seen and name not in clashes and (digest is None or seen[name] != digest):
+                clashes.append(name)
+            seen[name] = digest
     return clashes
 
 

@@ -42,6 +42,7 @@ NODE_KEYS = {
     "exclude": "variable names not passed down to children",
     "attach": "take state from the live kernel of this notebook",
     "snapshot": "false: do not snapshot this node (it cannot then have children)",
+    "strict": "true: fail when a variable cannot be snapshotted (instead of skipping it)",
     "retries": "how many times to re-run a failed variant of this node (default 0)",
 }
 
@@ -65,6 +66,7 @@ class NodeSpec:
     exclude: tuple[str, ...] = ()
     attach: bool = False
     snapshot: bool = True
+    strict: bool = False
     line: int | None = None
     retries: int = 0
 
@@ -302,6 +304,9 @@ def _validate_node(file: Path, name: str, raw: Any, line: int | None, lines: dic
     snapshot = raw.get("snapshot", True)
     if not isinstance(snapshot, bool):
         raise err("must be true or false", "snapshot")
+    strict = raw.get("strict", False)
+    if not isinstance(strict, bool):
+        raise err("must be true or false", "strict")
     retries = raw.get("retries", 0)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise err("must be a whole number of retries, 0 or more", "retries")
@@ -309,7 +314,7 @@ def _validate_node(file: Path, name: str, raw: Any, line: int | None, lines: dic
         _check_attached(raw, err)
     return NodeSpec(name=name, path=path, parents=parents, params=dict(params), grid=tuple(grid),
                     kernel=kernel, timeout=timeout, exclude=tuple(exclude), attach=attach,
-                    snapshot=snapshot, line=line, retries=retries)
+                    snapshot=snapshot, strict=strict, line=line, retries=retries)
 
 
 #: keys that mean nothing for a notebook nbgraph does not execute, and why

@@ -190,9 +190,9 @@ class FsspecStore(Store):
             files = json.loads((local / MANIFEST).read_text()).get("files", {})
             from .snapshot.sign import file_sha256
 
-            for name, digest in files.items():
+            for name, expected in files.items():
                 target = local / name
-                if target.is_file() and file_sha256(target) == digest:
+                if target.is_file() and _same_file(target, expected, file_sha256):
                     continue
                 self._get_file(f"{remote}/{name}", target)
             os.chmod(local, 0o700)
@@ -207,7 +207,8 @@ class FsspecStore(Store):
         remote = self._remote(local)
         try:
             if local.is_dir():
-                names = sorted(p.name for p in local.iterdir() if p.is_file() and p.name != MANIFEST)
+                names = sorted(p.name for p in local.iterdir()
+                               if p.is_file() and p.name != MANIFEST and not p.name.startswith("."))
                 for name in names + ([MANIFEST] if (local / MANIFEST).exists() else []):
                     self.fs.put_file(str(local / name), f"{remote}/{name}")
             else:
@@ -283,6 +284,19 @@ def present(path: str | Path) -> bool:
             except OSError:
                 return False
     return False
+
+
+def _same_file(path: Path, expected: Any, file_sha256) -> bool:
+    """Whether a mirrored snapshot file is already the one the manifest lists.
+
+    ``files`` entries are ``{size, sha256}`` (the sha256 of ``buffers.bin`` is per buffer,
+    in the manifest's ``buffers``: its size decides here, the load checks every byte).
+    """
+    if not isinstance(expected, dict):
+        return file_sha256(path) == expected
+    if path.stat().st_size != expected.get("size"):
+        return False
+    return "sha256" not in expected or file_sha256(path) == expected["sha256"]
 
 
 def _remove_local(path: Path) -> None:

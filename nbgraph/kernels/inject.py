@@ -1,6 +1,8 @@
 """Runs inside the kernel: the injected cells call these to load and save kernel state.
 
-Kept free of heavy imports, and careful to leave no names behind in the user namespace.
+Kept free of heavy imports, and careful to leave no names behind in the user
+namespace.  Both print a short note that stays in the executed notebook: what was
+inherited or saved, and every variable left out, with its type and the reason.
 """
 
 from __future__ import annotations
@@ -11,39 +13,62 @@ from typing import Any, MutableMapping, Sequence
 #: Parents whose state nbgraph injected into this kernel (read by ``inherit_from``).
 INJECTED: list[str] = []
 
+#: At most this many left-out variables are listed one per line; the rest are counted.
+SHOWN = 12
 
-def inherit(parents: Sequence[tuple[str, str]], ns: MutableMapping[str, Any]) -> None:
-    """Load each parent's snapshot into ``ns`` in order (later wins) and say what arrived."""
-    from ..snapshot.format import load_snapshot, read_manifest
 
-    origin: dict[str, str] = {}
+def inherit(parents: Sequence[tuple[str, str]], ns: MutableMapping[str, Any], verified: bool = False) -> None:
+    """Load each parent's snapshot into ``ns`` in order (later wins) and say what arrived.
+
+    ``verified``: the runner checked every byte of these snapshots in this run, so only
+    the signature, the pickle stream and the sizes are checked here (big buffers are
+    mapped, not read).
+    """
+    from ..snapshot.format import load_with_manifest
+
+    digests: dict[str, tuple[str, str | None]] = {}
     collisions: list[str] = []
     lines = []
     for parent, path in parents:
-        manifest = read_manifest(path)
-        state = load_snapshot(path)
-        for name in state:
-            if name in origin and name not in collisions:
-                collisions.append(name)
-            origin[name] = parent
-        ns.update(state)
+        failed: list[dict[str, str]] = []
+        manifest, state = load_with_manifest(path, ns, verify_buffers=not verified, failed=failed)
+        for entry in manifest.get("entries", []):
+            name, digest = entry["name"], entry.get("digest")
+            if name in state and name in digests and name not in collisions:
+                previous = digests[name][1]
+                if digest is None or previous is None or digest != previous:
+                    collisions.append(name)
+            if name in state:
+                digests[name] = (parent, digest)
         INJECTED.append(parent)
         lines.append(f"nbgraph: inherited {len(state)} variables from {parent}")
-        for skip in manifest.get("skipped", []):
-            lines.append(f"  not inherited: {skip['name']} ({skip['type']}): {skip['reason']}")
+        left_out = list(manifest.get("skipped", [])) + failed
+        lines += _left_out("not inherited", left_out)
     if collisions:
-        shown = ", ".join(f"{n} (from {origin[n]})" for n in collisions)
-        lines.append(f"  defined by several parents, later wins: {shown}")
+        shown = ", ".join(f"{n} (from {digests[n][0]})" for n in collisions)
+        lines.append(f"  set to different values by several parents, later wins: {shown}")
     print("\n".join(lines))
 
 
-def save(ns: MutableMapping[str, Any], dest: str, exclude: Sequence[str] = (), strict: bool = False) -> None:
-    """Snapshot the user namespace for this variant's children and report what was left out."""
+def save(ns: MutableMapping[str, Any], dest: str, exclude: Sequence[str] = (), strict: bool = False,
+         seal: bool = False) -> None:
+    """Snapshot the user namespace for this variant's children and report what was left out.
+
+    Unsealed by default: the runner hashes the large buffers once this kernel is done
+    (see ``snapshot.manifest``), so the notebook does not wait for it.
+    """
     from ..snapshot.format import dump_namespace
 
-    report = dump_namespace(ns, dest, exclude=exclude, strict=strict)
+    report = dump_namespace(ns, dest, exclude=exclude, strict=strict, seal=seal)
     size = report.size / 1e6
-    lines = [f"nbgraph: saved {len(report.variables)} variables ({size:.1f} MB) for the notebooks that inherit from this one"]
-    for skip in report.skipped:
-        lines.append(f"  not saved: {skip['name']} ({skip['type']}): {skip['reason']}")
+    lines = [f"nbgraph: saved {len(report.variables)} variables ({size:.1f} MB) "
+             "for the notebooks that inherit from this one"]
+    lines += _left_out("not saved", report.skipped)
     print("\n".join(lines), file=sys.stdout)
+
+
+def _left_out(verb: str, skipped: list[dict[str, str]]) -> list[str]:
+    lines = [f"  {verb}: {s['name']} ({s['type']}): {s['reason']}" for s in skipped[:SHOWN]]
+    if len(skipped) > SHOWN:
+        lines.append(f"  ... and {len(skipped) - SHOWN} more")
+    return lines

@@ -40,6 +40,8 @@ class Job:
     snapshot: str | None = None
     exclude: tuple[str, ...] = ()
     strict: bool = False
+    #: the runner verified every byte of the ``inherit`` snapshots in this run (see snapshot.manifest)
+    verified: bool = False
     #: kernels are registered under this id, so a cancelled run can kill exactly its own
     run_id: str = "local"
     #: the build location when it is not a local folder (an fsspec URL); paths above are then URLs
@@ -71,7 +73,8 @@ def _inherit_cell(job: Job):
     args = json.dumps([list(p) for p in job.inherit])
     source = (
         f"# nbgraph: injected cell - loads the kernel state inherited from {parents}\n"
-        f'__import__("nbgraph.kernels.inject", fromlist=["inherit"]).inherit({args}, globals())'
+        f'__import__("nbgraph.kernels.inject", fromlist=["inherit"]).inherit({args}, globals()'
+        f'{", verified=True" if job.verified else ""})'
     )
     cell = nbformat.v4.new_code_cell(source)
     cell.metadata["tags"] = [INJECTED_TAG, INHERIT_TAG]
@@ -179,11 +182,11 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
     skipped: list[dict[str, str]] = []
     snapshot = None
     if error is None and job.snapshot:
-        from ..snapshot.format import read_manifest
+        from ..snapshot.format import seal_snapshot
         from ..errors import SnapshotError
 
-        try:
-            manifest = read_manifest(Path(job.snapshot), check_files=False)
+        try:  # the kernel only wrote the large buffers: hash them once, here, before any child
+            manifest = seal_snapshot(Path(job.snapshot))
             skipped = list(manifest.get("skipped", []))
             snapshot = job.snapshot
         except SnapshotError as e:

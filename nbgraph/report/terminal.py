@@ -114,7 +114,7 @@ def print_summary(console: Console, result) -> None:
             console.print(f"not passed down by {name}: {skip['name']} ({skip['type']}): {skip['reason']}",
                           markup=False, highlight=False)
         if record.collisions:
-            console.print(f"{name}: defined by several parents (later parent wins): {', '.join(record.collisions)}",
+            console.print(f"{name}: defined by several parents with different values (later parent wins): {', '.join(record.collisions)}",
                           markup=False, highlight=False)
 
 

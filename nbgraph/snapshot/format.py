@@ -1,34 +1,50 @@
-"""Write and read a snapshot: a folder holding the pickled namespace and a signed manifest.
+"""Write a snapshot: a folder holding the pickled namespace and a signed manifest.
 
-Layout of a snapshot folder::
+Reading is in :mod:`.loader` (re-exported here: this module is the snapshot API).
 
-    manifest.json   format version, Python/dill versions, variables, skipped, sha256 of files, hmac
-    state.pkl       the variables, pickled with dill in one stream (one memo: aliases survive)
+Layout of a snapshot folder (mode 0700, files 0600, written under a temporary name
+and renamed into place)::
 
-The folder is written under a temporary name and renamed into place, files mode 0600.
-A variable that cannot be pickled is skipped and reported, never fatal unless ``strict``.
+    manifest.json   signed: versions, variables, skipped, sizes and sha256s (see .manifest)
+    state.pkl       the variables, one pickle per variable, all sharing one memo
+    buffers.bin     large out-of-band buffers, raw and page-aligned (see .buffers)
+
+Never all-or-nothing, yet one memo: every variable is pickled by the same pickler
+into the same stream, so an object reached from two variables is written once and
+``alias is arr`` holds in the child.  When a variable fails, the stream, the buffers
+file and the pickler's memo are rolled back to where that variable started (the memo
+entries it added are exactly those numbered from its first one, a marker list pickled
+first), then dill is tried for that variable alone; if that fails too it is skipped
+and reported.  Kinds never worth pickling are skipped before any of this.  Rolling
+back walks the whole memo, so it costs time only when a variable fails; a successful
+dump never walks it.
+
+Nothing is fsync'ed: the run record is the commit point, and a torn file fails its
+size or sha256 check.
 """
 
 from __future__ import annotations
 
-import io
+import hashlib
 import os
+import pickle
 import platform
 import re
 import shutil
 import sys
 import tempfile
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, MutableMapping
+from typing import Any, Iterable, Mapping
 
 from ..errors import SnapshotError
 from . import sign
+from .loader import gc_paused, load_snapshot, load_with_manifest, one_line
+from .manifest import BUFFERS, FORMAT_VERSION, MANIFEST, STATE, STREAM, read_manifest
 
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-STATE = "state.pkl"
+__all__ = ["FORMAT_VERSION", "DumpReport", "dump_namespace", "load_snapshot", "load_with_manifest",
+           "read_manifest", "seal_snapshot", "select_variables", "is_kernel_internal",
+           "MANIFEST", "STATE", "BUFFERS", "STREAM"]
 
 #: Names IPython and ipykernel put in the user namespace; never inherited.
 KERNEL_NAMES = frozenset({
@@ -36,6 +52,8 @@ KERNEL_NAMES = frozenset({
     "_ih", "_oh", "_dh", "_sh", "__builtin__", "__builtins__",
 })
 _KERNEL_NAME_RE = re.compile(r"^(_i\d+|_\d+|__\w+__)$")
+#: A variable whose stream part is larger than this gets no content digest (it would cost a second pass).
+_DIGEST_LIMIT = 1 << 20
 
 
 @dataclass
@@ -49,6 +67,7 @@ class DumpReport:
 
 
 def is_kernel_internal(name: str) -> bool:
+    """Names IPython and ipykernel keep in the user namespace (history, output cache, helpers)."""
     return name in KERNEL_NAMES or bool(_KERNEL_NAME_RE.match(name))
 
 
@@ -58,63 +77,130 @@ def select_variables(ns: Mapping[str, Any], exclude: Iterable[str] = ()) -> dict
     return {k: v for k, v in ns.items() if not is_kernel_internal(k) and k not in excluded}
 
 
-def _dill():
-    import dill
+def type_name(value: Any) -> str:
+    """The type as users read it in reports: ``Model``, ``int``, ``pandas.core.frame.DataFrame``."""
+    cls = type(value)
+    module = cls.__module__
+    return cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
 
-    dill.settings["recurse"] = False
-    return dill
+
+def _skip(name: str, value: Any, reason: str) -> dict[str, str]:
+    return {"name": name, "type": type_name(value), "reason": reason}
 
 
-def _unpicklable_reason(value: Any) -> str | None:
-    if isinstance(value, (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)):
-        return f"a {type(value).__name__} cannot be copied; recreate it in the child"
-    if isinstance(value, io.IOBase):
-        return "an open file is not copied (reopening it could truncate it); open it again in the child"
-    return None
+class _Stream:
+    """The pickle stream's file: counts and hashes what the pickler writes; can roll back."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self.size = 0
+        self.hash = hashlib.sha256()
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        if view.ndim != 1 or view.itemsize != 1:
+            view = view.cast("B")
+        self.hash.update(view)
+        n = view.nbytes
+        while view.nbytes:
+            view = view[os.write(self.fd, view):]
+        self.size += n
+        return n
+
+    def mark(self) -> tuple[int, Any]:
+        return self.size, self.hash.copy()
+
+    def rollback(self, mark: tuple[int, Any]) -> None:
+        self.size, self.hash = mark[0], mark[1].copy()
+        os.ftruncate(self.fd, self.size)
+        os.lseek(self.fd, self.size, os.SEEK_SET)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class _HashSink:
+    def __init__(self) -> None:
+        self.hash = hashlib.sha256()
+
+    def write(self, data: Any) -> int:
+        self.hash.update(data)
+        return len(data)
 
 
 def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] = (),
-                   strict: bool = False) -> DumpReport:
-    """Pickle the user's variables of ``ns`` into the snapshot folder ``dest`` (atomically)."""
-    dill = _dill()
+                   strict: bool = False, seal: bool = True) -> DumpReport:
+    """Pickle the user's variables of ``ns`` into the snapshot folder ``dest`` (atomically).
+
+    A variable that cannot be pickled is skipped and reported; with ``strict`` any skip
+    raises :class:`SnapshotError` and nothing is written.  ``seal=False`` leaves hashing
+    the large buffers to :func:`seal_snapshot` (the runner does it once the kernel is
+    done, so the kernel only writes); such a snapshot cannot be fully verified before.
+    """
+    from .pickler import array_roots, pickler_class
+    from .skips import skip_reason
+
     dest = Path(dest)
     report = DumpReport(path=str(dest))
     candidates = select_variables(ns, exclude)
-    state: dict[str, Any] = {}
+    todo: list[str] = []
     for name, value in candidates.items():
-        reason = _unpicklable_reason(value)
-        if reason is None:
-            try:
-                dill.dumps(value, protocol=5)
-            except Exception as e:  # any pickling failure means: skip this one variable
-                reason = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+        reason = skip_reason(value)
         if reason is not None:
-            report.skipped.append({"name": name, "type": _type_name(value), "reason": reason})
-            continue
-        state[name] = value
-    if strict and report.skipped:
-        names = ", ".join(s["name"] for s in report.skipped)
-        raise SnapshotError(f"strict mode: cannot snapshot {names}; delete them (del ...) or add them to 'exclude'")
+            report.skipped.append(_skip(name, value, reason))
+        else:
+            todo.append(name)
+    _check_strict(strict, report)
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     try:
-        data = dill.dumps(state, protocol=5)
-        _write_private(tmp / STATE, data)
-        report.variables = {k: _type_name(v) for k, v in state.items()}
-        report.size = len(data)
+        from .buffers import BufferWriter
+
+        stream = _Stream(tmp / STATE)
+        buffers = BufferWriter(tmp / BUFFERS, hash=seal)
+        try:
+            roots = array_roots([candidates[n] for n in todo])
+            pickler_type = pickler_class(ns, roots)
+            pickler = pickler_type(stream, protocol=5, buffer_callback=buffers)
+            token = os.urandom(8).hex()
+            entries = []
+            with gc_paused():
+                for name in todo:
+                    value = candidates[name]
+                    entry, reason = _dump_one(pickler, stream, buffers, name, value, [len(entries), token])
+                    if entry is None:
+                        report.skipped.append(_skip(name, value, reason))
+                        continue
+                    entry["digest_of"] = _digest_parts(pickler_type, value, entry, buffers)
+                    entries.append(entry)
+            _check_strict(strict, report)
+            del pickler
+            stream_size, stream_sha = stream.size, stream.hash.hexdigest()
+        finally:
+            stream.close()
+            buffers.close()
+        _finish_digests(entries, buffers.entries)
+        report.variables = {e["name"]: e["type"] for e in entries}
+        report.size = stream_size + sum(e[1] for e in buffers.entries)
         manifest = {
             "format": FORMAT_VERSION,
             "python": platform.python_version(),
-            "dill": dill.__version__,
+            **_library_versions(),
             "variables": report.variables,
             "skipped": report.skipped,
-            "files": {STATE: sign.file_sha256(tmp / STATE)},
+            "entries": entries,
+            "token": token,
+            "files": {STATE: {"size": stream_size, "sha256": stream_sha}, BUFFERS: {"size": buffers.size}},
+            "buffers": buffers.entries,
+            "sealed": seal,
             "size": report.size,
         }
         import json
 
-        _write_private(tmp / MANIFEST, json.dumps(sign.sign(manifest), indent=1, sort_keys=True).encode())
+        fd = os.open(tmp / MANIFEST, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(json.dumps(sign.sign(manifest), indent=1, sort_keys=True).encode())
         os.chmod(tmp, 0o700)
         if dest.exists():
             shutil.rmtree(dest)
@@ -125,69 +211,152 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
     return report
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+def _check_strict(strict: bool, report: DumpReport) -> None:
+    if strict and report.skipped:
+        first = report.skipped[0]
+        names = ", ".join(s["name"] for s in report.skipped)
+        raise SnapshotError(
+            f"strict mode: cannot snapshot {names} ({first['name']}: {first['reason']}); "
+            "delete them before the notebook ends (del ...) or list them in the node's 'exclude'",
+            variables=[s["name"] for s in report.skipped])
 
 
-def _type_name(value: Any) -> str:
-    cls = type(value)
-    module = cls.__module__
-    return cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
+def _dump_one(pickler, stream: _Stream, buffers, name: str, value: Any, marker: list):
+    """Pickle one variable into the shared stream; roll back and try dill if it fails.
+
+    ``(marker, value)`` is pickled: the marker list is memoized first, so its memo
+    number is where this variable's memo entries start (found only if it fails).
+    """
+    from .pickler import DillBlob, Unpicklable, dill_dumps
+
+    start, first_buffer = stream.mark(), buffers.mark()
+    kind = "pickle"
+    try:
+        pickler.dump((marker, value))
+    except Unpicklable as e:
+        _rollback(pickler, stream, buffers, start, first_buffer, marker)
+        return None, f"holds an object that is not copied: {e.reason}"
+    except Exception as e:
+        _rollback(pickler, stream, buffers, start, first_buffer, marker)
+        try:
+            blob = DillBlob(dill_dumps(value))
+        except Unpicklable as inner:
+            return None, f"holds an object that is not copied: {inner.reason}"
+        except Exception:
+            return None, one_line(e)
+        marker = list(marker)
+        pickler.dump((marker, blob))
+        kind = "dill"
+    count = len(buffers.entries) - first_buffer[1]
+    entry = {
+        "name": name, "type": type_name(value), "kind": kind,
+        "start": start[0], "end": stream.size, "buffers": [first_buffer[1], count],
+        "size": stream.size - start[0] + sum(e[1] for e in buffers.entries[first_buffer[1]:]),
+    }
+    return entry, None
 
 
-def read_manifest(path: Path, *, check_files: bool = True) -> dict[str, Any]:
-    """The verified manifest of a snapshot folder; raises :class:`SnapshotError` otherwise."""
+def _rollback(pickler, stream: _Stream, buffers, start, first_buffer, marker: list) -> None:
+    """Forget what the failed variable wrote and memoized (costs a pass over the memo)."""
+    memo = pickler.memo.copy()
+    found = memo.get(id(marker))
+    if found is not None:
+        first = found[0]
+        pickler.memo = {k: v for k, v in memo.items() if v[0] < first}
+    stream.rollback(start)
+    buffers.rollback(first_buffer)
+
+
+def _digest_parts(pickler_type: type, value: Any, entry: dict[str, Any], buffers) -> list[Any] | None:
+    """What a digest of the variable's value alone is made of: ``[stream part, buffer numbers]``.
+
+    Independent of what was pickled before it, so a child with several parents can
+    report only names whose values differ.  It costs a second pickling pass over the
+    variable's stream part (large object-heavy variables get none); its large buffers
+    enter by number, their sha256 being known once the snapshot is sealed.
+    """
+    if entry["kind"] != "pickle" or entry["end"] - entry["start"] > _DIGEST_LIMIT:
+        return None
+    from .buffers import MIN_OUT_OF_BAND
+
+    sink = _HashSink()
+    numbers: list[int] = []
+
+    def name_buffer(buffer: pickle.PickleBuffer) -> bool:
+        try:
+            view = buffer.raw()
+        except BufferError:
+            return True
+        if view.nbytes < MIN_OUT_OF_BAND:
+            return True
+        known = buffers.index_of.get(id(view.obj))
+        if known and known[0] is view.obj:
+            numbers.append(known[1])
+        else:
+            sink.write(hashlib.sha256(view).hexdigest().encode())
+        return False
+
+    try:
+        pickler_type(sink, protocol=5, buffer_callback=name_buffer).dump(value)
+    except Exception:
+        return None
+    return [sink.hash.hexdigest(), numbers]
+
+
+def _finish_digests(entries: list[dict[str, Any]], buffer_entries: list[list[Any]]) -> None:
+    """Each variable's ``digest``, once every buffer's sha256 is known (else None for now)."""
+    for entry in entries:
+        parts = entry.get("digest_of")
+        digest = None
+        if parts is not None:
+            shas = [buffer_entries[i][2] for i in parts[1]]
+            if None not in shas:
+                digest = hashlib.sha256("".join([parts[0], *shas]).encode()).hexdigest()
+        entry["digest"] = digest
+
+
+def seal_snapshot(path: Path) -> dict[str, Any]:
+    """Hash the buffers of a snapshot written with ``seal=False`` and sign them in (atomically).
+
+    Called by the runner once per snapshot, right after its kernel finished: the one
+    read of ``buffers.bin`` that a run pays.  Returns the sealed manifest; a snapshot
+    already sealed is fully verified instead.
+    """
     import json
 
+    from .buffers import hash_buffers
+    from .manifest import refuse
+
     path = Path(path)
-    try:
-        manifest = json.loads((path / MANIFEST).read_text())
-    except FileNotFoundError:
-        raise SnapshotError(f"{path}: no snapshot here (missing {MANIFEST}); run its notebook first", path=str(path)) from None
-    except (OSError, ValueError) as e:
-        raise SnapshotError(f"{path}: unreadable snapshot manifest ({e}); re-run its notebook with --force", path=str(path)) from None
-    if not isinstance(manifest, dict):
-        raise SnapshotError(f"{path}: corrupt snapshot manifest; re-run its notebook with --force", path=str(path))
-    sign.verify_manifest(manifest, path)
-    if manifest.get("format") != FORMAT_VERSION:
-        raise SnapshotError(
-            f"{path}: snapshot format {manifest.get('format')} is not {FORMAT_VERSION} (written by another nbgraph); "
-            "re-run its notebook with --force", path=str(path))
-    major_minor = ".".join(platform.python_version().split(".")[:2])
-    if not str(manifest.get("python", "")).startswith(major_minor + "."):
-        raise SnapshotError(
-            f"{path}: snapshot was written by Python {manifest.get('python')}, this is {platform.python_version()}; "
-            "re-run its notebook with --force", path=str(path))
-    if check_files:
-        for name, digest in manifest.get("files", {}).items():
-            try:
-                actual = sign.file_sha256(path / name)
-            except FileNotFoundError:
-                actual = None
-            if actual != digest:
-                raise SnapshotError(f"{path}: file {name} is missing or was altered; re-run its notebook with --force",
-                                    path=str(path))
+    manifest = read_manifest(path, check_files=STREAM)
+    if manifest.get("sealed"):
+        return read_manifest(path, check_files=True)
+    digests, problem = hash_buffers(path / BUFFERS, manifest["buffers"], manifest["files"][BUFFERS]["size"])
+    if problem:
+        raise refuse(path, f"file {BUFFERS} {problem}")
+    for entry, digest in zip(manifest["buffers"], digests):
+        entry[2] = digest
+    _finish_digests(manifest["entries"], manifest["buffers"])
+    manifest["sealed"] = True
+    del manifest["hmac"]
+    manifest = sign.sign(manifest)
+    tmp = path / f".{MANIFEST}.{os.getpid()}.partial"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(json.dumps(manifest, indent=1, sort_keys=True).encode())
+    os.replace(tmp, path / MANIFEST)
+    from . import checked
+
+    checked.remember(path, manifest)  # every byte was just read
     return manifest
 
 
-def load_snapshot(path: Path, into: MutableMapping[str, Any] | None = None) -> dict[str, Any]:
-    """Verify, then unpickle a snapshot; its variables are returned and, if given, put in ``into``."""
-    path = Path(path)
-    read_manifest(path)
-    dill = _dill()
-    try:
-        state = dill.loads((path / STATE).read_bytes())
-    except Exception as e:
-        raise SnapshotError(f"{path}: cannot load the snapshot ({type(e).__name__}: {e}); "
-                            "re-run its notebook with --force", path=str(path)) from e
-    if into is not None:
-        into.update(state)
-    return state
+def _library_versions() -> dict[str, str]:
+    import cloudpickle
 
-
-def _python_tag() -> str:
-    return f"{sys.implementation.name}{sys.version_info.major}{sys.version_info.minor}"
+    versions = {"cloudpickle": cloudpickle.__version__}
+    for name in ("dill", "numpy", "pandas"):
+        module = sys.modules.get(name)
+        if module is not None:
+            versions[name] = getattr(module, "__version__", "?")
+    return versions

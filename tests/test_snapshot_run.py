@@ -1,0 +1,157 @@
+"""Snapshots through a real ``nbgraph run``: real kernels, papermill, CLI and build folder."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+from conftest import outputs_of
+
+from nbgraph.errors import SpecError
+from nbgraph.snapshot.format import load_snapshot
+from nbgraph.spec import load_spec
+
+PARENT = [
+    """
+    import asyncio, socket, sqlite3, sys, threading
+    import numpy as np
+    from tqdm import tqdm
+    rate = 2
+    def scaled(x):
+        return np.asarray(x) * rate
+    class Box:
+        def __init__(self, v):
+            self.v = v
+    big = np.arange(100_000.0)
+    alias = big
+    box = Box(big)
+    """,
+    """
+    gen = (i for i in range(3))
+    async def work():
+        return 1
+    coro = work()
+    lock = threading.Lock()
+    thread = threading.Thread(target=print)
+    sock = socket.socket()
+    db = sqlite3.connect(":memory:")
+    log = open("log.txt", "w")
+    log.write("written by the parent\\n")
+    log.flush()
+    shell = get_ipython()
+    out = sys.stdout
+    bar = tqdm(total=3)
+    """,
+]
+KINDS = {"gen": "generator", "coro": "coroutine", "lock": "lock", "thread": "thread", "sock": "socket",
+         "db": "database connection", "log": "open file", "shell": "parent's kernel (ipykernel)", "out": "parent's kernel (ipykernel)", "bar": "progress bar"}
+
+CHILD = [
+    f"""
+    left_out = [n for n in {sorted(KINDS)!r} if n in globals()]
+    assert not left_out, left_out
+    assert scaled(3) == 6
+    rate = 10                       # the child redefines a global the parent's function reads
+    assert scaled(3) == 30
+    assert alias is big and box.v is big and isinstance(box, Box)
+    big[0] = -1                     # a private copy of that page; the snapshot is unchanged
+    print("child ok")
+    """,
+]
+
+
+def test_unpicklable_kinds_are_skipped_and_reported_everywhere(project):
+    project.notebook("parent.ipynb", *PARENT)
+    project.notebook("child.ipynb", *CHILD)
+    project.spec("""
+        notebooks:
+          parent: {path: parent.ipynb}
+          child: {path: child.ipynb, parent: parent}
+    """)
+    run = project.cli("run")
+    assert run.returncode == 0, run.stdout + run.stderr
+    for name, words in KINDS.items():  # the run summary
+        line = next(line for line in run.stdout.splitlines() if line.startswith(f"not passed down by parent: {name} ("))
+        assert words in line, line
+    assert (project.root / "log.txt").read_text() == "written by the parent\n"  # never re-opened
+
+    rows = {r["name"]: r for r in json.loads(project.cli("status", "--json").stdout)}
+    skipped = {s["name"]: s for s in rows["parent"]["skipped"]}
+    assert set(skipped) == set(KINDS)
+    assert skipped["gen"]["type"] == "generator" and skipped["db"]["type"] == "sqlite3.Connection"
+    assert all(s["reason"] for s in skipped.values())
+
+    parent_out = outputs_of(project.root / "build/parent/default/parent.ipynb")[-1]
+    child_out = outputs_of(project.root / "build/child/default/child.ipynb")
+    assert parent_out.startswith("nbgraph: saved ") and "  not saved: lock (_thread.lock): " in parent_out
+    assert child_out[0].startswith("nbgraph: inherited ") and "  not inherited: sock (socket.socket): " in child_out[0]
+    assert "child ok" in child_out[1]
+    injected = nbformat.read(project.root / "build/child/default/child.ipynb", as_version=4).cells[0].source
+    assert "verified=True" in injected  # the runner read every byte; the child maps, it does not re-read
+
+    # the child wrote into the inherited array: its private copy, not the snapshot
+    snapshot = next((project.root / "build/parent/default").glob("snapshot-*"))
+    assert load_snapshot(snapshot)["big"][0] == 0
+
+    # the runner checks every byte of a parent's snapshot before a child loads it
+    with open(snapshot / "buffers.bin", "r+b") as fh:
+        fh.seek(5000)
+        byte = fh.read(1)
+        fh.seek(5000)
+        fh.write(bytes([byte[0] ^ 1]))
+    again = project.cli("run", "--only", "child", "--force")
+    assert again.returncode == 1
+    assert f"{snapshot}: file buffers.bin was altered; re-run its notebook with --force" in again.stdout
+
+
+def test_strict_per_node_and_per_run(project):
+    cells = ["import threading\nkept = 1\nlock = threading.Lock()"]
+    project.notebook("strict.ipynb", *cells)
+    project.notebook("loose.ipynb", *cells)
+    project.notebook("kid.ipynb", "assert kept == 1 and 'lock' not in globals()")
+    project.spec("""
+        notebooks:
+          strict: {path: strict.ipynb, strict: true}
+          loose: {path: loose.ipynb}
+          kid: {path: kid.ipynb, parent: loose}
+    """)
+    run = project.cli("run", "--jobs", "2")
+    assert run.returncode == 1
+    rows = {r["name"]: r for r in json.loads(project.cli("status", "--json").stdout)}
+    assert rows["strict"]["status"] == "failed" and rows["loose"]["status"] == "succeeded"
+    assert rows["kid"]["status"] == "succeeded"
+    assert "strict mode: cannot snapshot lock" in rows["strict"]["error"]
+
+    again = project.cli("run", "--only", "loose", "--force", "--strict")
+    assert again.returncode == 1
+    assert "strict mode: cannot snapshot lock" in again.stdout
+
+
+def test_mixin_parents_report_only_names_whose_values_differ(project):
+    project.notebook("base.ipynb", "import numpy as np\nshared = np.arange(200_000.0)\nconfig = {'k': [1, 2]}")
+    project.notebook("left.ipynb", "mine = 'left'\nleft_only = 1")
+    project.notebook("right.ipynb", "mine = 'right'\nconfig = {'k': [1, 2]}")  # same value, rebound
+    project.notebook("both.ipynb", "print(mine, config)")
+    project.spec("""
+        notebooks:
+          base: {path: base.ipynb}
+          left: {path: left.ipynb, parent: base}
+          right: {path: right.ipynb, parent: base}
+          both: {path: both.ipynb, parents: [left, right]}
+    """)
+    run = project.cli("run", "--jobs", "2")
+    assert run.returncode == 0, run.stdout + run.stderr
+    record = json.loads((project.root / "build/both/default/record.json").read_text())
+    assert record["collisions"] == ["mine"]
+    note = outputs_of(project.root / "build/both/default/both.ipynb")[0]
+    assert "set to different values by several parents, later wins: mine (from right)" in note
+    assert "shared" not in note.split("later wins")[1]
+
+
+def test_strict_key_is_validated(project):
+    project.notebook("a.ipynb", "x = 1")
+    assert load_spec(project.spec("notebooks:\n  a: {path: a.ipynb, strict: true}\n")).nodes["a"].strict
+    assert not load_spec(project.spec("notebooks:\n  a: {path: a.ipynb}\n")).nodes["a"].strict
+    with pytest.raises(SpecError, match=r"inheritance.yaml:3: node 'a', field 'strict': must be true or false"):
+        load_spec(project.spec("notebooks:\n  a:\n    strict: 1\n    path: a.ipynb\n"))
