@@ -104,24 +104,34 @@ def live_sources(notebooks: list[str], *, server: str | None, token: str | None,
 
 def load_sources(sources: list[Source], into: MutableMapping[str, Any], *, params: dict[str, Any] | None = None,
                  notes: list[str] | None = None) -> Inherited:
-    """Verify and load each snapshot into ``into`` in order (later wins), then ``params``."""
-    from .snapshot.format import is_kernel_internal, load_snapshot, read_manifest
+    """Verify every snapshot, then load each into ``into`` in order (later wins), then ``params``.
+
+    A name defined by several parents is a collision when their values differ (or when
+    a value has no content digest to compare).
+    """
+    from .snapshot.format import is_kernel_internal, load_with_manifest, read_manifest
 
     summary = Inherited(sources=list(sources), params=dict(params or {}), notes=list(notes or []))
     before = {k for k in into if not is_kernel_internal(k)}
-    defined_by: dict[str, list[str]] = {}
-    manifests = [read_manifest(Path(s.snapshot)) for s in sources]  # all verified before any is loaded
-    for source, manifest in zip(sources, manifests):
-        state = load_snapshot(Path(source.snapshot), into=into)
+    defined_by: dict[str, list[tuple[str, str | None]]] = {}
+    for source in sources:  # every byte checked (once per machine) before anything is unpickled
+        read_manifest(Path(source.snapshot))
+    for source in sources:
+        failed: list[dict[str, str]] = []
+        manifest, state = load_with_manifest(Path(source.snapshot), into, verify_buffers=False, failed=failed)
         types = manifest.get("variables", {})
+        digests = {e.get("name"): e.get("digest") for e in manifest.get("entries", [])}
         for name in state:
-            defined_by.setdefault(name, []).append(source.name)
+            defined_by.setdefault(name, []).append((source.name, digests.get(name)))
             summary.variables.pop(name, None)
             summary.variables[name] = (str(types.get(name, type(state[name]).__name__)), source.name)
-        for skip in manifest.get("skipped", []):
+        for skip in list(manifest.get("skipped", [])) + failed:
             summary.skipped.append({"name": str(skip.get("name")), "type": str(skip.get("type", "")),
                                     "reason": str(skip.get("reason", "")), "source": source.name})
-    summary.collisions = {n: s for n, s in defined_by.items() if len(s) > 1}
+    for name, seen in defined_by.items():
+        values = {digest for _, digest in seen}
+        if len(seen) > 1 and (None in values or len(values) > 1):
+            summary.collisions[name] = [source for source, _ in seen]
     summary.replaced = sorted(n for n in defined_by if n in before)
     if summary.params:
         into.update(summary.params)

@@ -31,7 +31,7 @@ class Inherited:
     variables: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: each: name, type, reason, source
     skipped: list[dict[str, str]] = field(default_factory=list)
-    #: variable -> every source that defined it, in merge order (the last one won)
+    #: variable -> every source that set it, in merge order (the last one won), when the values differ
     collisions: dict[str, list[str]] = field(default_factory=dict)
     #: caller's own variables that an inherited value replaced
     replaced: list[str] = field(default_factory=list)
@@ -72,7 +72,7 @@ class Inherited:
         for skip in self.skipped:
             out.append(f"  not inherited: {skip['name']} ({skip['type']}) from {skip['source']}: {skip['reason']}")
         if self.collisions:
-            out.append("  defined by several parents, later wins: "
+            out.append("  set to different values by several parents, later wins: "
                        + ", ".join(f"{n} ({' < '.join(s)})" for n, s in self.collisions.items()))
         if self.replaced:
             out.append("  replaced your own: " + ", ".join(self.replaced))
@@ -104,7 +104,7 @@ class Inherited:
                             for s in self.skipped)
             parts.append(f"<div>not inherited:</div><ul style='margin:0'>{items}</ul>")
         if self.collisions:
-            parts.append("<div>defined by several parents, later wins: "
+            parts.append("<div>set to different values by several parents, later wins: "
                          + e(", ".join(f"{n} ({' < '.join(s)})" for n, s in self.collisions.items())) + "</div>")
         if self.replaced:
             parts.append("<div>replaced your own: " + e(", ".join(self.replaced)) + "</div>")

@@ -95,15 +95,15 @@ def _x(name: str) -> str:
 
 
 def test_mixins_merge_in_order_and_report_collisions(jupyter, monkeypatch):
-    jupyter.open("mix_a.ipynb", "shared = 'a'\nonly_a = 1")
-    jupyter.open("mix_b.ipynb", "shared = 'b'\nonly_b = 2")
+    jupyter.open("mix_a.ipynb", "shared = 'a'\nonly_a = 1\nsame = [1]")
+    jupyter.open("mix_b.ipynb", "shared = 'b'\nonly_b = 2\nsame = [1]")
     monkeypatch.chdir(jupyter.root)
     ns: dict = {}
     summary = inherit_from("mix_a.ipynb", "mix_b.ipynb", into=ns)
     assert (ns["shared"], ns["only_a"], ns["only_b"]) == ("b", 1, 2)
-    assert summary.collisions == {"shared": ["mix_a.ipynb", "mix_b.ipynb"]}
+    assert summary.collisions == {"shared": ["mix_a.ipynb", "mix_b.ipynb"]}  # same value twice is no clash
     assert summary.variables["shared"][1] == "mix_b.ipynb"
-    assert "defined by several parents, later wins: shared" in repr(summary)
+    assert "set to different values by several parents, later wins: shared (mix_a.ipynb < mix_b.ipynb)" in repr(summary)
     inherit_from("mix_b.ipynb", "mix_a.ipynb", into=ns)
     assert ns["shared"] == "a"
 
