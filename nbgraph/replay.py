@@ -1,7 +1,7 @@
 """Debug from a variant: the state a graph variant started from in the last run.
 
-That state is its parents' snapshots, merged in the node's parent order, then its own
-parameters (papermill's injected cell runs after the inherited state, so parameters
+That state is its parents' snapshots (downloaded first when the build location is
+remote), merged in the node's parent order, then its own parameters (papermill's injected cell runs after the inherited state, so parameters
 win).  Loading it in JupyterLab lets a failed variant be replayed cell by cell: skip the
 notebook's ``parameters`` cell, which would put the defaults back.
 """
@@ -17,6 +17,7 @@ from .errors import SelectionError, SnapshotError
 from .graph import Variant, find_variants, run_graph
 from .records import SUCCEEDED, BuildLayout
 from .spec import Spec, load_spec
+from .store import open_store
 from .summary import Source
 
 _SHOWN = 8
@@ -27,6 +28,9 @@ def variant_sources(queries: list[str], spec: str | os.PathLike | Spec) -> tuple
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     rg = run_graph(spec)
     layout = BuildLayout(spec.build_dir)
+    store = open_store(spec.build_location, spec.storage_options, root=spec.build_dir)
+    if store.remote:  # a build on S3 & co: this machine's mirror of the records, then the snapshots needed
+        store.pull_records()
     sources: list[Source] = []
     params: dict[str, Any] = {}
     notes: list[str] = []
@@ -49,7 +53,7 @@ def variant_sources(queries: list[str], spec: str | os.PathLike | Spec) -> tuple
             if record is not None and index < len(recorded) and recorded[index] != result_id(parent_record):
                 notes.append(f"{parent_name} has changed since {variant.name} last ran: this is its newer state")
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(parent_record.finished)) if parent_record.finished else "?"
-            sources.append(Source(name=parent_name, snapshot=parent_record.snapshot,
+            sources.append(Source(name=parent_name, snapshot=str(store.fetch(parent_record.snapshot)),
                                   detail=f"snapshot from the run of {when}, handed to {variant.name}"))
         params.update(variant.own_params)
     return sources, params, notes
