@@ -97,7 +97,7 @@ def print_summary(console: Console, result) -> None:
     console.print(
         f"\n{counts[SUCCEEDED]} succeeded, {counts[FAILED]} failed, {counts[SKIPPED]} skipped, "
         f"{counts['up to date']} up to date  ({result.wall_time:.1f}s)", highlight=False, markup=False)
-    for item in getattr(result, "attached", []):
+    for item in result.attached:
         console.print(f"attached: {item.describe()}", markup=False, highlight=False)
     for name in result.names(FAILED):
         record = result.records[name]
