@@ -15,6 +15,8 @@ __all__ = [
     "load_spec",
     "run",
     "record",
+    "inherit_from",
+    "Inherited",
     "NbgraphError",
     "SpecError",
     "CycleError",
@@ -22,12 +24,15 @@ __all__ = [
     "SnapshotError",
     "NotebookFailed",
     "RunFailed",
+    "LiveError",
 ]
 
 _LAZY = {
     "load_spec": ("nbgraph.spec", "load_spec"),
     "run": ("nbgraph.runner", "run"),
     "record": ("nbgraph.kernels.record", "record"),
+    "inherit_from": ("nbgraph.inherit", "inherit_from"),
+    "Inherited": ("nbgraph.summary", "Inherited"),
     "NbgraphError": ("nbgraph.errors", "NbgraphError"),
     "SpecError": ("nbgraph.errors", "SpecError"),
     "CycleError": ("nbgraph.errors", "CycleError"),
@@ -35,6 +40,7 @@ _LAZY = {
     "SnapshotError": ("nbgraph.errors", "SnapshotError"),
     "NotebookFailed": ("nbgraph.errors", "NotebookFailed"),
     "RunFailed": ("nbgraph.errors", "RunFailed"),
+    "LiveError": ("nbgraph.errors", "LiveError"),
 }
 
 

@@ -101,6 +101,9 @@ def run(spec: Path, only, force, jobs, timeout, strict, dry_run, executor, sched
         runner.open_build(loaded)
         plan = make_plan(loaded, force=force, only=only)
         todo = plan.to_run
+        for item in plan.items:
+            if item.node.attach and item.selected:
+                click.echo(f"would snapshot  {item.variant.name}  (attach: true; its live kernel)")
         for item in todo:
             click.echo(f"would run  {item.variant.name}  ({item.decision.reason})")
         click.echo(f"{len(todo)} of {len(plan.items)} variants would run")

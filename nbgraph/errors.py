@@ -10,6 +10,13 @@ The tree::
     ├── BuildBusy                   another nbgraph run holds the build folder's lock      exit 2
     ├── MissingExtra                an optional dependency is not installed (with a hint)  exit 2
     ├── StoreError                  the build location cannot be read or written           exit 2
+    ├── LiveError                   a live kernel (inherit_from, attach) is out of reach  exit 2
+    │   ├── NoServer                no Jupyter server is running (or none answers)
+    │   ├── NotOpen                 the notebook is open in no server (the message lists what is)
+    │   ├── Ambiguous               it is open in several servers: the message says how to choose
+    │   ├── KernelDied              its kernel is dead or restarting
+    │   ├── KernelBusy              its kernel stayed busy, or did not answer, past the timeout
+    │   └── ParentRaised            the dump raised inside the parent kernel (ename, evalue)
     ├── NotebookFailed              a notebook raised, timed out or its kernel died        exit 1
     └── RunFailed                   a run ended with failed variants (the summary)         exit 1
 
@@ -17,7 +24,7 @@ Exit codes (documented in the README, relied on by scripts and CI):
 
 * 0   everything asked for succeeded
 * 1   a notebook failed (its descendants were skipped; the rest of the graph ran)
-* 2   bad input before anything ran: spec, selection, snapshot
+* 2   bad input before anything ran: spec, selection, snapshot, a live kernel out of reach
 * 3   nbgraph itself failed (a bug: run with --debug and report it)
 * 130 interrupted (Ctrl-C / SIGTERM)
 
@@ -105,6 +112,34 @@ class MissingExtra(NbgraphError):
 
 class StoreError(NbgraphError):
     """The build location (a folder or an fsspec URL) cannot be reached, read or written."""
+
+
+class LiveError(NbgraphError):
+    """A live Jupyter kernel could not give its state; nothing was loaded or changed."""
+
+
+class NoServer(LiveError):
+    """No running Jupyter server of this user answered."""
+
+
+class NotOpen(LiveError):
+    """The notebook has no session in any server; ``open`` lists the notebooks that do."""
+
+
+class Ambiguous(LiveError):
+    """The notebook matches several live kernels; ``candidates`` lists them (server, path)."""
+
+
+class KernelDied(LiveError):
+    """The notebook's kernel is dead, restarting, or its connection file is gone."""
+
+
+class KernelBusy(LiveError):
+    """The kernel stayed busy (or silent) past the timeout; it was left alone."""
+
+
+class ParentRaised(LiveError):
+    """Dumping the state raised inside the parent kernel; ``ename``/``evalue`` say what."""
 
 
 class NotebookFailed(NbgraphError):

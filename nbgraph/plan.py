@@ -10,6 +10,7 @@ import networkx as nx
 from .cache import Decision, NotebookInfo, decide, key_parts, result_id
 from .errors import SelectionError
 from .graph import Variant, run_graph, variants_of
+from .live.attach import decision as attached_decision
 from .records import BuildLayout, Record
 from .spec import NodeSpec, Spec
 
@@ -25,7 +26,8 @@ class Planned:
 
     @property
     def will_run(self) -> bool:
-        return self.selected and self.decision.stale
+        """Whether the scheduler executes it; attached nodes are never executed (see live.attach)."""
+        return self.selected and self.decision.stale and not self.node.attach
 
 
 @dataclass
@@ -63,10 +65,13 @@ def make_plan(spec: Spec, *, force: bool = False, only: Iterable[str] | None = N
         # a parent that runs now has no result yet: its children are stale anyway ("will re-run")
         parent_keys = [f"pending:{p.decision.key}" if p.will_run or p.record is None else result_id(p.record)
                        for p in parents]
-        parts = key_parts(spec, node, variant, parent_keys, notebooks)
-        reruns = [p.variant.name for p in parents if p.will_run]
-        decision = decide(parts, record, needs_snapshot=rg.out_degree(variant.name) > 0,
-                          parent_reruns=reruns, force=force and selected)
+        if node.attach:
+            decision = attached_decision(record)
+        else:
+            parts = key_parts(spec, node, variant, parent_keys, notebooks)
+            reruns = [p.variant.name for p in parents if p.will_run]
+            decision = decide(parts, record, needs_snapshot=rg.out_degree(variant.name) > 0,
+                              parent_reruns=reruns, force=force and selected)
         planned = Planned(variant, node, decision, record, selected, rg.out_degree(variant.name) > 0)
         items.append(planned)
         by_name[variant.name] = planned

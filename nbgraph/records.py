@@ -43,6 +43,8 @@ class Record:
     attempts: int = 1
     #: values recorded with ``nbgraph.record`` in the executed notebook
     results: dict[str, Any] = field(default_factory=dict)
+    #: attach: true nodes: the live kernel the snapshot came from (server, kernel, notebook, ...)
+    attached: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

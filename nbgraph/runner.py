@@ -13,6 +13,7 @@ discard their partial files, and re-raises: no record is written for what was cu
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -20,7 +21,9 @@ from typing import Any, Iterable
 
 from .errors import RunFailed
 from .executors.base import Executor
+from .kernels import UNDER_RUN_ENV
 from .kernels.logs import Sink, add_listener, remove_listener
+from .live import attach
 from .lock import BuildLock
 from .plan import make_plan
 from .scheduler import Events, RunResult, Scheduler
@@ -85,8 +88,15 @@ def run(
         store = open_build(spec)
         plan = make_plan(spec, force=force, only=only)
         sign.signing_key()  # create it once, before kernels race to
+        attached = []
+        if attach.attached_nodes(spec, only):
+            attached = attach.refresh(spec, only=only, store=store, strict=strict)  # their keys decide what is stale
+            plan = make_plan(spec, force=force, only=only)
         fork = plan.spec.fork if fork is None else fork
         result = _execute(plan, store, executor, scheduler, jobs, strict, events, log_output, fork)
+    for item in attached:
+        result.outcome[item.variant.name] = attach.OUTCOME
+    result.attached = attached
     if raise_on_failure and not result.ok:
         failed = result.names("failed")
         raise RunFailed(f"{len(failed)} variant(s) failed: {', '.join(failed)}", result=result)
@@ -102,9 +112,13 @@ def _execute(plan, store: Store, executor, scheduler, jobs, strict, events, log_
                                  forward_output=log_output is not None)
     if log_output is not None:
         add_listener(log_output)
-    forks = _fork_manager(plan, executor) if fork else None
     interrupted = True
+    marked = os.environ.get(UNDER_RUN_ENV)
+    os.environ[UNDER_RUN_ENV] = "1"  # inherited by the kernels started on this machine
+    forks = None
     try:
+        if fork:
+            forks = _fork_manager(plan, executor)  # after the line above: zygotes inherit it too
         result = Scheduler(plan, executor, events, strict=strict, store=store, run_id=run_id).run()
         interrupted = False
     finally:
@@ -117,6 +131,8 @@ def _execute(plan, store: Store, executor, scheduler, jobs, strict, events, log_
             forks.close()
         if log_output is not None:
             remove_listener(log_output)
+        if marked is None:
+            os.environ.pop(UNDER_RUN_ENV, None)
     return result
 
 

@@ -56,9 +56,11 @@ class RunResult:
 
     plan: Plan
     records: dict[str, Record] = field(default_factory=dict)
-    #: variant name -> "succeeded" | "failed" | "skipped" | "up to date" | "not selected"
+    #: variant name -> "succeeded" | "failed" | "skipped" | "up to date" | "not selected" | "attached"
     outcome: dict[str, str] = field(default_factory=dict)
     wall_time: float = 0.0
+    #: attach: true nodes snapshotted from their live kernels before this run (live.attach.Attached)
+    attached: list = field(default_factory=list)
 
     def names(self, outcome: str) -> list[str]:
         return [n for n, o in self.outcome.items() if o == outcome]

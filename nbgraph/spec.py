@@ -306,8 +306,6 @@ def _validate_node(file: Path, name: str, raw: Any, line: int | None, lines: dic
     attach = raw.get("attach", False)
     if not isinstance(attach, bool):
         raise err("must be true or false", "attach")
-    if attach:
-        raise err("attach: true (live parents) is not supported yet; remove it to run the notebook instead", "attach")
     snapshot = raw.get("snapshot", True)
     if not isinstance(snapshot, bool):
         raise err("must be true or false", "snapshot")
@@ -317,9 +315,32 @@ def _validate_node(file: Path, name: str, raw: Any, line: int | None, lines: dic
     retries = raw.get("retries", 0)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise err("must be a whole number of retries, 0 or more", "retries")
+    if attach:
+        _check_attached(raw, err)
     return NodeSpec(name=name, path=path, parents=parents, params=dict(params), grid=tuple(grid),
                     kernel=kernel, timeout=timeout, exclude=tuple(exclude), attach=attach,
                     snapshot=snapshot, strict=strict, line=line, retries=retries)
+
+
+#: keys that mean nothing for a notebook nbgraph does not execute, and why
+_NOT_WITH_ATTACH = {
+    "parent": "it takes its whole state from its live kernel, so it cannot have parents "
+              "(in Jupyter, its notebook may call inherit_from itself)",
+    "parents": "it takes its whole state from its live kernel, so it cannot have parents "
+               "(in Jupyter, its notebook may call inherit_from itself)",
+    "params": "its notebook is not executed, so there is nothing to parameterise",
+    "grid": "its notebook is not executed, so it has no variants",
+    "kernel": "it uses the kernel its notebook already has open",
+    "retries": "its notebook is not executed, so there is nothing to retry",
+}
+
+
+def _check_attached(raw: Mapping[str, Any], err) -> None:
+    for key, why in _NOT_WITH_ATTACH.items():
+        if key in raw:
+            raise err(f"'{key}' does not apply with 'attach: true': {why}; remove one of them", key)
+    if raw.get("snapshot") is False:
+        raise err("an attached node exists to pass its live state down; remove 'snapshot: false'", "snapshot")
 
 
 def _cycle_error(file: Path, cycle: list[str], line: int | None) -> CycleError:

@@ -27,5 +27,6 @@ def status_rows(plan: Plan) -> list[dict[str, Any]]:
             "parents": list(item.variant.parents),
             "duration": record.duration if record else None,
             "results": dict(record.results) if record else {},
+            "attached": record.attached if record and record.attached else None,
         })
     return rows

@@ -97,6 +97,8 @@ def print_summary(console: Console, result) -> None:
     console.print(
         f"\n{counts[SUCCEEDED]} succeeded, {counts[FAILED]} failed, {counts[SKIPPED]} skipped, "
         f"{counts['up to date']} up to date  ({result.wall_time:.1f}s)", highlight=False, markup=False)
+    for item in result.attached:
+        console.print(f"attached: {item.describe()}", markup=False, highlight=False)
     for name in result.names(FAILED):
         record = result.records[name]
         console.print(f"failed: {name}: {record.error}\n        notebook: {record.output}", markup=False, highlight=False)
@@ -106,7 +108,7 @@ def print_summary(console: Console, result) -> None:
             if log_path(record.output).exists():
                 console.print(f"        log: {log_path(record.output)}", markup=False, highlight=False)
     for name, record in result.records.items():
-        if result.outcome.get(name) != SUCCEEDED:
+        if result.outcome.get(name) not in (SUCCEEDED, "attached"):
             continue
         for skip in record.skipped:
             console.print(f"not passed down by {name}: {skip['name']} ({skip['type']}): {skip['reason']}",

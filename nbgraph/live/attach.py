@@ -1,0 +1,205 @@
+"""``attach: true`` nodes: a graph parent whose state comes from its notebook's live kernel.
+
+nbgraph never executes an attached notebook; at the start of a run that selects it
+(before any notebook runs), it asks the notebook's live kernel for a snapshot, exactly
+as ``inherit_from`` does, stores it in the build folder and passes it down like any
+other snapshot.  The record says which server, kernel and execution count it came from.
+
+When is it stale?  A live kernel can change at any moment and nothing outside it can
+tell, so an attached node is re-snapshotted on every run.  Its key is the content
+digest of that snapshot: if the live state is the same as last time, the key is the
+same and its children stay up to date; if anything changed, they re-run ("parent's
+result changed").  ``nbgraph status`` and ``--dry-run`` cannot look inside the kernel:
+they judge the children against the last snapshot taken.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..cache import Decision, key_of
+from ..errors import LiveError
+from ..graph import Variant, run_graph
+from ..records import SUCCEEDED, BuildLayout, Record
+from ..snapshot.format import FORMAT_VERSION, read_manifest
+from ..spec import NodeSpec, Spec
+from ..store import LocalStore, Store
+from . import servers
+from .kernel import dump_live
+
+DEFAULT_TIMEOUT = 120.0
+OUTCOME = "attached"
+_NEVER = {"attached": None}
+
+
+@dataclass(frozen=True)
+class Attached:
+    """One attached node after its refresh: its new record, and whether its state changed."""
+
+    variant: Variant
+    record: Record
+    changed: bool
+    first: bool = False
+
+    def describe(self) -> str:
+        src = self.record.attached or {}
+        at = f", In [{src['execution_count']}]" if src.get("execution_count") else ""
+        what = "first snapshot" if self.first else "live state changed" if self.changed else "live state unchanged"
+        n = len(self.variables)
+        return (f"{self.variant.name}: snapshot of the live kernel {str(src.get('kernel', ''))[:8]} of "
+                f"{src.get('notebook')} on {src.get('server')}{at} ({what}, {n} variable{'' if n == 1 else 's'})")
+
+    @property
+    def variables(self) -> dict[str, str]:
+        return dict((self.record.attached or {}).get("variables", {}))
+
+
+def attached_nodes(spec: Spec, only=None) -> list[NodeSpec]:
+    wanted = set(only or ())
+    return [n for n in spec.nodes.values() if n.attach and (not wanted or n.name in wanted)]
+
+
+def decision(record: Record | None) -> Decision:
+    """How ``plan`` sees an attached variant: always re-snapshotted, keyed by its last snapshot."""
+    if record is not None and record.status == SUCCEEDED and record.snapshot and record.key:
+        taken = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.finished)) if record.finished else "?"
+        return Decision(True, f"attached: re-snapshotted from its live kernel on every run (last {taken})",
+                        record.key, dict(record.key_parts))
+    return Decision(True, "attached: not snapshotted yet (open its notebook in Jupyter and run its cells)",
+                    key_of(_NEVER), dict(_NEVER))
+
+
+def refresh(spec: Spec, *, only=None, store: Store | None = None, strict: bool = False) -> list[Attached]:
+    """Snapshot the live kernel of every selected attached node, and commit each record.
+
+    Every notebook is located first, so one that is not open stops the run before
+    anything is written.  The kernel writes under the local build folder; ``store``
+    publishes the snapshot and record where workers read them (a remote build location).
+    ``strict`` (or the node's own ``strict``): a variable that cannot be copied fails the run.
+    """
+    nodes = attached_nodes(spec, only)
+    if not nodes:
+        return []
+    from ..snapshot import sign
+
+    rg = run_graph(spec)
+    layout = BuildLayout(spec.build_dir)
+    store = store or LocalStore(spec.build_dir)
+    listed = servers.list_servers()
+    found = []
+    for node in nodes:
+        try:
+            found.append((node, servers.find_session(node.path, listed, arguments=False)))
+        except LiveError as e:
+            raise _for_node(e, node) from None
+    key_file = str(sign.key_path())
+    out = []
+    for node, session in found:
+        variant = rg.nodes[node.name]["variant"]
+        try:
+            out.append(_refresh_one(spec, layout, store, node, variant, session, key_file,
+                                    strict or bool(getattr(node, "strict", False))))
+        except LiveError as e:
+            raise _for_node(e, node) from None
+    return out
+
+
+def _refresh_one(spec: Spec, layout: BuildLayout, store: Store, node: NodeSpec, variant: Variant,
+                 session: servers.Session, key_file: str, strict: bool) -> Attached:
+    folder = layout.variant_dir(variant)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".snapshot-live-{time.time_ns()}.partial"  # removed by clean_partials if a run is killed
+    started = time.time()
+    try:
+        reply = dump_live(session, tmp, exclude=node.exclude, key_file=key_file, strict=strict,
+                          timeout=spec.node_timeout(node) or DEFAULT_TIMEOUT)
+        manifest = read_manifest(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    parts = {"attached": content_digest(tmp, manifest), "format": FORMAT_VERSION}
+    key = key_of(parts)
+    final = layout.snapshot_dir(variant, key)
+    old = layout.read_record(variant)
+    unchanged = (old is not None and old.status == SUCCEEDED and old.key == key and old.snapshot == str(final)
+                 and final.is_dir())
+    if unchanged:
+        shutil.rmtree(tmp, ignore_errors=True)  # same content: keep the snapshot the children started from
+    else:
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        store.publish(final)
+    for other in folder.iterdir():  # older snapshots, and leftovers of interrupted dumps
+        if other == final or not other.is_dir():
+            continue
+        if other.name.startswith("snapshot-"):
+            store.remove(other)
+        elif "snapshot-live-" in other.name:
+            shutil.rmtree(other, ignore_errors=True)
+    checked = time.time()
+    # same snapshot: it stays the result the children were built on (see cache.result_id)
+    began, finished = (old.started, old.finished) if unchanged else (started, checked)
+    record = Record(
+        name=variant.name, node=variant.node, status=SUCCEEDED, key=key, key_parts=parts, params={},
+        output=None, snapshot=str(final), started=began, finished=finished, duration=round(checked - started, 3),
+        skipped=list(manifest.get("skipped", [])), parents=[],
+        attached={"server": session.server.url, "kernel": session.kernel_id, "notebook": session.path,
+                  "root_dir": session.server.root_dir, "execution_count": reply.execution_count,
+                  "checked": checked, "variables": dict(manifest.get("variables", {}))},
+    )
+    layout.write_record(variant, record)
+    store.push_record(layout.record_path(variant))
+    return Attached(variant=variant, record=record, changed=not unchanged, first=old is None)
+
+
+def content_digest(path: Path, manifest: dict) -> str:
+    """sha256 of what a snapshot holds, equal for two dumps of the same state.
+
+    With per-variable digests in the manifest (``entries``), those, plus for a variable
+    too large to have one, its bytes in the stream (the dump's random ``token`` blanked)
+    and its buffers' sha256s; else the signed per-file sha256s; else the files' bytes.
+    """
+    entries = manifest.get("entries")
+    if isinstance(entries, list):
+        return _sha([[e.get("name"), e.get("digest") or _entry_bytes_digest(path, manifest, e)] for e in entries]
+                    + [sorted(str(s.get("name")) for s in manifest.get("skipped", []))])
+    files = manifest.get("files")
+    if isinstance(files, dict) and files and all(isinstance(v, str) for v in files.values()):
+        return _sha(files)
+    from ..snapshot.sign import file_sha256
+
+    return _sha({str(p.relative_to(path)): file_sha256(p) for p in sorted(path.rglob("*"))
+                 if p.is_file() and p.name != "manifest.json"})
+
+
+def _entry_bytes_digest(path: Path, manifest: dict, entry: dict) -> str:
+    from ..snapshot.format import STATE
+
+    with open(path / STATE, "rb") as fh:
+        fh.seek(int(entry["start"]))
+        chunk = fh.read(int(entry["end"]) - int(entry["start"]))
+    token = str(manifest.get("token") or "").encode()
+    if token:
+        chunk = chunk.replace(token, b"\0" * len(token))
+    first, count = entry.get("buffers") or [0, 0]
+    shas = [b[2] for b in manifest.get("buffers", [])[first:first + count]]
+    if None in shas:  # unsealed buffers: cannot tell, so count it as changed
+        return str(manifest.get("hmac"))
+    return _sha([hashlib.sha256(chunk).hexdigest(), shas])
+
+
+def _sha(data) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _for_node(error: LiveError, node: NodeSpec) -> LiveError:
+    """The same error, saying which node of the graph it is about and how to opt out."""
+    message = (f"node '{node.name}' (attach: true): {error}; or remove 'attach: true' to run the notebook instead")
+    return type(error)(message, **{**error.fields, "node": node.name})

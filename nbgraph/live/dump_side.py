@@ -1,0 +1,61 @@
+"""Runs INSIDE a live parent kernel, called by the one expression that ``kernel.py`` sends.
+
+It binds no name in the user's namespace (the caller sends a bare
+``__import__(...).dump(globals(), ...)`` expression, executed silently and without
+history), prints nothing into the user's notebook, and puts back the process-wide
+settings it touches (the signing-key variable, the pickler libraries' settings), so the
+user's own later pickling in that kernel behaves as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+#: modules whose module-level ``settings`` dict a snapshot may change
+_SETTINGS_OF = ("dill",)
+
+
+def dump(ns: Mapping[str, Any], dest: str, exclude: Sequence[str] = (), key_file: str | None = None,
+         strict: bool = False) -> None:
+    """Snapshot ``ns`` into ``dest`` with the same format and signature as graph runs.
+
+    ``key_file`` is the caller's signing key path: the caller verifies with its own key,
+    so the parent signs with that one even if its environment points elsewhere.
+    """
+    from ..snapshot import sign
+    from ..snapshot.format import dump_namespace
+
+    with _environ(sign.KEY_ENV, key_file), _settings_kept():
+        dump_namespace(ns, Path(dest), exclude=tuple(exclude), strict=strict)
+
+
+@contextlib.contextmanager
+def _environ(name: str, value: str | None) -> Iterator[None]:
+    if not value:
+        yield
+        return
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+@contextlib.contextmanager
+def _settings_kept() -> Iterator[None]:
+    kept = {name: dict(sys.modules[name].settings) for name in _SETTINGS_OF
+            if isinstance(getattr(sys.modules.get(name), "settings", None), dict)}
+    try:
+        yield
+    finally:
+        for name, settings in kept.items():
+            sys.modules[name].settings.clear()
+            sys.modules[name].settings.update(settings)

@@ -1,0 +1,229 @@
+"""inherit_from a live parent: a real jupyter server, real notebook sessions and kernels."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from jupyter_live import JupyterServer, KernelCellError, live_server
+from nbgraph import inherit_from
+from nbgraph.errors import Ambiguous, KernelBusy, KernelDied, LiveError, NoServer, NotOpen, ParentRaised, SelectionError
+
+BASE_CELLS = (
+    "import numpy as np\nx = 'Hey!'\narr = np.arange(6)\nalias = arr",
+    "class Point:\n    def __init__(self, v): self.v = v\n    def twice(self): return self.v * 2\n"
+    "def shout(): return x.upper()\np = Point(21)",
+    "gen = (i for i in range(3))",
+)
+
+
+@pytest.fixture(scope="module")
+def jupyter(tmp_path_factory):
+    with live_server(tmp_path_factory.mktemp("jupyter")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def base(jupyter):
+    return jupyter.open("base.ipynb", *BASE_CELLS)
+
+
+def test_child_kernel_inherits_live_parent_and_parent_is_untouched(jupyter, base):
+    before = base.namespace()
+    child = jupyter.open("child.ipynb")
+    out = child.run("from nbgraph import inherit_from\nsummary = inherit_from('base.ipynb')\nprint(repr(summary))")
+    assert "inherited" in out and "base.ipynb" in out
+    assert "not inherited: gen (generator)" in out
+    got = child.run("print(x, arr.sum(), alias is arr, p.twice(), isinstance(p, Point), shout())")
+    assert got.split() == ["Hey!", "15", "True", "42", "True", "HEY!"]
+    # nothing shared: the child's redefinition stays in the child
+    child.run("x = 'Bye!'\narr[0] = 100")
+    assert child.run("print(shout())").strip() == "BYE!"
+    # the parent's namespace (In/Out/_ and the execution count included) is as it was
+    assert base.namespace() == before
+    assert base.run("print(x, arr[0])").split() == ["Hey!", "0"]
+    child.close()
+
+
+def test_parent_history_namespace_and_settings_unchanged_by_the_dump(jupyter, base, tmp_path):
+    base.run("__import__('dill').settings['recurse'] = True")  # the user's own pickling setting (binds no name)
+    before = base.namespace()
+    summary = inherit_from(jupyter.root / "base.ipynb", into={})
+    assert "x" in summary.variables
+    assert base.namespace() == before  # In, _ih, Out, _, execution count: the dump left no trace
+    assert base.run("print(__import__('dill').settings['recurse'])").strip() == "True"
+
+
+def test_summary_reports_variables_skips_and_renders(jupyter, base):
+    ns: dict = {"x": "mine"}
+    summary = inherit_from(jupyter.root / "base.ipynb", into=ns)
+    assert ns["x"] == "Hey!" and list(ns["arr"]) == list(range(6))
+    assert summary.variables["arr"][0] == "numpy.ndarray"
+    assert summary.skipped == [{"name": "gen", "type": "generator",
+                                "reason": summary.skipped[0]["reason"], "source": "base.ipynb"}]
+    assert summary.replaced == ["x"]
+    for junk in ("In", "Out", "_ih", "_oh", "open", "get_ipython", "_", "exit"):
+        assert junk not in ns
+    text, page = repr(summary), summary._repr_html_()
+    assert "inherited 7 variables from base.ipynb" in text and "replaced your own: x" in text
+    assert "<table>" in page and "<code>gen</code>" in page and "generator" in page
+    assert jupyter.token not in text + page
+
+
+def test_path_relative_to_caller_root_or_absolute(jupyter, base, monkeypatch, tmp_path):
+    jupyter.open("sub/base.ipynb", "x = 'sub'")
+    monkeypatch.chdir(jupyter.root / "sub")
+    assert _x("base.ipynb") == "sub"  # beside the caller wins
+    assert _x("../base.ipynb") == "Hey!"
+    monkeypatch.chdir(tmp_path)
+    assert _x("base.ipynb") == "Hey!"  # relative to the server's root
+    assert _x("sub/base.ipynb") == "sub"
+    assert _x(str(jupyter.root / "sub" / "base.ipynb")) == "sub"
+    jupyter.open("my notes/données.ipynb", "x = 'spaced'")
+    assert _x("my notes/données.ipynb") == "spaced"
+
+
+def _x(name: str) -> str:
+    ns: dict = {}
+    inherit_from(name, into=ns)
+    return ns["x"]
+
+
+def test_mixins_merge_in_order_and_report_collisions(jupyter, monkeypatch):
+    jupyter.open("mix_a.ipynb", "shared = 'a'\nonly_a = 1\nsame = [1]")
+    jupyter.open("mix_b.ipynb", "shared = 'b'\nonly_b = 2\nsame = [1]")
+    monkeypatch.chdir(jupyter.root)
+    ns: dict = {}
+    summary = inherit_from("mix_a.ipynb", "mix_b.ipynb", into=ns)
+    assert (ns["shared"], ns["only_a"], ns["only_b"]) == ("b", 1, 2)
+    assert summary.collisions == {"shared": ["mix_a.ipynb", "mix_b.ipynb"]}  # same value twice is no clash
+    assert summary.variables["shared"][1] == "mix_b.ipynb"
+    assert "set to different values by several parents, later wins: shared (mix_a.ipynb < mix_b.ipynb)" in repr(summary)
+    inherit_from("mix_b.ipynb", "mix_a.ipynb", into=ns)
+    assert ns["shared"] == "a"
+
+
+def test_explicit_server_and_token(jupyter, base):
+    ns: dict = {}
+    inherit_from(jupyter.root / "base.ipynb", into=ns, server=jupyter.url, token=jupyter.token)
+    assert ns["x"] == "Hey!"
+    ns = {}
+    inherit_from("base.ipynb", into=ns, server=f"{jupyter.url}?token={jupyter.token}")  # moved to the header
+    assert ns["x"] == "Hey!"
+    with pytest.raises(NoServer) as err:  # an explicit token wins over the runtime file's
+        inherit_from("base.ipynb", into={}, server=jupyter.url, token="wrong-" + jupyter.token)
+    assert "token rejected" in str(err.value) and jupyter.token not in str(err.value)
+
+
+def test_no_server_running(monkeypatch, tmp_path):
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+    with pytest.raises(NoServer, match="no running Jupyter server found"):
+        inherit_from("base.ipynb", into={})
+
+
+def test_not_open_lists_open_notebooks(jupyter, base, monkeypatch):
+    monkeypatch.chdir(jupyter.root)
+    with pytest.raises(NotOpen) as err:
+        inherit_from("nowhere.ipynb", into={})
+    message = str(err.value)
+    assert message.startswith("nowhere.ipynb is not open in any running Jupyter server")
+    assert "base.ipynb" in message and jupyter.url in message and jupyter.token not in message
+
+
+def test_variant_name_without_spec_is_a_clear_error():
+    with pytest.raises(SelectionError, match=r"pass its spec: inherit_from\('train\[model=ridge\]', spec="):
+        inherit_from("train[model=ridge]", into={})
+
+
+def test_open_in_two_servers_is_ambiguous_until_server_is_given(jupyter, base, tmp_path, monkeypatch):
+    second = JupyterServer(tmp_path / "second", root=jupyter.root, runtime=jupyter.runtime)
+    try:
+        other = second.open("base.ipynb")
+        other.run("x = 'second'")
+        monkeypatch.chdir(jupyter.root)
+        with pytest.raises(Ambiguous) as err:
+            inherit_from("base.ipynb", into={})
+        message = str(err.value)
+        assert jupyter.url in message and second.url in message and "server=" in message
+        assert jupyter.token not in message and second.token not in message
+        ns: dict = {}
+        inherit_from("base.ipynb", into=ns, server=second.url)  # token taken from its runtime file
+        assert ns["x"] == "second"
+    finally:
+        second.stop()
+
+
+def test_busy_kernel_times_out_and_is_left_alone(jupyter, monkeypatch):
+    busy = jupyter.open("busy.ipynb", "y = 1")
+    busy.start("import time\ntime.sleep(60)")
+    _wait_state(jupyter, busy.kernel_id, "busy")
+    monkeypatch.chdir(jupyter.root)
+    started = time.monotonic()
+    with pytest.raises(KernelBusy, match=r"busy for more than 1.5 s"):
+        inherit_from("busy.ipynb", into={}, timeout=1.5)
+    assert time.monotonic() - started < 10
+    busy.interrupt()
+    _wait_state(jupyter, busy.kernel_id, "idle")
+    live = Path(os.environ["NBGRAPH_LIVE_DIR"])
+    assert not [p for p in live.rglob("*") if p.name.startswith(busy.kernel_id[:8])]  # no dump was queued
+
+
+def test_dead_kernel(jupyter, monkeypatch):
+    doomed = jupyter.open("doomed.ipynb", "z = 1")
+    pid = int(doomed.run("import os\nprint(os.getpid())"))
+    os.kill(pid, signal.SIGKILL)
+    monkeypatch.chdir(jupyter.root)
+    with pytest.raises(LiveError) as err:  # dead, restarted empty, or gone: never a silent empty state
+        inherit_from("doomed.ipynb", into={}, timeout=20)
+    assert isinstance(err.value, (KernelDied, NotOpen)), err.value
+
+
+def test_error_inside_parent_is_surfaced(jupyter, monkeypatch):
+    broken = jupyter.open("broken.ipynb", "w = 1\nimport sys\nsys.modules['nbgraph.live.dump_side'] = None")
+    monkeypatch.chdir(jupyter.root)
+    with pytest.raises(ParentRaised, match="nbgraph is not importable in the kernel of broken.ipynb"):
+        inherit_from("broken.ipynb", into={})
+    assert broken.run("print(w)").strip() == "1"  # the parent goes on as before
+
+
+def test_inheriting_from_own_kernel_is_refused(jupyter, base):
+    with pytest.raises(KernelCellError, match="runs in this very kernel"):
+        base.run("__import__('nbgraph').inherit_from('base.ipynb')")
+
+
+def test_snapshots_are_private_and_hold_no_token(jupyter, base):
+    inherit_from(jupyter.root / "base.ipynb", into={})
+    live = Path(os.environ["NBGRAPH_LIVE_DIR"])
+    entries = list(live.rglob("*"))
+    assert entries
+    for path in entries:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, f"{path} is {oct(mode)}"
+        if path.is_file():
+            assert jupyter.token.encode() not in path.read_bytes()
+
+
+def _wait_state(jupyter, kernel_id: str, state: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while jupyter.api("GET", f"api/kernels/{kernel_id}")["execution_state"] != state:
+        assert time.monotonic() < deadline, f"kernel never became {state}"
+        time.sleep(0.05)
+
+
+def test_kernels_that_cannot_share_a_snapshot_are_refused_before_dumping():
+    import platform
+
+    from nbgraph.live.kernel import _check_language
+    from nbgraph.live.servers import Server, Session
+
+    session = Session(server=Server(url="http://127.0.0.1:1/"), path="stats.ipynb", kernel_id="0123456789")
+    with pytest.raises(LiveError, match="stats.ipynb .* runs a R kernel; nbgraph copies the state of Python kernels only"):
+        _check_language(session, {"name": "R", "version": "4.3.1"})
+    with pytest.raises(LiveError, match="runs Python 3.8.10 and this is Python"):
+        _check_language(session, {"name": "python", "version": "3.8.10"})
+    _check_language(session, {"name": "python", "version": platform.python_version()})
