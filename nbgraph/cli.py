@@ -1,7 +1,7 @@
 """The ``nbgraph`` command: parse arguments, call the library, map errors to exit codes.
 
 Exit codes: 0 success, 1 a notebook failed, 2 bad input before anything ran,
-3 nbgraph itself failed, 130 interrupted.  ``--debug`` shows tracebacks.
+3 nbgraph itself failed, 130 interrupted, 141 output pipe closed (``| head``).  ``--debug`` shows tracebacks.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ sys.modules.setdefault("rfc3987_syntax", None)
 
 import click  # noqa: E402
 
-from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, NbgraphError  # noqa: E402
+from .errors import EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, NbgraphError  # noqa: E402
 from .spec import DEFAULT_SPEC  # noqa: E402
 
 SPEC_ARG = click.argument("spec", required=False, default=DEFAULT_SPEC, type=click.Path(dir_okay=True, path_type=Path))
@@ -26,7 +26,12 @@ SPEC_ARG = click.argument("spec", required=False, default=DEFAULT_SPEC, type=cli
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:  # rich's own exits 1, which means "a notebook failed"
+            _silence_stdout()
+            raise SystemExit(EXIT_BROKEN_PIPE)
+
+    return _Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def _opened(spec: Path):
@@ -57,6 +62,9 @@ def handle_errors(fn):
                 raise
             click.echo("nbgraph: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:  # `nbgraph status | head`: the reader is gone, nothing to say
+            _silence_stdout()
+            sys.exit(EXIT_BROKEN_PIPE)
         except Exception as e:
             if debug:
                 raise
@@ -64,6 +72,14 @@ def handle_errors(fn):
             sys.exit(EXIT_INTERNAL)
 
     return wrapper
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -27,6 +27,7 @@ Exit codes (documented in the README, relied on by scripts and CI):
 * 2   bad input before anything ran: spec, selection, snapshot, a live kernel out of reach
 * 3   nbgraph itself failed (a bug: run with --debug and report it)
 * 130 interrupted (Ctrl-C / SIGTERM)
+* 141 the reader of the output went away (``nbgraph status | head``)
 
 Exceptions keep their fields through pickling (``__reduce__``) because they cross
 process and Dask boundaries.
@@ -39,6 +40,7 @@ EXIT_NOTEBOOK_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # as a shell reports a command killed by SIGPIPE (128 + 13)
 
 
 class NbgraphError(Exception):

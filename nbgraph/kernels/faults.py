@@ -52,6 +52,11 @@ def _where(cells: list[Any], index: int | None) -> tuple[str, int | None]:
     return f"in cell {number}" + (f" ({first})" if first else ""), number
 
 
+def raised_where(cells: list[Any], index: int | None) -> str:
+    """Where a cell's exception came from, counted like timeouts: ``in cell 4 (raise ...)``."""
+    return _where(cells, index)[0]
+
+
 def timed_out(cells: list[Any], index: int | None, timeout: float | None) -> KernelFault:
     where, number = _where(cells, index)
     limit = f" after {timeout:g}s" if timeout else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,7 @@ def prepare_notebook(job: Job):
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
+    _quiet_missing_ids()
     nb = load_notebook_node(job.notebook)
     if job.params:
         nb = parameterize_notebook(nb, job.params, kernel_name=job.kernel)
@@ -111,7 +113,21 @@ def prepare_notebook(job: Job):
         nb.cells.append(_snapshot_cell(job))
     for cell in nb.cells:
         cell.metadata.setdefault("tags", [])
+        if "id" not in cell and (nb.nbformat, nb.nbformat_minor) >= (4, 5):
+            cell["id"] = uuid.uuid4().hex[:8]  # else nbformat warns on stderr for every write
     return nb
+
+
+def _quiet_missing_ids() -> None:
+    """Cells without ids (hand-written or generated notebooks) are valid to papermill and get
+    ids below; nbformat's warning about them would otherwise land on the user's terminal."""
+    import warnings
+
+    try:
+        from nbformat.warnings import MissingIDFieldWarning
+    except ImportError:  # older nbformat: no such warning
+        return
+    warnings.filterwarnings("ignore", category=MissingIDFieldWarning)
 
 
 def run_job(job: Job, *, sink: "Sink | None" = None) -> Outcome:
@@ -140,7 +156,7 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
 
     from . import lifecycle
     from .engine import engine_name
-    from .faults import KernelFault
+    from .faults import KernelFault, raised_where
     from .logs import VariantLog, log_path
 
     lifecycle.check_run(job.run_id)
@@ -169,7 +185,7 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
             )
         except papermill.PapermillExecutionError as e:
             error = f"{e.ename}: {e.evalue}".strip().splitlines()[0] if e.evalue else e.ename
-            error = f"{error} (cell [{e.exec_count}])"
+            error = f"{error}, raised {raised_where(nb.cells, e.cell_index)}"
         except (KernelFault, lifecycle.RunInterrupted) as e:
             error = str(e)
         except Exception as e:  # the kernel could not start, or papermill itself failed

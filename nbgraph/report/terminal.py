@@ -49,10 +49,13 @@ class LiveEvents:
 
     def __init__(self, console: Console) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.table import Column
 
         self.console = console
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console, transient=False)
+        # counts first: the list of running variants is long and is the part that gets cut
+        self.progress = Progress(BarColumn(bar_width=24), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
+                                 console=console, transient=False, expand=True)
         self.task = self.progress.add_task("waiting", total=None)
         self.active: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -63,7 +66,10 @@ class LiveEvents:
     def _describe(self) -> str:
         names = list(self.active)
         shown = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
-        return escape(f"running {shown}") if names else "waiting"
+        if names:
+            return escape(f"running {shown}")
+        task = self.progress.tasks[self.task]
+        return "done" if task.total is not None and task.completed >= task.total else "waiting"
 
     def started(self, item: Planned) -> None:
         with self._lock:
@@ -119,6 +125,8 @@ def print_summary(console: Console, result) -> None:
 
 
 def print_status(console: Console, rows: list[dict[str, Any]]) -> None:
+    if not console.is_terminal:  # a pipe or file: one line per variant, whatever its length
+        console.width = 100_000
     table = Table(show_header=True, header_style="bold", box=None)
     table.add_column("variant", no_wrap=True)
     table.add_column("status", no_wrap=True)
