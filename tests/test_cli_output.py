@@ -1,0 +1,30 @@
+"""What the command prints when its output goes to a pipe rather than a terminal."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_status_piped_is_one_line_per_variant_and_a_closed_pipe_is_quiet(project):
+    project.notebook("n.ipynb", "y = 1", parameters="x = 0")
+    project.spec("""
+        notebooks:
+          a_node_with_a_name_long_enough_to_wrap_an_80_column_table:
+            path: n.ipynb
+            grid: {x: [%s]}
+    """ % ", ".join(str(i) for i in range(1500)))
+    proc = project.cli("status")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1 + 1500 + 1  # header, one per variant (nothing wrapped), the count
+    assert all(line.rstrip().endswith("runs: never ran") for line in lines[1:-1])
+
+    # `nbgraph status | head -1`: the reader goes away; no traceback, no "internal error"
+    reader = subprocess.Popen([sys.executable, "-m", "nbgraph", "status"], cwd=project.root,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader.stdout.readline()
+    reader.stdout.close()
+    err = reader.stderr.read().decode()
+    assert reader.wait(timeout=60) == 141, err
+    assert err == ""
