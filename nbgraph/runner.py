@@ -22,6 +22,7 @@ from typing import Any, Iterable
 from .errors import RunFailed
 from .executors.base import Executor
 from .kernels import UNDER_RUN_ENV
+from .kernels.installed import check_kernels, runs_here
 from .kernels.logs import Sink, add_listener, remove_listener
 from .live import attach
 from .lock import BuildLock
@@ -92,6 +93,8 @@ def run(
         if attach.attached_nodes(spec, only):
             attached = attach.refresh(spec, only=only, store=store, strict=strict)  # their keys decide what is stale
             plan = make_plan(spec, force=force, only=only)
+        if plan.to_run and runs_here(spec, executor):
+            check_kernels(spec, {item.variant.node: item.node for item in plan.to_run}.values())
         fork = plan.spec.fork if fork is None else fork
         result = _execute(plan, store, executor, scheduler, jobs, strict, events, log_output, fork)
     for item in attached:

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import outputs_of
+from conftest import outputs_of, write_notebook
 
 STUDY = """
     notebooks:
@@ -214,3 +214,33 @@ def test_mixins_merge_in_order_later_wins_and_collisions_are_listed(project):
     outputs = outputs_of(project.root / "build/m/default/m.ipynb")
     assert outputs[1].strip() == "b 1 2"
     assert "later wins" in outputs[0] and "who" in outputs[0]
+
+
+def test_a_kernel_that_is_not_installed_is_bad_input_before_anything_runs(project):
+    project.notebook("p.ipynb", "x = 1")
+    project.notebook("c.ipynb", "y = x")
+    write_notebook(project.root / "theirs.ipynb", "z = 1", kernel="conda-env-someone-else-py")
+    project.spec("""
+        notebooks:
+          p: {path: p.ipynb}
+          c:
+            path: c.ipynb
+            parent: p
+            kernel: pyhton3
+    """)
+    for command in ("validate", "run"):
+        proc = project.cli(command)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith(f"nbgraph: error: {project.root / 'inheritance.yaml'}:3: node 'c', field 'kernel': "
+                                      "kernel 'pyhton3' is not installed here"), proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert not (project.root / "build" / "p").exists()  # the parent did not run first
+
+    project.spec("""
+        notebooks:
+          t: {path: theirs.ipynb}
+    """)
+    proc = project.cli("run")
+    assert proc.returncode == 2
+    assert "its notebook theirs.ipynb asks for kernel 'conda-env-someone-else-py'" in proc.stderr
+    assert "set 'kernel:' for this node" in proc.stderr
