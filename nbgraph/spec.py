@@ -164,7 +164,8 @@ def load_spec(path: str | Path = DEFAULT_SPEC) -> Spec:
 
 def _validate(file: Path, data: Any, key_lines: dict[int, dict[Any, int]]) -> Spec:
     if data is None:
-        data = {}
+        raise SpecError.at(file, "the file is empty; it needs a 'notebooks:' mapping, "
+                                 "e.g. notebooks: {load: {path: load.ipynb}}", line=1)
     if not isinstance(data, dict):
         raise SpecError.at(file, "the top level must be a mapping with a 'notebooks:' key", line=1)
     top_lines = key_lines.get(id(data), {})
@@ -250,6 +251,8 @@ def _validate_node(file: Path, name: str, raw: Any, line: int | None, lines: dic
     if not isinstance(rel, str) or not rel.strip():
         raise err("must be a notebook path (string)", "path")
     path = (file.parent / Path(rel).expanduser()).resolve()
+    if path.is_dir():
+        raise err(f"'{rel}' is a folder; give the notebook's file, e.g. {rel.rstrip('/')}/name.ipynb", "path")
     if not path.is_file():
         raise err(f"notebook '{rel}' does not exist (looked for {path})", "path")
     _check_notebook(path, err)

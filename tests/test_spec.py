@@ -33,6 +33,8 @@ CASES = {
     "unknown node key": ("notebooks:\n  a:\n    path: a.ipynb\n    parnt: b\n", ["node 'a', field 'parnt'", "unknown key", ":4:"]),
     "missing path": ("notebooks:\n  a:\n    params: {x: 1}\n", ["node 'a'", "'path' is required"]),
     "missing file": ("notebooks:\n  a: {path: nope.ipynb}\n", ["node 'a', field 'path'", "does not exist"]),
+    "path is a folder": ("notebooks:\n  a: {path: .}\n", ["node 'a', field 'path'", "is a folder"]),
+    "empty file": ("# nothing yet\n", [":1:", "the file is empty"]),
     "not json": ("notebooks:\n  a: {path: broken.ipynb}\n", ["node 'a', field 'path'", "not a valid notebook"]),
     "not a notebook": ("notebooks:\n  a: {path: plain.ipynb}\n", ["not a valid notebook"]),
     "unknown parent": ("notebooks:\n  a: {path: a.ipynb, parent: zz}\n", ["node 'a', field 'parent'", "unknown parent 'zz'", "known nodes: a"]),
