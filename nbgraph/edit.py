@@ -1,8 +1,8 @@
 """``nbgraph add``: grow the graph from the command line, keeping the user's YAML as written.
 
 The node is appended with a round-trip YAML library, so comments, key order, quoting and
-flow lists survive.  A notebook that does not exist yet is created with a parameters cell
-and an ``inherit_from(...)`` cell, ready for interactive work in JupyterLab.  The new YAML
+flow lists survive.  A notebook that does not exist yet is created with an ``inherit_from(...)`` cell
+and a parameters cell, ready for interactive work in JupyterLab.  The new YAML
 is checked with the same validation as ``nbgraph run`` before it replaces the old file.
 """
 
@@ -146,7 +146,7 @@ def _validated(file: Path, text: str) -> None:
 
 
 def write_child_notebook(path: Path, parent_notebook: Path, grid: dict[str, list[Any]]) -> None:
-    """A new notebook: a title, a tagged parameters cell and the cell that inherits the parent's state."""
+    """A new notebook: a title, the cell that inherits the parent's state, a tagged parameters cell."""
     import nbformat
 
     nb = nbformat.v4.new_notebook()
@@ -155,12 +155,14 @@ def write_child_notebook(path: Path, parent_notebook: Path, grid: dict[str, list
         nb.metadata["kernelspec"] = kernelspec
     nb.cells.append(nbformat.v4.new_markdown_cell(f"# {path.stem}\nInherits the kernel state of "
                                                   f"`{parent_notebook.name}`."))
+    # inherit first, parameters after: in JupyterLab as in a graph run (where papermill injects
+    # the values after the parameters cell), a parameter wins over a parent's variable of that name
+    rel_parent = Path(os.path.relpath(parent_notebook, path.parent)).as_posix()
+    nb.cells.append(nbformat.v4.new_code_cell(f"from nbgraph import inherit_from\ninherit_from({json.dumps(rel_parent)})"))
     params = "\n".join(f"{k} = {v[0]!r}" for k, v in grid.items()) or "# parameters (papermill injects values after this cell)"
     cell = nbformat.v4.new_code_cell(params)
     cell.metadata["tags"] = ["parameters"]
     nb.cells.append(cell)
-    rel_parent = Path(os.path.relpath(parent_notebook, path.parent)).as_posix()
-    nb.cells.append(nbformat.v4.new_code_cell(f"from nbgraph import inherit_from\ninherit_from({json.dumps(rel_parent)})"))
     nb.cells.append(nbformat.v4.new_code_cell(""))
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, nbformat.writes(nb))

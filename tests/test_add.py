@@ -45,8 +45,9 @@ def test_add_appends_node_and_creates_notebook(project):
 
     nb = nbformat.read(project.root / "nb/models/train.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert code[0].metadata["tags"] == ["parameters"] and code[0].source == "lr = 0.1\nopt = 'adam'"
-    assert code[1].source == 'from nbgraph import inherit_from\ninherit_from("../features.ipynb")'
+    # inherit first, then the parameters: a parameter wins over a parent's variable in JupyterLab too
+    assert code[0].source == 'from nbgraph import inherit_from\ninherit_from("../features.ipynb")'
+    assert code[1].metadata["tags"] == ["parameters"] and code[1].source == "lr = 0.1\nopt = 'adam'"
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
     # an existing notebook is used as is; a node without a grid
