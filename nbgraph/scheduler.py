@@ -225,15 +225,14 @@ class Scheduler:
         self._write_record(variant, record)
         self.result.records[variant.name] = record
         self.result.outcome[variant.name] = record.status
-        if outcome.ok:
-            if outcome.snapshot:
-                self._snapshots[variant.name] = outcome.snapshot
-                _remove_old_snapshots(Path(outcome.snapshot), self.store)
-        else:
+        if outcome.ok and outcome.snapshot:
+            self._snapshots[variant.name] = outcome.snapshot
+            _remove_old_snapshots(Path(outcome.snapshot), self.store)
+        self.events.finished(item, record)  # the failure is reported before what it skips
+        if not outcome.ok:
             for child in nx.descendants(self.plan.graph, variant.name):
                 if child in pending:
                     self._skip(pending[child], f"parent {variant.name} failed", pending)
-        self.events.finished(item, record)
 
     def _write_record(self, variant, record: Record) -> None:
         self.plan.layout.write_record(variant, record)

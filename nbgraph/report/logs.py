@@ -10,7 +10,7 @@ from ..errors import SelectionError, StoreError
 from ..graph import find_variants, run_graph
 from ..kernels.logs import follow as follow_file
 from ..lock import is_locked
-from ..records import BuildLayout
+from ..records import SKIPPED, BuildLayout
 from ..spec import load_spec
 from ..store import open_store
 
@@ -43,6 +43,11 @@ def show_log(spec_path: str | Path, query: str, *, follow: bool, write: Callable
     refresh()
     if not follow:
         if not path.exists():
+            record = BuildLayout(spec.build_dir).read_record(variant)
+            if record is not None and record.status == SKIPPED:  # a parent failed: its log says why
+                why = (record.error or "").removeprefix("skipped: ")
+                raise SelectionError(f"{variant.name} has no log: it was skipped in the last run ({why})",
+                                     variant=variant.name)
             raise SelectionError(f"{variant.name} has no log yet: it has not run ('nbgraph run' starts it)",
                                  variant=variant.name)
         write(path.read_text(encoding="utf-8", errors="replace"))

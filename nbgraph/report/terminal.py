@@ -22,6 +22,12 @@ from ..records import FAILED, SKIPPED, SUCCEEDED, Record
 _MARK = {SUCCEEDED: "[green]ok[/]", FAILED: "[red]FAILED[/]", SKIPPED: "[yellow]skipped[/]"}
 
 
+def _why(record: Record) -> str:
+    """A failure's error, or why a variant was skipped (``parent X failed``)."""
+    error = record.error or ""
+    return error.removeprefix("skipped: ") if record.status == SKIPPED else error
+
+
 class PlainEvents:
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -38,8 +44,8 @@ class PlainEvents:
         line = f"{record.status:<8} {record.name}"
         if record.duration is not None and record.status != SKIPPED:
             line += f"  {record.duration:.1f}s"
-        if record.error and record.status == FAILED:
-            line += f"  {record.error}"
+        if record.error and record.status in (FAILED, SKIPPED):
+            line += f"  {_why(record)}"
         with self._lock:
             self.console.print(line, markup=False)
 
@@ -82,8 +88,8 @@ class LiveEvents:
             self.progress.advance(self.task)
             mark = _MARK.get(record.status, record.status)
             extra = f" {record.duration:.1f}s" if record.duration is not None and record.status != SKIPPED else ""
-            if record.status == FAILED and record.error:
-                extra += f"  {record.error}"
+            if record.status in (FAILED, SKIPPED) and record.error:
+                extra += f"  {_why(record)}"
             self.progress.console.print(Text.from_markup(mark) + Text(f" {record.name}{extra}"), highlight=False)
             self.progress.update(self.task, description=self._describe())
 
