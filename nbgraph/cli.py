@@ -207,7 +207,7 @@ def status(spec: Path, as_json: bool) -> None:
 @main.command()
 @SPEC_ARG
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Image file (.png or .svg); default: <build_dir>/graph.png.")
+              help="Output file (.png, .svg, .dot or .mmd); default: <build_dir>/graph.png, or stdout for dot/mermaid.")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "dot", "mermaid"]), default=None,
               help="png/svg write an image; dot/mermaid print text for other tools.")
 @handle_errors

@@ -112,8 +112,14 @@ def test_plot_images_and_text(study, tmp_path):
     mermaid = cli(study, "plot", "--format", "mermaid").stdout
     assert mermaid.startswith("flowchart TD") and ":::failed" in mermaid and ":::skipped" in mermaid
 
+    # -o with a text format writes the file (by --format or by its extension), prints nothing else
+    wrote = cli(study, "plot", "--format", "dot", "-o", str(tmp_path / "g.txt"))
+    assert wrote.stdout == f"wrote {tmp_path / 'g.txt'}\n" and (tmp_path / "g.txt").read_text() == dot
+    assert cli(study, "plot", "-o", str(tmp_path / "g.mmd")).returncode == 0
+    assert (tmp_path / "g.mmd").read_text() == mermaid
+
     bad = cli(study, "plot", "-o", str(tmp_path / "g.jpeg"))
-    assert bad.returncode == 2 and ".png or .svg" in bad.stderr
+    assert bad.returncode == 2 and ".png, .svg, .dot or .mmd" in bad.stderr
 
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",

@@ -213,27 +213,35 @@ def _fit(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+_BY_SUFFIX = {"png": "png", "svg": "svg", "dot": "dot", "gv": "dot", "mmd": "mermaid", "mermaid": "mermaid"}
+
+
 def plot(plan: Plan, output: Path | None = None, fmt: str | None = None) -> tuple[str, Path | None]:
-    """Write the picture (png/svg) and return (format, path), or return the dot/mermaid text.
+    """Write the picture (png/svg), or the dot/mermaid text to ``output``, and return (format, path);
+    without ``output``, dot/mermaid return (text, None).
 
     The format comes from ``fmt``, else the output's extension, else PNG; the default
     output is ``<build_dir>/graph.<format>``.
     """
     if fmt is None:
         suffix = output.suffix.lower().lstrip(".") if output is not None else ""
-        fmt = suffix if suffix in ("png", "svg") else "png"
-        if output is not None and suffix not in ("png", "svg"):
+        fmt = _BY_SUFFIX.get(suffix, "png")
+        if output is not None and suffix not in _BY_SUFFIX:
             raise PlotError(f"{output}: cannot tell the format from the extension; "
-                                  "name it .png or .svg, or pass --format")
+                                  "name it .png, .svg, .dot or .mmd, or pass --format")
     if fmt not in FORMATS:
         raise PlotError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
     if output is not None and fmt in ("png", "svg") and output.suffix.lower() not in ("", f".{fmt}"):
         raise PlotError(f"{output}: the extension does not match --format {fmt}; name it {output.stem}.{fmt}")
     summaries = summarize(plan)
-    if fmt == "dot":
-        return to_dot(summaries), None
-    if fmt == "mermaid":
-        return to_mermaid(summaries), None
+    if fmt in ("dot", "mermaid"):
+        text = to_dot(summaries) if fmt == "dot" else to_mermaid(summaries)
+        if output is None:
+            return text, None
+        from ..fsutil import atomic_write_text
+
+        atomic_write_text(Path(output), text)  # -o with a text format: the file, not stdout
+        return fmt, Path(output)
     path = Path(output) if output is not None else plan.spec.build_dir / f"graph.{fmt}"
     write_image(summaries, path, fmt, title=plan.spec.file.name)
     return fmt, path
