@@ -53,9 +53,11 @@ def test_kernel_that_dies_fails_only_its_variant(project):
     project.notebook("die.ipynb", "print('about to die', flush=True)", "import os\nos._exit(7)")
     project.notebook("oom.ipynb", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer does")
     project.notebook("ok.ipynb", "print('fine', x)")
+    project.notebook("exits.ipynb", "y = 2", "import sys\nsys.exit(0)")  # papermill: a clean early stop
     project.spec("""
         notebooks:
           base: {path: base.ipynb}
+          exits: {path: exits.ipynb, parent: base}
           die: {path: die.ipynb, parent: base}
           oom: {path: oom.ipynb, parent: base}
           ok: {path: ok.ipynb, parent: base}
@@ -66,6 +68,9 @@ def test_kernel_that_dies_fails_only_its_variant(project):
     assert die.error.startswith("kernel died in cell 2 (import os) (exit code 7)")
     assert result.records["oom"].error.startswith("kernel died in cell 1 (import os, signal) (killed by SIGKILL")
     assert result.records["ok"].status == SUCCEEDED
+    # not "no snapshot here": the notebook ended before nbgraph's snapshot cell could run
+    assert result.records["exits"].error.startswith(
+        "the notebook stopped early (SystemExit: 0, raised in cell 2 (import sys)), so its state was not saved")
     assert "about to die" in (project.root / "build/die/default/die.log").read_text()
 
 

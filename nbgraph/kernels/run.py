@@ -165,11 +165,12 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
     partial = out.with_name(f".{out.stem}.partial.ipynb")
     nb = prepare_notebook(job)
     error = None
+    executed = None
     with VariantLog(log_path(out), job.variant, sink, append=job.attempt > 1) as log:
         if job.attempt > 1:
             log.note(f"attempt {job.attempt} (retries)")
         try:
-            papermill.execute_notebook(
+            executed = papermill.execute_notebook(
                 nb,
                 str(partial),
                 parameters=None,
@@ -209,10 +210,25 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
             skipped = list(manifest.get("skipped", []))
             snapshot = job.snapshot
         except SnapshotError as e:
-            error = str(e)
+            error = _stopped_early(executed) or str(e)
     return Outcome(variant=job.variant, ok=error is None, output=str(out) if out.exists() else None,
                    snapshot=snapshot, error=error, duration=time.monotonic() - started, skipped=skipped,
                    results=results)
+
+
+def _stopped_early(executed: Any) -> str | None:
+    """papermill takes ``sys.exit(0)`` in a cell as a successful early stop, so the snapshot
+    cell never ran: say that, rather than that the snapshot is missing."""
+    from .faults import raised_where
+
+    cells = getattr(executed, "cells", None) or []
+    for index, cell in enumerate(cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error" and out.get("ename") == "SystemExit":
+                return (f"the notebook stopped early (SystemExit: {out.get('evalue') or 0}, raised "
+                        f"{raised_where(cells, index)}), so its state was not saved for its children; "
+                        f"remove that exit, or set 'snapshot: false' for this node if nothing inherits from it")
+    return None
 
 
 def collect_results(out: Path) -> dict[str, Any]:
