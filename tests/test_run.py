@@ -172,7 +172,7 @@ def test_failure_skips_only_descendants(project):
     assert "ValueError: boom in bad, raised in cell 2 (raise ValueError('boom in bad'))" in proc.stdout
     assert "Warning" not in proc.stderr  # nbformat's MissingIDFieldWarning is not the user's concern
     # the failure comes first, then what it skipped, and why
-    assert proc.stdout.index("failed   bad") < proc.stdout.index("skipped  after_bad  parent bad failed")
+    assert proc.stdout.index("failed    bad") < proc.stdout.index("skipped   after_bad  parent bad failed")
     log = project.cli("logs", "after_bad")
     assert log.returncode == 2 and "after_bad has no log: it was skipped in the last run (parent bad failed)" in log.stderr
     rows = {r["name"]: r for r in json.loads(project.cli("status", "--json").stdout)}

@@ -38,10 +38,10 @@ class PlainEvents:
 
     def started(self, item: Planned) -> None:
         with self._lock:
-            self.console.print(f"start    {item.variant.name}  ({item.decision.reason})", markup=False)
+            self.console.print(f"start     {item.variant.name}  ({item.decision.reason})", markup=False)
 
     def finished(self, item: Planned, record: Record) -> None:
-        line = f"{record.status:<8} {record.name}"
+        line = f"{record.status:<9} {record.name}"
         if record.duration is not None and record.status != SKIPPED:
             line += f"  {record.duration:.1f}s"
         if record.error and record.status in (FAILED, SKIPPED):
