@@ -28,3 +28,17 @@ def test_status_piped_is_one_line_per_variant_and_a_closed_pipe_is_quiet(project
     err = reader.stderr.read().decode()
     assert reader.wait(timeout=60) == 141, err
     assert err == ""
+
+
+def test_a_notebook_without_parameters_cell_is_noted_once_per_node(project):
+    project.notebook("plain.ipynb", "print('a is', a)")  # no cell tagged 'parameters'
+    project.spec("""
+        notebooks:
+          plain:
+            path: plain.ipynb
+            grid: {a: [1, 2]}
+    """)
+    proc = project.cli("run")
+    assert proc.returncode == 0, proc.stderr
+    assert "does not contain a cell with tag" not in proc.stderr  # papermill's line, once per variant
+    assert proc.stderr.count("plain.ipynb (node plain) has no cell tagged 'parameters'") == 1, proc.stderr

@@ -104,6 +104,7 @@ def prepare_notebook(job: Job):
     from papermill.parameterize import parameterize_notebook
 
     _quiet_missing_ids()
+    _quiet_no_parameters_cell()
     nb = load_notebook_node(job.notebook)
     if job.params:
         nb = parameterize_notebook(nb, job.params, kernel_name=job.kernel)
@@ -128,6 +129,32 @@ def _quiet_missing_ids() -> None:
     except ImportError:  # older nbformat: no such warning
         return
     warnings.filterwarnings("ignore", category=MissingIDFieldWarning)
+
+
+class _NoParametersCell:
+    """Drops papermill's context-free warning, printed once per variant; the run says it once
+    per node instead, naming the notebook (see :func:`lacks_parameters_cell`)."""
+
+    def filter(self, record) -> bool:
+        return "does not contain a cell with tag 'parameters'" not in record.getMessage()
+
+
+def _quiet_no_parameters_cell() -> None:
+    import logging
+
+    papermill_log = logging.getLogger("papermill")
+    if not any(isinstance(f, _NoParametersCell) for f in papermill_log.filters):
+        papermill_log.addFilter(_NoParametersCell())
+
+
+def lacks_parameters_cell(notebook: str | Path) -> bool:
+    """Whether papermill will put this notebook's parameters above its first cell, for want of a
+    cell tagged ``parameters`` (so a value the notebook assigns itself would override them)."""
+    try:
+        cells = json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        return False
+    return not any("parameters" in c.get("metadata", {}).get("tags", []) for c in cells)
 
 
 def run_job(job: Job, *, sink: "Sink | None" = None) -> Outcome:
