@@ -42,3 +42,5 @@ def test_a_notebook_without_parameters_cell_is_noted_once_per_node(project):
     assert proc.returncode == 0, proc.stderr
     assert "does not contain a cell with tag" not in proc.stderr  # papermill's line, once per variant
     assert proc.stderr.count("plain.ipynb (node plain) has no cell tagged 'parameters'") == 1, proc.stderr
+    wrong = project.cli("logs", "plain[a=3]")
+    assert wrong.returncode == 2 and "no variant 'plain[a=3]' in inheritance.yaml (plain takes a=1|2)" in wrong.stderr
