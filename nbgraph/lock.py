@@ -15,7 +15,7 @@ import socket
 import time
 from pathlib import Path
 
-from .errors import BuildBusy
+from .errors import BuildBusy, StoreError
 
 LOCK_NAME = ".nbgraph.lock"
 
@@ -31,8 +31,12 @@ class BuildLock:
     def acquire(self) -> "BuildLock":
         import fcntl
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:  # a read-only or impossible build folder: bad input, not a crash
+            raise StoreError(f"{self.path.parent}: cannot write the build folder ({e.strerror or e}); "
+                             f"set 'build_dir' to a folder you can write", location=self.location) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

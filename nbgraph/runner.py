@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import RunFailed
+from .errors import RunFailed, StoreError
 from .executors.base import Executor
 from .kernels import UNDER_RUN_ENV
 from .kernels.installed import check_kernels, runs_here
@@ -35,10 +35,20 @@ from .store import Store, clean_partials, open_store
 
 def open_build(spec: Spec) -> Store:
     """The spec's build location, with its records mirrored locally when it is remote."""
+    make_build_dir(spec)
     store = open_store(spec.build_location, spec.storage_options, root=spec.build_dir)
-    spec.build_dir.mkdir(parents=True, exist_ok=True)
     store.pull_records()
     return store
+
+
+def make_build_dir(spec: Spec) -> None:
+    """Create the build folder (or a URL's local mirror); a path that cannot be one is bad input."""
+    try:
+        spec.build_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StoreError(f"build_dir {spec.build_dir}: cannot create it ({e.strerror or e}); "
+                         f"set 'build_dir' in {spec.file.name} to a folder you can write",
+                         location=str(spec.build_dir)) from None
 
 
 def make_executor(kind: str, *, jobs: int | None = None, scheduler: Any = None,
@@ -83,7 +93,7 @@ def run(
         spec = load_spec(spec)
     if timeout is not None:
         spec = dataclasses.replace(spec, timeout=timeout)
-    spec.build_dir.mkdir(parents=True, exist_ok=True)
+    make_build_dir(spec)
     with BuildLock(spec.build_dir, spec.build_location):
         clean_partials(spec.build_dir)
         store = open_build(spec)

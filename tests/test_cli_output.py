@@ -44,3 +44,17 @@ def test_a_notebook_without_parameters_cell_is_noted_once_per_node(project):
     assert proc.stderr.count("plain.ipynb (node plain) has no cell tagged 'parameters'") == 1, proc.stderr
     wrong = project.cli("logs", "plain[a=3]")
     assert wrong.returncode == 2 and "no variant 'plain[a=3]' in inheritance.yaml (plain takes a=1|2)" in wrong.stderr
+
+
+def test_a_build_dir_that_cannot_be_created_is_bad_input(project):
+    project.notebook("n.ipynb", "x = 1")
+    (project.root / "taken").write_text("a file, not a folder")
+    project.spec("""
+        build_dir: taken/build
+        notebooks:
+          n: {path: n.ipynb}
+    """)
+    for command in ("run", "status", "results", "report", "clean"):
+        proc = project.cli(command)
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert proc.stderr.count("\n") == 1 and "taken/build" in proc.stderr and "Traceback" not in proc.stderr
