@@ -8,6 +8,7 @@ folder, never the current directory.
 from __future__ import annotations
 
 import json
+import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -295,6 +296,13 @@ def _validate_node(file: Path, name: str, raw: Any, line: int | None, lines: dic
             _check_param(key, value, err, "grid")
         if len({_canon(v) for v in values}) != len(values):
             raise err(f"values of '{key}' repeat a value; each variant must be distinct", "grid")
+        from .graph import format_value
+
+        shown = [format_value(v) for v in values]
+        clash = next((v for v in shown if shown.count(v) > 1), None)
+        if clash is not None:  # 1 and "1" would be one variant name, one output folder
+            raise err(f"values of '{key}' include {clash} both as a string and as a number; "
+                      f"their variants would have the same name: write them one way", "grid")
         if key in params:
             raise err(f"'{key}' is both in params and in grid; keep it in one", "grid")
         grid.append((key, tuple(values)))
@@ -397,6 +405,8 @@ def _check_notebook(path: Path, err) -> None:
 def _check_param(key: Any, value: Any, err, fld: str) -> None:
     if not isinstance(key, str) or not PARAM_RE.match(key):
         raise err(f"parameter name {key!r} must be a Python identifier", fld)
+    if keyword.iskeyword(key):
+        raise err(f"parameter name {key!r} is a Python keyword (papermill would write '{key} = ...'); rename it", fld)
     try:
         json.dumps(value)
     except (TypeError, ValueError):
