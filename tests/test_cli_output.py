@@ -58,3 +58,22 @@ def test_a_build_dir_that_cannot_be_created_is_bad_input(project):
         proc = project.cli(command)
         assert proc.returncode == 2, (command, proc.stderr)
         assert proc.stderr.count("\n") == 1 and "taken/build" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_progress_on_a_terminal_shows_counts_first_and_no_empty_bar():
+    import io
+
+    from rich.console import Console
+
+    from nbgraph.report.terminal import make_events
+
+    def shown(total: int) -> str:
+        out = io.StringIO()
+        console = Console(file=out, force_terminal=True, width=60, color_system=None)
+        with make_events(console) as events:
+            events.planned(total)
+        return out.getvalue()
+
+    assert "0/0" not in shown(0)  # a no-op run prints only its summary
+    one = shown(1)
+    assert one.index("0/1") < one.index("waiting")  # a long list of running variants cannot push the count off

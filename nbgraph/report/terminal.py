@@ -67,7 +67,7 @@ class LiveEvents:
         self._lock = threading.Lock()
 
     def planned(self, total: int) -> None:
-        self.progress.update(self.task, total=total)
+        self.progress.update(self.task, total=total, visible=total > 0)  # nothing to run: no empty bar
 
     def _describe(self) -> str:
         names = list(self.active)
