@@ -114,7 +114,7 @@ def decide(parts: Mapping[str, Any], record: Record | None, *, needs_snapshot: b
         return Decision(True, reason, key, parts)
 
     if force:
-        return stale("forced (--force)")
+        return stale("--force")
     if record is None:
         return stale("never ran")
     if parent_reruns:
