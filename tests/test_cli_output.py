@@ -31,7 +31,7 @@ def test_status_piped_is_one_line_per_variant_and_a_closed_pipe_is_quiet(project
 
 
 def test_a_notebook_without_parameters_cell_is_noted_once_per_node(project):
-    project.notebook("plain.ipynb", "print('a is', a)")  # no cell tagged 'parameters'
+    project.notebook("plain.ipynb", "print('a is', a)", "gen = (i for i in range(3))")  # no cell tagged 'parameters'
     project.spec("""
         notebooks:
           plain:
@@ -42,6 +42,8 @@ def test_a_notebook_without_parameters_cell_is_noted_once_per_node(project):
     assert proc.returncode == 0, proc.stderr
     assert "does not contain a cell with tag" not in proc.stderr  # papermill's line, once per variant
     assert proc.stderr.count("plain.ipynb (node plain) has no cell tagged 'parameters'") == 1, proc.stderr
+    # a variable every variant of a node skips is reported once for the node
+    assert proc.stdout.count("not passed down by plain (2 variants): gen (generator): ") == 1, proc.stdout
     wrong = project.cli("logs", "plain[a=3]")
     assert wrong.returncode == 2 and "no variant 'plain[a=3]' in inheritance.yaml (plain takes a=1|2)" in wrong.stderr
 

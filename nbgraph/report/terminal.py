@@ -119,12 +119,18 @@ def print_summary(console: Console, result) -> None:
 
             if log_path(record.output).exists():
                 console.print(f"        log: {log_path(record.output)}", markup=False, highlight=False)
+    skips: dict[tuple[str, str, str, str], list[str]] = {}  # one line per node, not per variant
     for name, record in result.records.items():
         if result.outcome.get(name) not in (SUCCEEDED, "attached"):
             continue
         for skip in record.skipped:
-            console.print(f"not passed down by {name}: {skip['name']} ({skip['type']}): {skip['reason']}",
-                          markup=False, highlight=False)
+            skips.setdefault((record.node, skip["name"], skip["type"], skip["reason"]), []).append(name)
+    for (node, var, kind, reason), names in skips.items():
+        who = names[0] if len(names) == 1 else f"{node} ({len(names)} variants)"
+        console.print(f"not passed down by {who}: {var} ({kind}): {reason}", markup=False, highlight=False)
+    for name, record in result.records.items():
+        if result.outcome.get(name) not in (SUCCEEDED, "attached"):
+            continue
         if record.collisions:
             console.print(f"{name}: defined by several parents with different values (later parent wins): {', '.join(record.collisions)}",
                           markup=False, highlight=False)
