@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 import traceback
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
