@@ -86,26 +86,6 @@ def test_jobs_2_overlaps_independent_variants(project):
     assert max(a.started, b.started) < min(a.finished, b.finished), "the two children did not run at once"
 
 
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    moto_server = pytest.importorskip("moto.server")
-    import boto3
-
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    mp = pytest.MonkeyPatch()
-    for k, v in env.items():
-        mp.setenv(k, v)
-    client = boto3.client("s3", endpoint_url=endpoint)
-    client.create_bucket(Bucket="nbgraph-builds")
-    yield endpoint, client
-    mp.undo()
-    server.stop()
-
-
 def test_s3_build_location_with_dask_worker_processes(project, s3, monkeypatch, tmp_path):
     """The worker is another process with its own cache: everything it shares with us goes through S3."""
     endpoint, client = s3
