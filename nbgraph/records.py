@@ -18,7 +18,6 @@ SUCCEEDED = "succeeded"
 FAILED = "failed"
 SKIPPED = "skipped"
 PENDING = "pending"
-STATUSES = (SUCCEEDED, FAILED, SKIPPED, PENDING)
 
 
 @dataclass

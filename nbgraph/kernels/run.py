@@ -68,32 +68,29 @@ class Outcome:
     results: dict[str, Any] = field(default_factory=dict)
 
 
-def _inherit_cell(job: Job):
+def _injected_cell(source: str, tag: str):
+    """A code cell of nbgraph's own, tagged so that it can be told from the notebook's cells."""
     import nbformat
 
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = [INJECTED_TAG, tag]
+    return cell
+
+
+def _inherit_cell(job: Job):
     parents = ", ".join(name for name, _ in job.inherit)
     args = json.dumps([list(p) for p in job.inherit])
-    source = (
+    return _injected_cell(
         f"# nbgraph: injected cell - loads the kernel state inherited from {parents}\n"
         f'__import__("nbgraph.kernels.inject", fromlist=["inherit"]).inherit({args}, globals()'
-        f'{", verified=True" if job.verified else ""})'
-    )
-    cell = nbformat.v4.new_code_cell(source)
-    cell.metadata["tags"] = [INJECTED_TAG, INHERIT_TAG]
-    return cell
+        f'{", verified=True" if job.verified else ""})', INHERIT_TAG)
 
 
 def _snapshot_cell(job: Job):
-    import nbformat
-
-    source = (
+    return _injected_cell(
         "# nbgraph: injected cell - saves this kernel's state for the notebooks that inherit from it\n"
         f'__import__("nbgraph.kernels.inject", fromlist=["save"]).save(globals(), {json.dumps(job.snapshot)}, '
-        f"exclude={json.dumps(list(job.exclude))}, strict={job.strict!r})"
-    )
-    cell = nbformat.v4.new_code_cell(source)
-    cell.metadata["tags"] = [INJECTED_TAG, SNAPSHOT_TAG]
-    return cell
+        f"exclude={json.dumps(list(job.exclude))}, strict={job.strict!r})", SNAPSHOT_TAG)
 
 
 def prepare_notebook(job: Job):
