@@ -23,7 +23,7 @@ import networkx as nx
 
 from .cache import with_parent_results
 from .executors.base import Executor
-from .kernels.run import Job, Outcome
+from .kernels.job import Job, Outcome
 from .plan import Plan, Planned
 from .records import FAILED, SKIPPED, SUCCEEDED, Record
 from .store import LocalStore, Store

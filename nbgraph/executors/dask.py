@@ -24,7 +24,8 @@ import uuid
 from concurrent.futures import Future
 from typing import Any
 
-from ..kernels.run import Job, Outcome, run_job
+from ..kernels.job import Job, Outcome
+from ..kernels.run import run_job
 from .base import Executor
 
 
