@@ -40,3 +40,15 @@ def test_command_synopsis_has_every_command_and_option():
         for param in command.params:
             if isinstance(param, click.Option) and param.name != "help":
                 assert any(opt in text for opt in param.opts), f"nbgraph {name}: {param.opts} not in the README"
+
+
+def test_status_json_fields_are_the_ones_listed(project):
+    from nbgraph.plan import make_plan
+    from nbgraph.report.status import status_rows
+    from nbgraph.spec import load_spec
+
+    project.notebook("a.ipynb", "x = 1")
+    [row] = status_rows(make_plan(load_spec(project.spec("notebooks: {a: {path: a.ipynb}}"))))
+    paragraph = README.split("**`status --json`**", 1)[1].split("\n\n", 1)[0]
+    fields = re.sub(r"\([^)]*\)", "", paragraph.split("one object per variant:", 1)[1])  # drop the asides
+    assert sorted(re.findall(r"`(\w+)`", fields)) == sorted(row)
