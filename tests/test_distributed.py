@@ -140,3 +140,21 @@ def test_unreachable_scheduler_is_one_clear_line(project, monkeypatch):
     assert proc.returncode == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in proc.stderr
     assert time.monotonic() - started < 60
+
+
+def test_an_event_loop_the_caller_remembered_does_not_reach_the_tasks(project):
+    """jupyter_core's run_sync (behind jupyter_client's blocking clients, which ``attach`` uses)
+    remembers an event loop in a context variable; with output forwarded, tasks of an in-process
+    cluster ran in a copy of a context where that loop was already running (a variant failed)."""
+    from jupyter_core.utils import run_sync
+
+    async def nothing() -> None:
+        return None
+
+    run_sync(nothing)()
+    small_graph(project)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
+                                  host="127.0.0.1", dashboard_address=":0") as workers:
+        result = run(project.root / "inheritance.yaml", executor="dask", scheduler=workers.scheduler_address,
+                     log_output=lambda variant, stream, text: None)
+    assert {r.status for r in result.records.values()} == {SUCCEEDED}, [r.error for r in result.records.values()]
