@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import StoreError
+from .snapshot.manifest import MANIFEST
 
+#: a variant's commit point (see :mod:`nbgraph.records`), the file mirrored to find a build's records
 RECORD = "record.json"
-MANIFEST = "manifest.json"
 
 
 def is_url(location: str) -> bool:
