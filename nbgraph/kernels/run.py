@@ -12,11 +12,7 @@ import json
 import os
 import time
 import traceback
-<<<<<<< HEAD
 import uuid
-from dataclasses import dataclass, field
-=======
->>>>>>> main
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 

@@ -19,18 +19,7 @@ def show_log(spec_path: str | Path, query: str, *, follow: bool, write: Callable
     """Write the variant's log; with ``follow``, keep writing until no run holds the build folder."""
     spec = load_spec(spec_path)
     rg = run_graph(spec)
-<<<<<<< HEAD
-    matches = find_variants(rg, query)
-    if not matches:
-        raise SelectionError(f"no variant '{query}' in {spec.file.name}{_hint(rg, query)}; 'nbgraph status' lists them",
-                             variant=query)
-    if len(matches) > 1:
-        names = ", ".join(v.name for v in matches[:5]) + (" ..." if len(matches) > 5 else "")
-        raise SelectionError(f"'{query}' matches {len(matches)} variants ({names}); give one full name", variant=query)
-    variant = matches[0]
-=======
     variant = one_variant(rg, query, spec)
->>>>>>> main
     path = BuildLayout(spec.build_dir).log_path(variant, spec.nodes[variant.node].path)
     store = open_store(spec.build_location, spec.storage_options, root=spec.build_dir)
 
@@ -64,21 +53,3 @@ def show_log(spec_path: str | Path, query: str, *, follow: bool, write: Callable
     for chunk in follow_file(path, running):
         write(chunk)
 
-
-def _hint(rg, query: str) -> str:
-    """What the node of a mistyped name accepts: ``: train takes model=logreg|svm, strength=0.1|1.0``."""
-    from ..graph import format_value
-
-    node = query.partition("[")[0]
-    values: dict[str, list[str]] = {}
-    for name in rg.nodes:
-        variant = rg.nodes[name]["variant"]
-        if variant.node == node:
-            for key, value in variant.identity:
-                shown = format_value(value)
-                if shown not in values.setdefault(key, []):
-                    values[key].append(shown)
-    if not values:
-        nodes = sorted({rg.nodes[name]["variant"].node for name in rg.nodes})
-        return f" (no node '{node}'; nodes: {', '.join(nodes)})"
-    return f" ({node} takes " + ", ".join(f"{k}={'|'.join(v)}" for k, v in values.items()) + ")"
