@@ -85,7 +85,7 @@ def _readme_exit_codes() -> dict[int, str]:
 def test_readme_exit_code_table_matches_the_code():
     table = _readme_exit_codes()
     assert set(table) == {errors.EXIT_OK, errors.EXIT_NOTEBOOK_FAILED, errors.EXIT_BAD_INPUT,
-                          errors.EXIT_INTERNAL, errors.EXIT_INTERRUPTED}
+                          errors.EXIT_INTERNAL, errors.EXIT_INTERRUPTED, errors.EXIT_BROKEN_PIPE}
     drawn = re.findall(r"^\* (\d+) ", errors.__doc__, flags=re.M)
     assert [int(c) for c in drawn] == sorted(table)
     from nbgraph import cli
