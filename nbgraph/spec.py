@@ -300,9 +300,8 @@ def _validate_node(file: Path, name: str, raw: Any, line: int | None, lines: dic
             _check_param(key, value, err, "grid")
         if len({_canon(v) for v in values}) != len(values):
             raise err(f"values of '{key}' repeat a value; each variant must be distinct", "grid")
-        from .graph import format_value
-
-        shown = [format_value(v) for v in values]
+        # as graph.format_value writes them in variant names (not imported: graph imports spec)
+        shown = [v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), sort_keys=True) for v in values]
         clash = next((v for v in shown if shown.count(v) > 1), None)
         if clash is not None:  # 1 and "1" would be one variant name, one output folder
             raise err(f"values of '{key}' include {clash} both as a string and as a number; "
