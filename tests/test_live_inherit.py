@@ -227,3 +227,18 @@ def test_kernels_that_cannot_share_a_snapshot_are_refused_before_dumping():
     with pytest.raises(LiveError, match="runs Python 3.8.10 and this is Python"):
         _check_language(session, {"name": "python", "version": "3.8.10"})
     _check_language(session, {"name": "python", "version": platform.python_version()})
+
+
+def test_a_dump_from_another_environment_says_what_to_do_and_leaves_nothing(jupyter, monkeypatch):
+    # the parent kernel's environment has another cloudpickle than this one (as the manifest records it)
+    jupyter.open("elsewhere.ipynb", "import cloudpickle\ncloudpickle.__version__ = '1.0.0'\nfar = 1")
+    monkeypatch.chdir(jupyter.root)
+    with pytest.raises(LiveError) as err:
+        inherit_from("elsewhere.ipynb", into={})
+    message = str(err.value)
+    assert message.startswith("the state dumped by the kernel of elsewhere.ipynb cannot be loaded here: "
+                              "snapshot was written with cloudpickle 1.0.0"), message
+    assert "same nbgraph and cloudpickle versions" in message and "--force" not in message
+    leftovers = [p for p in Path(os.environ["NBGRAPH_LIVE_DIR"]).rglob("manifest.json")
+                 if "elsewhere" in p.read_text() or "1.0.0" in p.read_text()]
+    assert not leftovers, leftovers  # the refused dump is removed, not kept until this process exits

@@ -74,6 +74,22 @@ def dump_live(session: Session, dest: Path, *, exclude: Sequence[str] = (), key_
     return DumpReply(execution_count=count if isinstance(count, int) else None, seconds=time.monotonic() - started)
 
 
+def refused_dump(error: Exception, where: str) -> LiveError:
+    """A live kernel's dump that this process refuses to load, with a remedy that fits it.
+
+    No notebook run produced it, so the snapshot's usual remedy (re-run with --force) would
+    mislead; the likely cause is two kernels with different nbgraph/cloudpickle versions.
+    """
+    problem = getattr(error, "problem", None) or str(error)
+    if getattr(error, "versions", False):
+        remedy = ("install the same nbgraph and cloudpickle versions in that kernel's environment as in this one "
+                  "(or use the same environment's kernel for both notebooks)")
+    else:
+        remedy = "dump it again (retry); nothing was loaded"
+    return LiveError(f"the state dumped by the kernel of {where} cannot be loaded here: {problem}; {remedy}",
+                     notebook=where, problem=problem)
+
+
 def _wait_until_idle(session: Session, deadline: float, timeout: float) -> None:
     """Busy kernels are waited for through the server's view of them; dead ones reported."""
     while True:

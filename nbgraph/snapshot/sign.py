@@ -82,7 +82,8 @@ def verify_manifest(manifest: dict[str, Any], where: Path, key: bytes | None = N
         raise SnapshotError(
             f"{where}: snapshot signature does not match (not written by your nbgraph, or altered); "
             "re-run its notebook with --force",
-            path=str(where),
+            path=str(where), problem="snapshot signature does not match (not written by your nbgraph, or altered)",
+            versions=False,
         )
 
 
