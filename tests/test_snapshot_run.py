@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -155,3 +156,23 @@ def test_strict_key_is_validated(project):
     assert not load_spec(project.spec("notebooks:\n  a: {path: a.ipynb}\n")).nodes["a"].strict
     with pytest.raises(SpecError, match=r"inheritance.yaml:3: node 'a', field 'strict': must be true or false"):
         load_spec(project.spec("notebooks:\n  a:\n    strict: 1\n    path: a.ipynb\n"))
+
+
+def test_a_relative_key_file_names_the_same_key_in_kernels_run_elsewhere(project, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    project.notebook("nbs/parent.ipynb", "x = 41")
+    project.notebook("nbs/child.ipynb", "print(x + 1)")
+    project.spec("""
+        notebooks:
+          parent: {path: nbs/parent.ipynb}
+          child: {path: nbs/child.ipynb, parent: parent}
+    """)
+    env = {**os.environ, "NBGRAPH_KEY_FILE": "keys/snapshot.key"}  # relative to where nbgraph runs
+    proc = subprocess.run([sys.executable, "-m", "nbgraph", "run"], cwd=project.root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert outputs_of(project.root / "build" / "child" / "default" / "child.ipynb")[1] == "42\n"
+    assert [p.relative_to(project.root) for p in project.root.rglob("*.key")] == [Path("keys/snapshot.key")]

@@ -24,9 +24,19 @@ KEY_ENV = "NBGRAPH_KEY_FILE"
 def key_path() -> Path:
     override = os.environ.get(KEY_ENV)
     if override:
-        return Path(override).expanduser()
+        return Path(override).expanduser().absolute()
     base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return base / "nbgraph" / "snapshot.key"
+
+
+def pin_key_path() -> None:
+    """Make a relative ``$NBGRAPH_KEY_FILE`` absolute for the processes started from here.
+
+    Kernels and zygotes run in their notebook's folder: a relative path would point each
+    to another (new) key, and every snapshot would then be refused as altered.
+    """
+    if os.environ.get(KEY_ENV):
+        os.environ[KEY_ENV] = str(key_path())
 
 
 def signing_key() -> bytes:
