@@ -95,6 +95,7 @@ def build_job(plan: Plan, item: Planned, parent_snapshots: list[tuple[str, str]]
         exclude=tuple(node.exclude),
         strict=node.strict or strict,
         verified=verified,
+        retries=node.retries,
         run_id=run_id,
         store=store.location if store.remote else None,
         storage_options=dict(getattr(store, "storage_options", {}) or {}),

@@ -211,6 +211,21 @@ def test_forked_kernel_output_goes_to_the_variant_log(tmp_path):
     assert _child_says(tmp_path) == "True True\n"
 
 
+def test_a_retried_child_keeps_the_zygote_for_its_siblings(tmp_path):
+    write_notebook(tmp_path / "parent.ipynb", "x = 41")
+    write_notebook(tmp_path / "child.ipynb", "import sys\nassert k != 1, 'flaky'\n"
+                   "print(x + k, 'nbgraph.kernels.fork.child' in sys.modules)", parameters="k = 0")
+    spec = write_spec(tmp_path, """
+        notebooks:
+          parent: parent.ipynb
+          child: {path: child.ipynb, parent: parent, grid: {k: [1, 2, 3]}, retries: 1, snapshot: false}
+        """)
+    result = runner.run(spec, jobs=1)  # k=1 fails twice before its siblings start
+    assert result.outcome["child[k=1]"] == "failed" and result.records["child[k=1]"].attempts == 2
+    for k in (2, 3):  # counted as one finished child, not two: the zygote was not drained early
+        assert outputs_of(tmp_path / "build" / "child" / f"k={k}" / "child.ipynb")[-1] == f"{41 + k} True\n"
+
+
 def test_fork_setting_is_validated(tmp_path):
     from nbgraph.errors import SpecError
     from nbgraph.spec import load_spec

@@ -169,6 +169,7 @@ class ForkManager:
     def run(self, job: Job, run: Callable[[Job], Outcome]) -> Outcome:
         """Run ``job`` (with ``run``, e.g. ``run_job``) forked if possible, fresh otherwise."""
         forked = self.assign(job)
+        outcome = None
         try:
             outcome = run(forked)
             if forked.fork_from and not outcome.ok and (outcome.error or "").startswith("ForkError"):
@@ -176,7 +177,10 @@ class ForkManager:
                 outcome = run(job)
             return outcome
         finally:
-            self.finished(job)
+            # a failed attempt that the scheduler retries is not the child's last: the zygote
+            # must stay up for it (and for the siblings still waiting), or they all run fresh
+            if outcome is None or outcome.ok or job.attempt > job.retries:
+                self.finished(job)
 
     def assign(self, job: Job) -> Job:
         if not job.inherit:
