@@ -120,10 +120,11 @@ def load_sources(sources: list[Source], into: MutableMapping[str, Any], *, param
     before = {k for k in into if not is_kernel_internal(k)}
     defined_by: dict[str, list[tuple[str, str | None]]] = {}
     from .errors import SnapshotError
+    from .snapshot.format import seal_snapshot
 
     for source in sources:  # every byte checked (once per machine) before anything is unpickled
-        try:
-            read_manifest(Path(source.snapshot))
+        try:  # a live parent left its buffers to hash here: sealing them is their full check
+            (seal_snapshot if source.live else read_manifest)(Path(source.snapshot))
         except SnapshotError as e:
             if not source.live:
                 raise

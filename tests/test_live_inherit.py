@@ -242,3 +242,18 @@ def test_a_dump_from_another_environment_says_what_to_do_and_leaves_nothing(jupy
     leftovers = [p for p in Path(os.environ["NBGRAPH_LIVE_DIR"]).rglob("manifest.json")
                  if "elsewhere" in p.read_text() or "1.0.0" in p.read_text()]
     assert not leftovers, leftovers  # the refused dump is removed, not kept until this process exits
+
+
+def test_large_arrays_of_a_live_parent_are_hashed_once_by_the_caller(jupyter, monkeypatch):
+    jupyter.open("arrays.ipynb", "import numpy as np\nbig = np.arange(300_000.0)\nview = big[::2]")
+    monkeypatch.chdir(jupyter.root)
+    ns: dict = {}
+    summary = inherit_from("arrays.ipynb", into=ns)
+    assert ns["big"].sum() == 299_999 * 300_000 / 2 and ns["view"].base is not None
+    manifest_path = Path(summary.sources[0].snapshot) / "manifest.json"
+    import json
+
+    manifest = json.loads(manifest_path.read_text())
+    # the parent wrote the buffers without hashing them; the caller sealed them (its full check, remembered)
+    assert manifest["sealed"] and all(b[2] for b in manifest["buffers"]) and manifest["buffers"]
+    assert (manifest_path.parent / ".checked").is_file()

@@ -36,12 +36,16 @@ class DumpReply:
 def dump_code(dest: Path, exclude: Sequence[str], key_file: str | None, strict: bool = False) -> str:
     """The single expression run in the parent (no assignment, so no name is left behind)."""
     return (f'__import__("nbgraph.live.dump_side", fromlist=["dump"]).dump(globals(), {str(dest)!r}, '
-            f"exclude={[str(x) for x in exclude]!r}, key_file={key_file!r}, strict={bool(strict)!r})")
+            f"exclude={[str(x) for x in exclude]!r}, key_file={key_file!r}, strict={bool(strict)!r}, seal=False)")
 
 
 def dump_live(session: Session, dest: Path, *, exclude: Sequence[str] = (), key_file: str | None = None,
               strict: bool = False, timeout: float = 120.0) -> DumpReply:
-    """Have the kernel of ``session`` write its snapshot to ``dest``; raise a ``LiveError`` if it cannot."""
+    """Have the kernel of ``session`` write its snapshot to ``dest``; raise a ``LiveError`` if it cannot.
+
+    The snapshot's large buffers are not hashed by the parent: the caller seals it
+    (``snapshot.format.seal_snapshot``, one read that is also the full check) before loading.
+    """
     started = time.monotonic()
     deadline = started + timeout
     _wait_until_idle(session, deadline, timeout)
