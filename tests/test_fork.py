@@ -260,6 +260,30 @@ def test_non_python_kernel_falls_back(tmp_path, monkeypatch, capfd):
     assert capfd.readouterr().err.count("not forking kernels: kernel 'otherlang' runs otherlang") == 1
 
 
+def test_the_state_is_loaded_with_the_kernel_specs_environment(tmp_path, monkeypatch):
+    kernel_dir = tmp_path / "jupyter" / "kernels" / "pinned"
+    kernel_dir.mkdir(parents=True)
+    (kernel_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Pinned", "language": "python", "env": {"NBGRAPH_PROBE": "from the kernel spec"}}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    write_notebook(tmp_path / "parent.ipynb", textwrap.dedent("""
+        import os
+        class Probe:  # what loading sees of the environment (thread counts, devices, paths are read so)
+            def __init__(self):
+                self.made = True
+            def __setstate__(self, state):
+                self.seen = os.environ.get("NBGRAPH_PROBE")
+        probe = Probe()
+        """).strip(), kernel="pinned")
+    write_notebook(tmp_path / "child.ipynb", "import sys\nprint(probe.seen, '|', 'nbgraph.kernels.fork.child' in sys.modules)",
+                   kernel="pinned")
+    spec = write_spec(tmp_path, "notebooks:\n  parent: parent.ipynb\n  child:\n    path: child.ipynb\n    parent: parent\n")
+    for fork in (False, True):
+        assert runner.run(spec, force=True, fork=fork).ok
+        assert _child_says(tmp_path) == f"from the kernel spec | {fork}\n"
+
+
 def test_other_executors_and_platforms_do_not_fork(tmp_path, capfd):
     from concurrent.futures import ThreadPoolExecutor
 
