@@ -191,6 +191,16 @@ def test_error_inside_parent_is_surfaced(jupyter, monkeypatch):
     assert broken.run("print(w)").strip() == "1"  # the parent goes on as before
 
 
+def test_a_parent_kernel_with_an_older_nbgraph_is_named(jupyter, monkeypatch):
+    jupyter.open("older.ipynb", "import sys, types\nolder = types.ModuleType('nbgraph.live.dump_side')\n"
+                 "def dump(ns, dest, exclude=(), key_file=None, strict=False): pass\n"
+                 "older.dump = dump\nsys.modules['nbgraph.live.dump_side'] = older")
+    monkeypatch.chdir(jupyter.root)
+    with pytest.raises(ParentRaised, match="the kernel of older.ipynb .*runs another nbgraph version .*"
+                                           "install the same nbgraph version in that kernel's environment"):
+        inherit_from("older.ipynb", into={})
+
+
 def test_inheriting_from_own_kernel_is_refused(jupyter, base):
     with pytest.raises(KernelCellError, match="runs in this very kernel"):
         base.run("__import__('nbgraph').inherit_from('base.ipynb')")

@@ -200,5 +200,9 @@ def _parent_error(session: Session, ename: str, evalue: str) -> ParentRaised:
         return ParentRaised(f"nbgraph is not importable in the kernel of {session.describe()} ({ename}: {first}); "
                             "install nbgraph in that kernel's environment", notebook=session.path, ename=ename,
                             evalue=first)
+    if ename == "TypeError" and first.startswith("dump() got an unexpected keyword argument"):
+        return ParentRaised(f"the kernel of {session.describe()} runs another nbgraph version ({ename}: {first}); "
+                            "install the same nbgraph version in that kernel's environment as in this one",
+                            notebook=session.path, ename=ename, evalue=first)
     return ParentRaised(f"dumping the state of {session.path} failed inside its kernel: {ename}: {first}",
                         notebook=session.path, ename=ename, evalue=first)
