@@ -176,3 +176,26 @@ def test_a_relative_key_file_names_the_same_key_in_kernels_run_elsewhere(project
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert outputs_of(project.root / "build" / "child" / "default" / "child.ipynb")[1] == "42\n"
     assert [p.relative_to(project.root) for p in project.root.rglob("*.key")] == [Path("keys/snapshot.key")]
+
+
+def test_a_private_umask_keeps_every_output_private(project):
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    project.notebook("parent.ipynb", "import nbgraph\nx = 41\nnbgraph.record('x', x)")
+    project.notebook("child.ipynb", "print(x + 1)")
+    project.spec("""
+        notebooks:
+          parent: {path: parent.ipynb}
+          child: {path: child.ipynb, parent: parent}
+    """)
+    proc = subprocess.run([sys.executable, "-m", "nbgraph", "run"], cwd=project.root, capture_output=True, text=True,
+                          timeout=300, preexec_fn=lambda: os.umask(0o077))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    written = [p for p in (project.root / "build").rglob("*")]
+    assert any(p.name == "child.ipynb" for p in written) and any(p.name == "record.json" for p in written)
+    loose = {str(p.relative_to(project.root)): oct(stat.S_IMODE(p.stat().st_mode))
+             for p in written if stat.S_IMODE(p.stat().st_mode) & 0o077}
+    assert not loose  # executed notebooks, results and records hold the data too
