@@ -265,8 +265,9 @@ def test_the_state_is_loaded_with_the_kernel_specs_environment(tmp_path, monkeyp
     kernel_dir.mkdir(parents=True)
     (kernel_dir / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Pinned", "language": "python", "env": {"NBGRAPH_PROBE": "from the kernel spec"}}))
+        "display_name": "Pinned", "language": "python", "env": {"NBGRAPH_PROBE": "from the ${NBGRAPH_WHERE}"}}))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("NBGRAPH_WHERE", "kernel spec")  # substituted, as jupyter_client does
     write_notebook(tmp_path / "parent.ipynb", textwrap.dedent("""
         import os
         class Probe:  # what loading sees of the environment (thread counts, devices, paths are read so)

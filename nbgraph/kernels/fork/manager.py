@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import socket
+import string
 import subprocess
 import sys
 import tempfile
@@ -51,7 +52,8 @@ class Zygote:
         self.python = python
         self.folder = tempfile.mkdtemp(prefix="nbgraph-fork-")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {**os.environ, **dict(env)}  # the kernel spec's env, as a fresh kernel gets it (thread counts...)
+        # the kernel spec's env, as a fresh kernel gets it (thread counts...): ${VAR} expanded as jupyter_client does
+        env = {**os.environ, **{k: string.Template(v).safe_substitute(os.environ) for k, v in env}}
         env.setdefault("MPLBACKEND", INLINE_BACKEND)  # before any matplotlib import, as ipykernel does
         try:
             self.process = subprocess.Popen(
