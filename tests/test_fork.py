@@ -285,6 +285,19 @@ def test_the_state_is_loaded_with_the_kernel_specs_environment(tmp_path, monkeyp
         assert _child_says(tmp_path) == f"from the kernel spec | {fork}\n"
 
 
+def test_inherited_values_win_over_ipython_startup_files_as_in_a_fresh_kernel(tmp_path, monkeypatch):
+    startup = tmp_path / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-team.py").write_text("x = 'from a startup file'\nteam = 'data'\n")
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    write_notebook(tmp_path / "parent.ipynb", "x = 'from the parent'")
+    write_notebook(tmp_path / "child.ipynb", "import sys\nprint(x, team, 'nbgraph.kernels.fork.child' in sys.modules)")
+    spec = write_spec(tmp_path, "notebooks:\n  parent: parent.ipynb\n  child:\n    path: child.ipynb\n    parent: parent\n")
+    for fork in (False, True):  # a fresh kernel runs the startup files first, then the injected cell
+        assert runner.run(spec, force=True, fork=fork).ok
+        assert _child_says(tmp_path) == f"from the parent data {fork}\n"
+
+
 def test_other_executors_and_platforms_do_not_fork(tmp_path, capfd):
     from concurrent.futures import ThreadPoolExecutor
 
