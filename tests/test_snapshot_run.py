@@ -103,7 +103,8 @@ def test_unpicklable_kinds_are_skipped_and_reported_everywhere(project):
         fh.write(bytes([byte[0] ^ 1]))
     again = project.cli("run", "--only", "child", "--force")
     assert again.returncode == 1
-    assert f"{snapshot}: file buffers.bin was altered; re-run its notebook with --force" in again.stdout
+    assert (f"the snapshot of parent parent cannot be used ({snapshot}: file buffers.bin was altered); "
+            "re-run it: nbgraph run --force --only parent") in again.stdout
 
 
 def test_strict_per_node_and_per_run(project):
