@@ -292,6 +292,17 @@ def test_wrong_key_is_refused(snapshot, tmp_path, monkeypatch):
         load_snapshot(snapshot)
 
 
+def test_a_key_readable_by_others_is_made_private_again(tmp_path, monkeypatch):
+    import stat
+
+    key = tmp_path / "copied.key"
+    key.write_bytes(os.urandom(32))
+    key.chmod(0o644)  # e.g. copied from another machine
+    monkeypatch.setenv(sign.KEY_ENV, str(key))
+    assert sign.signing_key() == key.read_bytes()
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
 @pytest.mark.parametrize("field,value,message", [
     ("format", FORMAT_VERSION + 1, "snapshot format"),
     ("python", "2.7.18", "written by Python 2.7.18"),

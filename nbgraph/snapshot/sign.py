@@ -70,7 +70,21 @@ def _read_key(path: Path) -> bytes | None:
         key = path.read_bytes()
     except FileNotFoundError:
         return None
-    return key if len(key) >= 32 else None
+    if len(key) < 32:
+        return None
+    _keep_private(path)
+    return key
+
+
+def _keep_private(path: Path) -> None:
+    """Whoever can read the key can sign a snapshot that runs code here: a key copied in with
+    looser permissions (0644) is made 0600 again."""
+    try:
+        st = path.stat()
+        if st.st_mode & 0o077 and st.st_uid == os.getuid():
+            os.chmod(path, 0o600)
+    except OSError:
+        pass
 
 
 def _canonical(manifest: dict[str, Any]) -> bytes:
