@@ -30,6 +30,7 @@ from pathlib import Path
 sys.modules.setdefault("rfc3987_syntax", None)  # see FIELD-NOTES: keeps imports fast
 
 import nbformat  # noqa: E402
+from common import write_notebook  # noqa: E402
 
 from nbgraph.kernels.fork.manager import Zygote  # noqa: E402
 from nbgraph.kernels.fork.provisioner import ForkKernelManager  # noqa: E402
@@ -37,18 +38,6 @@ from nbgraph.kernels.run import Job, run_job  # noqa: E402
 from nbgraph.snapshot.format import dump_namespace  # noqa: E402
 
 GIB = 1 << 30
-
-
-def _notebook(path: Path, *cells: str, parameters: str | None = None) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "python3", "language": "python"}
-    if parameters:
-        cell = nbformat.v4.new_code_cell(parameters)
-        cell.metadata["tags"] = ["parameters"]
-        nb.cells.append(cell)
-    nb.cells += [nbformat.v4.new_code_cell(textwrap.dedent(c).strip()) for c in cells]
-    nbformat.write(nb, path)
-    return path
 
 
 def _first_cell_delay(executed: Path) -> float:
@@ -97,9 +86,9 @@ def bench_ready(work: Path, snapshot: Path, repeat: int) -> None:
 
 # -- 2. per-child overhead --------------------------------------------------------------
 def bench_overhead(work: Path, snapshot: Path, repeat: int) -> None:
-    child = _notebook(work / "child.ipynb", 'import time\nprint("first", time.time() - t0)', "x = 1",
+    child = write_notebook(work / "child.ipynb", 'import time\nprint("first", time.time() - t0)', "x = 1",
                       parameters="t0 = 0.0")
-    bare = _notebook(work / "bare.ipynb", 'import time\nprint("first", time.time() - t0)', "x = 1",
+    bare = write_notebook(work / "bare.ipynb", 'import time\nprint("first", time.time() - t0)', "x = 1",
                      parameters="t0 = 0.0")
     import papermill
 
@@ -215,9 +204,9 @@ def bench_memory(work: Path, gib: float, n: int = 4) -> None:
 def bench_fanout(work: Path, children: int, repeat: int) -> None:
     from nbgraph import runner
 
-    _notebook(work / "parent.ipynb", "import numpy as np\nframe = np.random.default_rng(0).random((1_000_000, 12))",
+    write_notebook(work / "parent.ipynb", "import numpy as np\nframe = np.random.default_rng(0).random((1_000_000, 12))",
               "def score(a):\n    return float((frame[:, :3] * a).sum())")
-    _notebook(work / "fan.ipynb", "print(score(alpha))", parameters="alpha = 0.0")
+    write_notebook(work / "fan.ipynb", "print(score(alpha))", parameters="alpha = 0.0")
     (work / "inheritance.yaml").write_text(textwrap.dedent(f"""
         notebooks:
           parent: {{path: parent.ipynb}}

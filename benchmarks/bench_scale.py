@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
 
-import nbformat  # noqa: E402
+from common import write_notebook  # noqa: E402
 import papermill  # noqa: E402
 import psutil  # noqa: E402
 
@@ -42,19 +42,6 @@ PARENT_CELLS = [
     "data = np.arange(1_000_000, dtype=float)",
 ]
 CHILD_CELLS = ["result = float((data * k).sum())\nprint(result)"]
-
-
-def notebook(path: Path, cells: list[str], parameters: str | None = None) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "python3", "language": "python"}
-    if parameters:
-        cell = nbformat.v4.new_code_cell(parameters)
-        cell.metadata["tags"] = ["parameters"]
-        nb.cells.append(cell)
-    nb.cells += [nbformat.v4.new_code_cell(c) for c in cells]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
 
 
 def spec(folder: Path, text: str) -> Path:
@@ -76,8 +63,8 @@ def check(result) -> None:
 
 
 def bench_fanout(root: Path, seconds: float, children: int) -> dict[str, float]:
-    notebook(root / "parent.ipynb", PARENT_CELLS, parameters="seconds = 20")
-    notebook(root / "child.ipynb", CHILD_CELLS, parameters="k = 0")
+    write_notebook(root / "parent.ipynb", *PARENT_CELLS, parameters="seconds = 20")
+    write_notebook(root / "child.ipynb", *CHILD_CELLS, parameters="k = 0")
     ks = list(range(1, children + 1))
     path = spec(root, f"""
         notebooks:
@@ -87,8 +74,8 @@ def bench_fanout(root: Path, seconds: float, children: int) -> dict[str, float]:
     times = {}
     times["nbgraph --jobs 2"] = timed(lambda: check(run(path, jobs=2, force=True)))
     times["nbgraph --jobs 1"] = timed(lambda: check(run(path, jobs=1, force=True)))
-    copy = notebook(root / "copy.ipynb", PARENT_CELLS + CHILD_CELLS,
-                    parameters="seconds = 20\nk = 0")
+    copy = write_notebook(root / "copy.ipynb", *PARENT_CELLS, *CHILD_CELLS,
+                          parameters="seconds = 20\nk = 0")
     out = root / "copies"
     out.mkdir(exist_ok=True)
 
@@ -105,15 +92,15 @@ def bench_fanout(root: Path, seconds: float, children: int) -> dict[str, float]:
 
 
 def bench_overhead(root: Path, children: int) -> dict[str, float]:
-    notebook(root / "tiny.ipynb", ["x = 1"])
-    notebook(root / "leaf.ipynb", ["y = x + k"], parameters="k = 0")
+    write_notebook(root / "tiny.ipynb", "x = 1")
+    write_notebook(root / "leaf.ipynb", "y = x + k", parameters="k = 0")
     path = spec(root, f"""
         notebooks:
           tiny: {{path: tiny.ipynb}}
           leaf: {{path: leaf.ipynb, parent: tiny, grid: {{k: {list(range(children))}}}}}
     """)
     check(run(path, jobs=1))  # parent's snapshot exists; warms imports
-    standalone = notebook(root / "standalone.ipynb", ["y = x + k"], parameters="k = 0\nx = 1")
+    standalone = write_notebook(root / "standalone.ipynb", "y = x + k", parameters="k = 0\nx = 1")
     papermill.execute_notebook(str(standalone), str(root / "warm.ipynb"), progress_bar=False)
 
     def bare() -> None:
@@ -139,9 +126,9 @@ def kernel_processes() -> list[psutil.Process]:
 
 def bench_memory(root: Path, children: int, gib: float) -> dict[str, float]:
     n = int(gib * (1 << 30) // 8)
-    notebook(root / "big.ipynb", [f"import numpy as np\nbig = np.ones({n}, dtype=float)"])
-    notebook(root / "user.ipynb", ["import time\ntotal = float(big[::4096].sum())\ntime.sleep(6)"],
-             parameters="k = 0")
+    write_notebook(root / "big.ipynb", f"import numpy as np\nbig = np.ones({n}, dtype=float)")
+    write_notebook(root / "user.ipynb", "import time\ntotal = float(big[::4096].sum())\ntime.sleep(6)",
+                   parameters="k = 0")
     path = spec(root, f"""
         notebooks:
           big: {{path: big.ipynb}}

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import nbformat
+from common import write_notebook
 
 SPEC = """
 notebooks:
@@ -39,17 +39,6 @@ notebooks:
     parent: features
     grid: {model: [a, b, c], strength: [0.1, 1.0]}
 """
-
-
-def notebook(path: Path, code: str, parameters: str | None = None) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "python3", "language": "python"}
-    if parameters:
-        cell = nbformat.v4.new_code_cell(parameters)
-        cell.metadata["tags"] = ["parameters"]
-        nb.cells.append(cell)
-    nb.cells.append(nbformat.v4.new_code_cell(code))
-    nbformat.write(nb, path)
 
 
 def timed_cli(args: list[str], cwd: Path, repeat: int) -> float:
@@ -75,9 +64,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="nbgraph-noop-") as tmp:
         root = Path(tmp)
         os.environ.setdefault("NBGRAPH_KEY_FILE", str(root / "key"))
-        notebook(root / "load.ipynb", "data = list(range(1000))")
-        notebook(root / "features.ipynb", "feats = [x * scale for x in data]", "scale = 1")
-        notebook(root / "train.ipynb", "score = sum(feats) * strength", "model = 'a'\nstrength = 1.0")
+        write_notebook(root / "load.ipynb", "data = list(range(1000))")
+        write_notebook(root / "features.ipynb", "feats = [x * scale for x in data]", parameters="scale = 1")
+        write_notebook(root / "train.ipynb", "score = sum(feats) * strength", parameters="model = 'a'\nstrength = 1.0")
         (root / "inheritance.yaml").write_text(SPEC)
         spec = root / "inheritance.yaml"
 

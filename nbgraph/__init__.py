@@ -1,31 +1,26 @@
 """nbgraph: notebooks that inherit their parents' kernel state, run as a graph.
 
 The public API is small and imported lazily, so ``import nbgraph`` inside a kernel
-costs nothing until used.
+costs nothing until used.  Every error family is exported here; the subclasses of
+:class:`LiveError` (``NoServer``, ``NotOpen``...) live in :mod:`nbgraph.errors`.
+``tests/test_public_api.py`` pins this list.
 """
-
-from __future__ import annotations
-
-from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "__version__",
-    "load_spec",
-    "run",
-    "record",
-    "inherit_from",
-    "Inherited",
+_ERRORS = (
     "NbgraphError",
     "SpecError",
     "CycleError",
     "SelectionError",
     "SnapshotError",
-    "NotebookFailed",
-    "RunFailed",
+    "BuildBusy",
+    "MissingExtra",
+    "StoreError",
+    "PlotError",
     "LiveError",
-]
+    "RunFailed",
+)
 
 _LAZY = {
     "load_spec": ("nbgraph.spec", "load_spec"),
@@ -33,18 +28,13 @@ _LAZY = {
     "record": ("nbgraph.kernels.record", "record"),
     "inherit_from": ("nbgraph.inherit", "inherit_from"),
     "Inherited": ("nbgraph.summary", "Inherited"),
-    "NbgraphError": ("nbgraph.errors", "NbgraphError"),
-    "SpecError": ("nbgraph.errors", "SpecError"),
-    "CycleError": ("nbgraph.errors", "CycleError"),
-    "SelectionError": ("nbgraph.errors", "SelectionError"),
-    "SnapshotError": ("nbgraph.errors", "SnapshotError"),
-    "NotebookFailed": ("nbgraph.errors", "NotebookFailed"),
-    "RunFailed": ("nbgraph.errors", "RunFailed"),
-    "LiveError": ("nbgraph.errors", "LiveError"),
+    **{name: ("nbgraph.errors", name) for name in _ERRORS},
 }
 
+__all__ = ["__version__", *_LAZY]
 
-def __getattr__(name: str) -> Any:
+
+def __getattr__(name: str) -> object:
     try:
         module, attr = _LAZY[name]
     except KeyError:

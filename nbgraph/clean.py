@@ -17,6 +17,7 @@ from .errors import NbgraphError
 from .fsutil import read_json
 from .graph import run_graph, variants_of
 from .spec import Spec
+from .store import RECORD
 
 
 def stale_outputs(spec: Spec) -> list[Path]:
@@ -40,7 +41,7 @@ def stale_outputs(spec: Spec) -> list[Path]:
 
 
 def _is_variant_dir(folder: Path, node: str) -> bool:
-    record = read_json(folder / "record.json")
+    record = read_json(folder / RECORD)
     return isinstance(record, dict) and record.get("node") == node and isinstance(record.get("name"), str)
 
 

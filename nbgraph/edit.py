@@ -77,8 +77,7 @@ def add_node(spec_path: str | Path, notebook: str | Path, parent: str, *, grid: 
         raise SpecError(f"{spec.file.name}{where}: a node named '{name}' already exists; choose another with --name",
                         node=name)
     if parent not in spec.nodes:
-        raise SpecError(f"--parent {parent}: no such node in {spec.file.name}; known nodes: {', '.join(spec.nodes)}",
-                        node=name, field="parent")
+        raise SpecError(spec.no_such_node(parent, "--parent"), node=name, field="parent")
     grid_values = parse_grid(grid)
     parent_nb = spec.nodes[parent].path
     rel = Path(os.path.relpath(nb_path, spec.root)).as_posix()

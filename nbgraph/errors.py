@@ -1,26 +1,29 @@
 """Every error nbgraph raises on purpose, and the exit codes they map to.
 
-The tree::
+The tree (``tests/test_errors.py`` checks it against the classes; a subclass exits as its parent)::
 
-    NbgraphError                    root; carries a one-line, actionable message
-    ├── SpecError                   inheritance.yaml is wrong (file, line, node, field)   exit 2
-    │   └── CycleError              the parents form a cycle, shown as a path              exit 2
-    ├── SelectionError              --only / a variant name that the graph does not have   exit 2
-    ├── SnapshotError               a snapshot is missing, unsigned, tampered or too old   exit 2
-    ├── BuildBusy                   another nbgraph run holds the build folder's lock      exit 2
-    ├── MissingExtra                an optional dependency is not installed (with a hint)  exit 2
-    ├── StoreError                  the build location cannot be read or written           exit 2
-    ├── LiveError                   a live kernel (inherit_from, attach) is out of reach  exit 2
-    │   ├── NoServer                no Jupyter server is running (or none answers)
-    │   ├── NotOpen                 the notebook is open in no server (the message lists what is)
-    │   ├── Ambiguous               it is open in several servers: the message says how to choose
-    │   ├── KernelDied              its kernel is dead or restarting
-    │   ├── KernelBusy              its kernel stayed busy, or did not answer, past the timeout
-    │   └── ParentRaised            the dump raised inside the parent kernel (ename, evalue)
-    ├── NotebookFailed              a notebook raised, timed out or its kernel died        exit 1
-    └── RunFailed                   a run ended with failed variants (the summary)         exit 1
+    NbgraphError                root; carries a one-line, actionable message             exit 2
+    ├── SpecError               inheritance.yaml is wrong (file, line, node, field)      exit 2
+    │   └── CycleError          the parents form a cycle, shown as a path
+    ├── SelectionError          --only / a variant name that the graph does not have     exit 2
+    ├── SnapshotError           a snapshot is missing, unsigned, tampered or too old     exit 2
+    ├── BuildBusy               another nbgraph run holds the build folder's lock        exit 2
+    ├── MissingExtra            an optional dependency is not installed (with a hint)    exit 2
+    ├── StoreError              the build location cannot be read or written             exit 2
+    ├── PlotError               nbgraph plot: no matplotlib, or a wrong output/format    exit 2
+    ├── LiveError               a live kernel (inherit_from, attach) is out of reach     exit 2
+    │   ├── NoServer            no Jupyter server is running (or none answers)
+    │   ├── NotOpen             the notebook is open in no server (the message lists what is)
+    │   ├── Ambiguous           it is open in several servers: the message says how to choose
+    │   ├── KernelDied          its kernel is dead or restarting
+    │   ├── KernelBusy          its kernel stayed busy, or did not answer, past the timeout
+    │   └── ParentRaised        the dump raised inside the parent kernel (ename, evalue)
+    └── RunFailed               nbgraph.run(raise_on_failure=True): some variants failed  exit 1
 
-Exit codes (documented in the README, relied on by scripts and CI):
+A failed notebook is not an exception: it is a ``failed`` record (the error and the
+partially executed notebook), its descendants are skipped, and ``nbgraph run`` exits 1.
+
+Exit codes (the README's table; relied on by scripts and CI):
 
 * 0   everything asked for succeeded
 * 1   a notebook failed (its descendants were skipped; the rest of the graph ran)
@@ -114,6 +117,10 @@ class StoreError(NbgraphError):
     """The build location (a folder or an fsspec URL) cannot be reached, read or written."""
 
 
+class PlotError(NbgraphError):
+    """The picture cannot be made: matplotlib is missing, or the output name or format is wrong."""
+
+
 class LiveError(NbgraphError):
     """A live Jupyter kernel could not give its state; nothing was loaded or changed."""
 
@@ -140,12 +147,6 @@ class KernelBusy(LiveError):
 
 class ParentRaised(LiveError):
     """Dumping the state raised inside the parent kernel; ``ename``/``evalue`` say what."""
-
-
-class NotebookFailed(NbgraphError):
-    """One variant's notebook failed; ``output`` is the partially executed notebook."""
-
-    exit_code = EXIT_NOTEBOOK_FAILED
 
 
 class RunFailed(NbgraphError):

@@ -7,9 +7,6 @@ from types import ModuleType
 
 from .errors import MissingExtra
 
-#: what each extra brings, for the hint
-EXTRAS = {"dask": "Dask distributed executor", "s3": "build locations on S3 and other fsspec URLs"}
-
 
 def require(module: str, extra: str, what: str) -> ModuleType:
     """Import ``module`` or raise :class:`MissingExtra` saying which extra to install."""

@@ -18,7 +18,11 @@ from typing import Any, Iterator, Mapping
 
 import networkx as nx
 
+from .errors import SelectionError
 from .spec import NodeSpec, Spec
+
+#: a query matching more variants than this lists the first ones and counts the rest
+_SHOWN = 8
 
 
 @dataclass(frozen=True)
@@ -152,3 +156,18 @@ def find_variants(rg: nx.DiGraph, query: str) -> list[Variant]:
         if wanted <= have:
             out.append(variant)
     return out
+
+
+def one_variant(rg: nx.DiGraph, query: str, spec: Spec) -> Variant:
+    """The single variant a (possibly partial) name designates; a clear error otherwise."""
+    matches = find_variants(rg, query)
+    if not matches:
+        nodes = ", ".join(spec.nodes)
+        raise SelectionError(f"{query}: no such node or variant in {spec.file.name} (nodes: {nodes}); "
+                             "`nbgraph status` lists every variant", variant=query)
+    if len(matches) > 1:
+        names = [v.name for v in matches]
+        shown = ", ".join(names[:_SHOWN]) + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
+        raise SelectionError(f"{query} matches {len(names)} variants: {shown}; name one of them "
+                             "(add grid values inside the brackets)", variant=query, candidates=names)
+    return matches[0]

@@ -22,7 +22,7 @@ from typing import Any, Iterable, MutableMapping
 
 from .errors import LiveError, SelectionError
 from .kernels import UNDER_RUN_ENV
-from .summary import Inherited, Source
+from .summary import Inherited, Source, collisions
 
 DEFAULT_TIMEOUT = 120.0
 
@@ -118,7 +118,7 @@ def load_sources(sources: list[Source], into: MutableMapping[str, Any], *, param
 
     summary = Inherited(sources=list(sources), params=dict(params or {}), notes=list(notes or []))
     before = {k for k in into if not is_kernel_internal(k)}
-    defined_by: dict[str, list[tuple[str, str | None]]] = {}
+    defined: list[tuple[str, dict[str, str | None]]] = []
     from .errors import SnapshotError
     from .snapshot.format import seal_snapshot
 
@@ -139,18 +139,15 @@ def load_sources(sources: list[Source], into: MutableMapping[str, Any], *, param
         manifest, state = load_with_manifest(Path(source.snapshot), into, verify_buffers=False, failed=failed)
         types = manifest.get("variables", {})
         digests = {e.get("name"): e.get("digest") for e in manifest.get("entries", [])}
+        defined.append((source.name, {name: digests.get(name) for name in state}))
         for name in state:
-            defined_by.setdefault(name, []).append((source.name, digests.get(name)))
             summary.variables.pop(name, None)
             summary.variables[name] = (str(types.get(name, type(state[name]).__name__)), source.name)
         for skip in list(manifest.get("skipped", [])) + failed:
             summary.skipped.append({"name": str(skip.get("name")), "type": str(skip.get("type", "")),
                                     "reason": str(skip.get("reason", "")), "source": source.name})
-    for name, seen in defined_by.items():
-        values = {digest for _, digest in seen}
-        if len(seen) > 1 and (None in values or len(values) > 1):
-            summary.collisions[name] = [source for source, _ in seen]
-    summary.replaced = sorted(n for n in defined_by if n in before)
+    summary.collisions = collisions(defined)
+    summary.replaced = sorted({n for _, names in defined for n in names} & before)
     if summary.params:
         into.update(summary.params)
     return summary

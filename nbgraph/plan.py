@@ -52,8 +52,7 @@ def make_plan(spec: Spec, *, force: bool = False, only: Iterable[str] | None = N
     only_nodes = set(only or ())
     for name in only_nodes:
         if name not in spec.nodes:
-            raise SelectionError(f"--only {name}: no such node in {spec.file.name}; known nodes: {', '.join(spec.nodes)}",
-                                 node=name)
+            raise SelectionError(spec.no_such_node(name, "--only"), node=name)
     notebooks = NotebookInfo()
     items: list[Planned] = []
     by_name: dict[str, Planned] = {}

@@ -12,12 +12,12 @@ from typing import Any
 
 from .fsutil import atomic_write_json, read_json
 from .graph import Variant
+from .store import RECORD
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 SKIPPED = "skipped"
 PENDING = "pending"
-STATUSES = (SUCCEEDED, FAILED, SKIPPED, PENDING)
 
 
 @dataclass
@@ -65,7 +65,7 @@ class BuildLayout:
         return self.root / variant.node / variant.slug
 
     def record_path(self, variant: Variant) -> Path:
-        return self.variant_dir(variant) / "record.json"
+        return self.variant_dir(variant) / RECORD
 
     def output_path(self, variant: Variant, notebook: Path) -> Path:
         return self.variant_dir(variant) / notebook.name

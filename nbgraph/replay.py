@@ -14,13 +14,11 @@ from typing import Any
 
 from .cache import result_id
 from .errors import SelectionError, SnapshotError
-from .graph import Variant, find_variants, run_graph
+from .graph import one_variant, run_graph
 from .records import SUCCEEDED, BuildLayout
 from .spec import Spec, load_spec
 from .store import open_store
 from .summary import Source
-
-_SHOWN = 8
 
 
 def variant_sources(queries: list[str], spec: str | os.PathLike | Spec) -> tuple[list[Source], dict[str, Any], list[str]]:
@@ -58,17 +56,3 @@ def variant_sources(queries: list[str], spec: str | os.PathLike | Spec) -> tuple
         params.update(variant.own_params)
     return sources, params, notes
 
-
-def one_variant(rg, query: str, spec: Spec) -> Variant:
-    """The single variant a (possibly partial) name designates; a clear error otherwise."""
-    matches = find_variants(rg, query)
-    if not matches:
-        nodes = ", ".join(spec.nodes)
-        raise SelectionError(f"{query}: no such node or variant in {spec.file.name} (nodes: {nodes}); "
-                             "`nbgraph status` lists every variant", variant=query)
-    if len(matches) > 1:
-        names = [v.name for v in matches]
-        shown = ", ".join(names[:_SHOWN]) + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
-        raise SelectionError(f"{query} matches {len(names)} variants: {shown}; name one of them "
-                             "(add grid values inside the brackets)", variant=query, candidates=names)
-    return matches[0]

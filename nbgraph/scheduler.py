@@ -23,7 +23,7 @@ import networkx as nx
 
 from .cache import with_parent_results
 from .executors.base import Executor
-from .kernels.run import Job, Outcome
+from .kernels.job import Job, Outcome
 from .plan import Plan, Planned
 from .records import FAILED, SKIPPED, SUCCEEDED, Record
 from .store import LocalStore, Store
@@ -266,26 +266,18 @@ class Scheduler:
 
 
 def _collisions(parent_snapshots: list[str]) -> list[str]:
-    """Variables that several parents pass down with different values (the later parent's wins).
-
-    Compared by each variable's content digest in the manifests; a variable without one
-    (a large object-heavy value) counts as different whenever several parents have it.
-    """
+    """Variables that several parents pass down with different values (the later parent's wins)."""
     if len(parent_snapshots) < 2:
         return []
     from .snapshot.format import read_manifest
+    from .summary import collisions
 
-    seen: dict[str, str | None] = {}
-    clashes: list[str] = []
+    defined = []
     for path in parent_snapshots:
         manifest = read_manifest(Path(path), check_files=False)
         digests = {e["name"]: e.get("digest") for e in manifest.get("entries", [])}
-        for name in manifest.get("variables", {}):
-            digest = digests.get(name)
-            if name in seen and name not in clashes and (digest is None or seen[name] != digest):
-                clashes.append(name)
-            seen[name] = digest
-    return clashes
+        defined.append((path, {name: digests.get(name) for name in manifest.get("variables", {})}))
+    return list(collisions(defined))
 
 
 def _remove_old_snapshots(current: Path, store: Store) -> None:

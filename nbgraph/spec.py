@@ -103,6 +103,10 @@ class Spec:
     def node_timeout(self, node: NodeSpec) -> float | None:
         return node.timeout if node.timeout is not None else self.timeout
 
+    def no_such_node(self, name: str, option: str) -> str:
+        """The one line for a node named on the command line (``--only``, ``--node``...) that this spec lacks."""
+        return f"{option} {name}: no such node in {self.file.name}; known nodes: {', '.join(self.nodes)}"
+
 
 class _LineLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys and remembers where each key was written."""

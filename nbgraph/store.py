@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import StoreError
+from .snapshot.manifest import BUFFERS, MANIFEST
 
+#: a variant's commit point (see :mod:`nbgraph.records`), the file mirrored to find a build's records
 RECORD = "record.json"
-MANIFEST = "manifest.json"
-BUFFERS = "buffers.bin"
 
 
 def is_url(location: str) -> bool:

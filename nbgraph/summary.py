@@ -8,9 +8,29 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 _MAX_ROWS = 40
+
+
+def collisions(defined: Iterable[tuple[str, Mapping[str, str | None]]]) -> dict[str, list[str]]:
+    """Names that several sources set to different values -> those sources, in merge order.
+
+    ``defined`` is each source (in merge order) with the content digest of every name it
+    sets, as its snapshot's manifest keeps them; a value without a digest (a large
+    object-heavy one) cannot be compared and counts as different.  Graph runs, forked and
+    fresh kernels and ``inherit_from`` all report collisions by this one rule.
+    """
+    seen: dict[str, list[tuple[str, str | None]]] = {}
+    for source, digests in defined:
+        for name, digest in digests.items():
+            seen.setdefault(name, []).append((source, digest))
+    clashing = {}
+    for name, by in seen.items():
+        digests = {digest for _, digest in by}
+        if len(by) > 1 and (None in digests or len(digests) > 1):
+            clashing[name] = [source for source, _ in by]
+    return clashing
 
 
 @dataclass(frozen=True)

@@ -81,3 +81,24 @@ def project(tmp_path):
             return run_cli(*args, cwd=tmp_path, timeout=timeout)
 
     return Project()
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """A real S3 endpoint (moto's server) with the bucket ``nbgraph-builds``: (endpoint URL, boto3 client)."""
+    moto_server = pytest.importorskip("moto.server")
+    import boto3
+
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    mp = pytest.MonkeyPatch()
+    for k, v in env.items():
+        mp.setenv(k, v)
+    client = boto3.client("s3", endpoint_url=endpoint)
+    client.create_bucket(Bucket="nbgraph-builds")
+    yield endpoint, client
+    mp.undo()
+    server.stop()

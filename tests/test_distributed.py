@@ -86,26 +86,6 @@ def test_jobs_2_overlaps_independent_variants(project):
     assert max(a.started, b.started) < min(a.finished, b.finished), "the two children did not run at once"
 
 
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    moto_server = pytest.importorskip("moto.server")
-    import boto3
-
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    mp = pytest.MonkeyPatch()
-    for k, v in env.items():
-        mp.setenv(k, v)
-    client = boto3.client("s3", endpoint_url=endpoint)
-    client.create_bucket(Bucket="nbgraph-builds")
-    yield endpoint, client
-    mp.undo()
-    server.stop()
-
-
 def test_s3_build_location_with_dask_worker_processes(project, s3, monkeypatch, tmp_path):
     """The worker is another process with its own cache: everything it shares with us goes through S3."""
     endpoint, client = s3
@@ -160,3 +140,21 @@ def test_unreachable_scheduler_is_one_clear_line(project, monkeypatch):
     assert proc.returncode == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in proc.stderr
     assert time.monotonic() - started < 60
+
+
+def test_an_event_loop_the_caller_remembered_does_not_reach_the_tasks(project):
+    """jupyter_core's run_sync (behind jupyter_client's blocking clients, which ``attach`` uses)
+    remembers an event loop in a context variable; with output forwarded, tasks of an in-process
+    cluster ran in a copy of a context where that loop was already running (a variant failed)."""
+    from jupyter_core.utils import run_sync
+
+    async def nothing() -> None:
+        return None
+
+    run_sync(nothing)()
+    small_graph(project)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
+                                  host="127.0.0.1", dashboard_address=":0") as workers:
+        result = run(project.root / "inheritance.yaml", executor="dask", scheduler=workers.scheduler_address,
+                     log_output=lambda variant, stream, text: None)
+    assert {r.status for r in result.records.values()} == {SUCCEEDED}, [r.error for r in result.records.values()]

@@ -123,7 +123,7 @@ def test_live_log_and_log_output_and_kernel_stderr_off_the_terminal(project):
     followed = project.cli("logs", "b", "--follow")  # no run in progress: prints and ends
     assert followed.returncode == 0 and "child of a" in followed.stdout
     missing = project.cli("logs", "nope")
-    assert missing.returncode == 2 and "no variant 'nope'" in missing.stderr
+    assert missing.returncode == 2 and "nope: no such node or variant in inheritance.yaml" in missing.stderr
 
 
 @pytest.mark.parametrize("field, value, message", [

@@ -200,36 +200,23 @@ def test_content_digest_is_stable_for_the_same_state_and_sees_every_change(tmp_p
     assert digest(ns, "four") not in (first, changed)
 
 
-def test_attached_parent_with_a_build_on_s3(jupyter, monkeypatch, tmp_path):
-    moto_server = pytest.importorskip("moto.server")
-    import boto3
-
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                           "AWS_DEFAULT_REGION": "us-east-1"}.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("NBGRAPH_CACHE_DIR", str(tmp_path / "cache"))
-        client = boto3.client("s3", endpoint_url=f"http://{host}:{port}")
-        client.create_bucket(Bucket="builds")
-        study = jupyter.root / "remote"
-        write_notebook(study / "notes.ipynb", "")
-        write_notebook(study / "child.ipynb", "print('total', sum(data))")
-        spec = write_spec(study, f"""
-            build_dir: s3://builds/live
-            storage_options: {{endpoint_url: "http://{host}:{port}"}}
-            notebooks:
-              notes: {{path: notes.ipynb, attach: true}}
-              child: {{path: child.ipynb, parent: notes}}
-        """)
-        jupyter.open("remote/notes.ipynb", "data = [5, 6]")
-        result = run(spec)
-        assert result.outcome == {"notes": "attached", "child": "succeeded"}
-        assert "total 11\n" in outputs_of(result.records["child"].output)
-        record = json.loads(client.get_object(Bucket="builds", Key="live/notes/default/record.json")["Body"].read())
-        assert record["snapshot"].startswith("s3://builds/live/notes/default/snapshot-")
-        assert record["attached"]["notebook"] == "remote/notes.ipynb"
-    finally:
-        server.stop()
+def test_attached_parent_with_a_build_on_s3(jupyter, s3, monkeypatch, tmp_path):
+    endpoint, client = s3
+    monkeypatch.setenv("NBGRAPH_CACHE_DIR", str(tmp_path / "cache"))
+    study = jupyter.root / "remote"
+    write_notebook(study / "notes.ipynb", "")
+    write_notebook(study / "child.ipynb", "print('total', sum(data))")
+    spec = write_spec(study, f"""
+        build_dir: s3://nbgraph-builds/live
+        storage_options: {{endpoint_url: "{endpoint}"}}
+        notebooks:
+          notes: {{path: notes.ipynb, attach: true}}
+          child: {{path: child.ipynb, parent: notes}}
+    """)
+    jupyter.open("remote/notes.ipynb", "data = [5, 6]")
+    result = run(spec)
+    assert result.outcome == {"notes": "attached", "child": "succeeded"}
+    assert "total 11\n" in outputs_of(result.records["child"].output)
+    record = json.loads(client.get_object(Bucket="nbgraph-builds", Key="live/notes/default/record.json")["Body"].read())
+    assert record["snapshot"].startswith("s3://nbgraph-builds/live/notes/default/snapshot-")
+    assert record["attached"]["notebook"] == "remote/notes.ipynb"

@@ -86,33 +86,21 @@ def test_a_root_node_calling_inherit_from_under_nbgraph_run_is_told_to_declare_i
     assert "declare its parent in inheritance.yaml" in error
 
 
-def test_replay_from_a_build_on_s3_on_another_machine(project, monkeypatch, tmp_path):
-    moto_server = pytest.importorskip("moto.server")
-    import boto3
-
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                           "AWS_DEFAULT_REGION": "us-east-1"}.items():
-            monkeypatch.setenv(key, value)
-        boto3.client("s3", endpoint_url=f"http://{host}:{port}").create_bucket(Bucket="builds")
-        project.notebook("load.ipynb", "rows = [1, 2, 3]")
-        project.notebook("train.ipynb", "print(sum(rows) * k)", parameters="k = 0")
-        spec = project.spec(f"""
-            build_dir: s3://builds/study
-            storage_options: {{endpoint_url: "http://{host}:{port}"}}
-            notebooks:
-              load: {{path: load.ipynb}}
-              train: {{path: train.ipynb, parent: load, grid: {{k: [1, 2]}}}}
-        """)
-        monkeypatch.setenv("NBGRAPH_CACHE_DIR", str(tmp_path / "machine-a"))
-        assert run(spec).ok
-        monkeypatch.setenv("NBGRAPH_CACHE_DIR", str(tmp_path / "machine-b"))  # nothing local here
-        ns: dict = {}
-        summary = inherit_from("train[k=2]", spec=spec, into=ns)
-        assert ns == {"rows": [1, 2, 3], "k": 2} and not summary.notes
-        assert str(tmp_path / "machine-b") in summary.sources[0].snapshot
-    finally:
-        server.stop()
+def test_replay_from_a_build_on_s3_on_another_machine(project, s3, monkeypatch, tmp_path):
+    endpoint, _ = s3
+    project.notebook("load.ipynb", "rows = [1, 2, 3]")
+    project.notebook("train.ipynb", "print(sum(rows) * k)", parameters="k = 0")
+    spec = project.spec(f"""
+        build_dir: s3://nbgraph-builds/replay
+        storage_options: {{endpoint_url: "{endpoint}"}}
+        notebooks:
+          load: {{path: load.ipynb}}
+          train: {{path: train.ipynb, parent: load, grid: {{k: [1, 2]}}}}
+    """)
+    monkeypatch.setenv("NBGRAPH_CACHE_DIR", str(tmp_path / "machine-a"))
+    assert run(spec).ok
+    monkeypatch.setenv("NBGRAPH_CACHE_DIR", str(tmp_path / "machine-b"))  # nothing local here
+    ns: dict = {}
+    summary = inherit_from("train[k=2]", spec=spec, into=ns)
+    assert ns == {"rows": [1, 2, 3], "k": 2} and not summary.notes
+    assert str(tmp_path / "machine-b") in summary.sources[0].snapshot

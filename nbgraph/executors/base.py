@@ -2,7 +2,7 @@
 
 * ``submit(job)`` is called by the scheduler only when every parent snapshot of the job
   exists; it must not block on the job and returns a ``concurrent.futures.Future`` whose
-  result is a :class:`~nbgraph.kernels.run.Outcome` (a notebook's failure is an outcome,
+  result is a :class:`~nbgraph.kernels.job.Outcome` (a notebook's failure is an outcome,
   not an exception; an exception means the executor itself failed).
 * ``cancel(run_id)`` is called by the runner when a run is interrupted (Ctrl-C, SIGTERM),
   whoever owns the executor: it stops the queued jobs of that run and kills every kernel
@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
 
-from ..kernels.run import Job, Outcome
+from ..kernels.job import Job, Outcome
 
 
 class Executor(ABC):

@@ -19,12 +19,14 @@ worker (other users' runs on a shared cluster are not touched).
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import uuid
 from concurrent.futures import Future
 from typing import Any
 
-from ..kernels.run import Job, Outcome, run_job
+from ..kernels.job import Job, Outcome
+from ..kernels.run import run_job
 from .base import Executor
 
 
@@ -39,7 +41,9 @@ def _run_on_worker(job: Job, topic: str | None) -> Outcome:
         def sink(variant: str, stream: str, text: str) -> None:
             worker.log_event(topic, [variant, stream, text])
 
-    return run_job(job, sink=sink)
+    # a fresh context: Dask runs tasks in a copy of the submitting context, which may carry the
+    # event loop jupyter_core's run_sync remembered there (e.g. Dask's own, already running)
+    return contextvars.Context().run(run_job, job, sink=sink)
 
 
 def _kill_run_on_worker(run_id: str) -> int:

@@ -10,7 +10,8 @@ import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
-from ..kernels.run import Job, Outcome, run_job
+from ..kernels.job import Job, Outcome
+from ..kernels.run import run_job
 from .base import Executor
 
 #: how long ``shutdown(cancel=True)`` waits for in-flight jobs to notice their kernel died

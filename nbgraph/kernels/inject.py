@@ -35,27 +35,21 @@ def inherit(parents: Sequence[tuple[str, str]], ns: MutableMapping[str, Any], ve
         print(out)
         return
     from ..snapshot.format import load_with_manifest
+    from ..summary import collisions
 
-    digests: dict[str, tuple[str, str | None]] = {}
-    collisions: list[str] = []
+    defined: list[tuple[str, dict[str, str | None]]] = []
     lines = []
     for parent, path in parents:
         failed: list[dict[str, str]] = []
         manifest, state = load_with_manifest(path, ns, verify_buffers=not verified, failed=failed)
-        for entry in manifest.get("entries", []):
-            name, digest = entry["name"], entry.get("digest")
-            if name in state and name in digests and name not in collisions:
-                previous = digests[name][1]
-                if digest is None or previous is None or digest != previous:
-                    collisions.append(name)
-            if name in state:
-                digests[name] = (parent, digest)
+        defined.append((parent, {e["name"]: e.get("digest") for e in manifest.get("entries", []) if e["name"] in state}))
         INJECTED.append(parent)
         lines.append(f"nbgraph: inherited {len(state)} variables from {parent}")
         left_out = list(manifest.get("skipped", [])) + failed
         lines += _left_out("not inherited", left_out)
-    if collisions:
-        shown = ", ".join(f"{n} (from {digests[n][0]})" for n in collisions)
+    clashing = collisions(defined)
+    if clashing:
+        shown = ", ".join(f"{name} (from {sources[-1]})" for name, sources in clashing.items())
         lines.append(f"  set to different values by several parents, later wins: {shown}")
     print("\n".join(lines))
 

@@ -123,9 +123,3 @@ def _running(pid: int) -> bool:
         except ProcessLookupError:
             return False
         return True
-
-
-def live_pids(run_id: str) -> list[int]:
-    """Pids of the kernels ``run_id`` has running in this process (for tests and diagnostics)."""
-    with _lock:
-        return [p for p in (kernel_pid(km) for km in _kernels.get(run_id, ())) if p]

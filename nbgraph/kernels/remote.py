@@ -15,21 +15,18 @@ import dataclasses
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from ..errors import NbgraphError
-
-if TYPE_CHECKING:
-    from .run import Job, Outcome
+from .job import Job, Outcome
 
 #: seconds between uploads of a running variant's log
 LOG_UPLOAD_INTERVAL = 5.0
 
 
-def run_remote(job: "Job", run_local: Callable[["Job"], "Outcome"]) -> "Outcome":
+def run_remote(job: Job, run_local: Callable[[Job], Outcome]) -> Outcome:
     from ..store import open_store
     from .logs import log_path
-    from .run import Outcome
 
     started = time.monotonic()
     store = open_store(job.store, job.storage_options)

@@ -12,9 +12,10 @@ import json
 import os
 import time
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .job import Job, Outcome
 
 if TYPE_CHECKING:
     from .logs import Sink
@@ -23,79 +24,32 @@ INJECTED_TAG = "nbgraph-injected"
 INHERIT_TAG = "nbgraph-inherit"
 SNAPSHOT_TAG = "nbgraph-snapshot"
 
-
-@dataclass(frozen=True)
-class Job:
-    """Everything one variant's run needs; plain data, so it can cross process boundaries."""
-
-    variant: str
-    node: str
-    notebook: str
-    output: str
-    cwd: str
-    params: dict[str, Any] = field(default_factory=dict)
-    kernel: str | None = None
-    timeout: float | None = None
-    inherit: tuple[tuple[str, str], ...] = ()
-    snapshot: str | None = None
-    exclude: tuple[str, ...] = ()
-    strict: bool = False
-    #: the runner verified every byte of the ``inherit`` snapshots in this run (see snapshot.manifest)
-    verified: bool = False
-    #: kernels are registered under this id, so a cancelled run can kill exactly its own
-    run_id: str = "local"
-    #: the build location when it is not a local folder (an fsspec URL); paths above are then URLs
-    store: str | None = None
-    storage_options: dict[str, Any] = field(default_factory=dict)
-    #: 1 for the first run of the variant; more with ``retries`` (the log then keeps earlier attempts)
-    attempt: int = 1
-    #: the node's ``retries``: a failed attempt up to ``retries`` is followed by another one
-    retries: int = 0
-    #: fork-server socket of a zygote holding the parents' state (see ``kernels.fork``); None: fresh kernel
-    fork_from: str | None = None
+__all__ = ["Job", "Outcome", "run_job", "prepare_notebook"]  # Job and Outcome live in .job
 
 
-@dataclass
-class Outcome:
-    """How a job ended: ``error`` is the one line shown in the run summary."""
+def _injected_cell(source: str, tag: str):
+    """A code cell of nbgraph's own, tagged so that it can be told from the notebook's cells."""
+    import nbformat
 
-    variant: str
-    ok: bool
-    output: str | None
-    snapshot: str | None = None
-    error: str | None = None
-    duration: float = 0.0
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    #: values the notebook recorded with ``nbgraph.record`` (also in ``results.json`` beside it)
-    results: dict[str, Any] = field(default_factory=dict)
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = [INJECTED_TAG, tag]
+    return cell
 
 
 def _inherit_cell(job: Job):
-    import nbformat
-
     parents = ", ".join(name for name, _ in job.inherit)
     args = json.dumps([list(p) for p in job.inherit])
-    source = (
+    return _injected_cell(
         f"# nbgraph: injected cell - loads the kernel state inherited from {parents}\n"
         f'__import__("nbgraph.kernels.inject", fromlist=["inherit"]).inherit({args}, globals()'
-        f'{", verified=True" if job.verified else ""})'
-    )
-    cell = nbformat.v4.new_code_cell(source)
-    cell.metadata["tags"] = [INJECTED_TAG, INHERIT_TAG]
-    return cell
+        f'{", verified=True" if job.verified else ""})', INHERIT_TAG)
 
 
 def _snapshot_cell(job: Job):
-    import nbformat
-
-    source = (
+    return _injected_cell(
         "# nbgraph: injected cell - saves this kernel's state for the notebooks that inherit from it\n"
         f'__import__("nbgraph.kernels.inject", fromlist=["save"]).save(globals(), {json.dumps(job.snapshot)}, '
-        f"exclude={json.dumps(list(job.exclude))}, strict={job.strict!r})"
-    )
-    cell = nbformat.v4.new_code_cell(source)
-    cell.metadata["tags"] = [INJECTED_TAG, SNAPSHOT_TAG]
-    return cell
+        f"exclude={json.dumps(list(job.exclude))}, strict={job.strict!r})", SNAPSHOT_TAG)
 
 
 def prepare_notebook(job: Job):

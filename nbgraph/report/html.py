@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import PlotError
 from ..fsutil import atomic_write_text
 from ..plan import Plan
 from ..records import FAILED, PENDING, SKIPPED, SUCCEEDED
-from .plot import COLORS, summarize, write_image, PlotError
+from .plot import COLORS, summarize, write_image
 from .results import result_rows, table_cells
 
 

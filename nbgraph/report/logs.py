@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import SelectionError, StoreError
-from ..graph import find_variants, run_graph
+from ..graph import one_variant, run_graph
 from ..kernels.logs import follow as follow_file
 from ..lock import is_locked
 from ..records import BuildLayout
@@ -19,13 +19,7 @@ def show_log(spec_path: str | Path, query: str, *, follow: bool, write: Callable
     """Write the variant's log; with ``follow``, keep writing until no run holds the build folder."""
     spec = load_spec(spec_path)
     rg = run_graph(spec)
-    matches = find_variants(rg, query)
-    if not matches:
-        raise SelectionError(f"no variant '{query}' in {spec.file.name}; 'nbgraph status' lists them", variant=query)
-    if len(matches) > 1:
-        names = ", ".join(v.name for v in matches[:5]) + (" ..." if len(matches) > 5 else "")
-        raise SelectionError(f"'{query}' matches {len(matches)} variants ({names}); give one full name", variant=query)
-    variant = matches[0]
+    variant = one_variant(rg, query, spec)
     path = BuildLayout(spec.build_dir).log_path(variant, spec.nodes[variant.node].path)
     store = open_store(spec.build_location, spec.storage_options, root=spec.build_dir)
 

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import NbgraphError
+from ..errors import PlotError
 from ..graph import node_order
 from ..plan import Plan
 from ..records import FAILED, PENDING, SKIPPED, SUCCEEDED
@@ -28,10 +28,6 @@ COLORS = {
 }
 LABELS = {SUCCEEDED: "succeeded", FAILED: "failed", SKIPPED: "skipped (a parent failed)", PENDING: "never ran"}
 ORDER = (SUCCEEDED, FAILED, SKIPPED, PENDING)
-
-
-class PlotError(NbgraphError):
-    """The picture cannot be made: matplotlib is missing, or the output name or format is wrong."""
 
 
 @dataclass

@@ -40,8 +40,7 @@ def result_rows(plan: Plan, *, nodes: Iterable[str] = (), every: bool = False) -
     wanted = set(nodes)
     for name in wanted:
         if name not in plan.spec.nodes:
-            raise SelectionError(f"--node {name}: no such node in {plan.spec.file.name}; "
-                                 f"known nodes: {', '.join(plan.spec.nodes)}", node=name)
+            raise SelectionError(plan.spec.no_such_node(name, "--node"), node=name)
     rows = []
     for item in plan.items:
         if wanted and item.variant.node not in wanted:
