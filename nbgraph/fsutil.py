@@ -19,7 +19,7 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
+        os.chmod(tmp, mode & ~_umask())  # as open() would: a umask of 077 keeps outputs private
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -44,3 +44,15 @@ def read_json(path: Path) -> Any | None:
             return json.load(fh)
     except (OSError, ValueError):
         return None
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` would, for every thread)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022

@@ -91,14 +91,19 @@ def live_sources(notebooks: list[str], *, server: str | None, token: str | None,
             raise LiveError(f"{name} runs in this very kernel; inherit_from needs another notebook's kernel "
                             "(open the parent in its own tab, with its own kernel)", notebook=name)
         found.append((name, session))
-    sources = []
+    sources: list[Source] = []
     for name, session in found:
         dest = scratch.new_dest(session.kernel_id)
-        reply = dump_live(session, dest, exclude=exclude, key_file=key_file, timeout=timeout)
+        try:
+            reply = dump_live(session, dest, exclude=exclude, key_file=key_file, timeout=timeout)
+        except BaseException:  # nothing will be loaded: drop the dumps made so far
+            for done in [*sources, Source(name=name, snapshot=str(dest))]:
+                scratch.forget(Path(done.snapshot))
+            raise
         at = f", In [{reply.execution_count}]" if reply.execution_count else ""
         sources.append(Source(name=session.path, snapshot=str(dest),
                               detail=f"live kernel {session.kernel_id[:8]} on {session.server.url}{at}, "
-                                     f"dumped in {reply.seconds:.1f} s"))
+                                     f"dumped in {reply.seconds:.1f} s", live=True))
     return sources
 
 
@@ -114,8 +119,21 @@ def load_sources(sources: list[Source], into: MutableMapping[str, Any], *, param
     summary = Inherited(sources=list(sources), params=dict(params or {}), notes=list(notes or []))
     before = {k for k in into if not is_kernel_internal(k)}
     defined: list[tuple[str, dict[str, str | None]]] = []
+    from .errors import SnapshotError
+    from .snapshot.format import seal_snapshot
+
     for source in sources:  # every byte checked (once per machine) before anything is unpickled
-        read_manifest(Path(source.snapshot))
+        try:  # a live parent left its buffers to hash here: sealing them is their full check
+            (seal_snapshot if source.live else read_manifest)(Path(source.snapshot))
+        except SnapshotError as e:
+            if not source.live:
+                raise
+            from .live.kernel import refused_dump
+            from .live.scratch import forget
+
+            for dumped in sources:
+                forget(Path(dumped.snapshot))
+            raise refused_dump(e, source.name) from None
     for source in sources:
         failed: list[dict[str, str]] = []
         manifest, state = load_with_manifest(Path(source.snapshot), into, verify_buffers=False, failed=failed)

@@ -98,6 +98,7 @@ def run(
         clean_partials(spec.build_dir)
         store = open_build(spec)
         plan = make_plan(spec, force=force, only=only)
+        sign.pin_key_path()  # kernels run elsewhere: a relative key path must name the same key there
         sign.signing_key()  # create it once, before kernels race to
         attached = []
         if attach.attached_nodes(spec, only):

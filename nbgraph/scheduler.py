@@ -95,6 +95,7 @@ def build_job(plan: Plan, item: Planned, parent_snapshots: list[tuple[str, str]]
         exclude=tuple(node.exclude),
         strict=node.strict or strict,
         verified=verified,
+        retries=node.retries,
         run_id=run_id,
         store=store.location if store.remote else None,
         storage_options=dict(getattr(store, "storage_options", {}) or {}),
@@ -158,7 +159,7 @@ class Scheduler:
         inputs = [(p, self._snapshots[p]) for p in item.variant.parents]
         verified = not self.store.remote  # a remote worker checks what it downloads itself
         if verified:
-            problem = self._verify(path for _, path in inputs)
+            problem = self._verify(inputs)
             if problem is not None:
                 self.events.started(item)
                 self._finish(item, Outcome(variant=name, ok=False, output=None, error=problem), pending)
@@ -170,7 +171,7 @@ class Scheduler:
         self.events.started(item)
         running[self.executor.submit(job)] = item
 
-    def _verify(self, paths) -> str | None:
+    def _verify(self, inputs: list[tuple[str, str]]) -> str | None:
         """Read every byte of each snapshot once per run: why one cannot be used, or None.
 
         A snapshot written in this run was sealed by its job (its large buffers hashed and
@@ -181,16 +182,29 @@ class Scheduler:
         from .errors import SnapshotError
         from .snapshot.format import seal_snapshot
 
-        for path in paths:
+        for parent, path in inputs:
             if path not in self._verified:
                 try:
                     seal_snapshot(Path(path))
                     self._verified[path] = None
                 except SnapshotError as e:
-                    self._verified[path] = str(e)
+                    self._verified[path] = self._unusable(parent, e)
             if self._verified[path] is not None:
                 return self._verified[path]
         return None
+
+    def _unusable(self, parent: str, error: Exception) -> str:
+        """Why a parent's snapshot from an earlier run cannot be used, and the command that remakes it.
+
+        Its record still says succeeded (``status`` checks no bytes), so a plain ``nbgraph
+        run`` would fail the same way: name the parent to force.
+        """
+        problem = getattr(error, "problem", None)
+        record = self.result.records.get(parent)
+        if not problem or record is None:
+            return str(error)
+        return (f"the snapshot of parent {parent} cannot be used ({getattr(error, 'path', '')}: {problem}); "
+                f"re-run it: nbgraph run --force --only {record.node}")
 
     def _ready(self, pending: dict[str, Planned], running: dict[Future, Planned]) -> list[Planned]:
         free = self.executor.slots - len(running)

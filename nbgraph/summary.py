@@ -40,6 +40,8 @@ class Source:
     name: str
     snapshot: str
     detail: str = ""
+    #: a live kernel's dump (made for this call), not a snapshot of a graph run
+    live: bool = False
 
 
 @dataclass

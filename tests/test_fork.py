@@ -211,6 +211,21 @@ def test_forked_kernel_output_goes_to_the_variant_log(tmp_path):
     assert _child_says(tmp_path) == "True True\n"
 
 
+def test_a_retried_child_keeps_the_zygote_for_its_siblings(tmp_path):
+    write_notebook(tmp_path / "parent.ipynb", "x = 41")
+    write_notebook(tmp_path / "child.ipynb", "import sys\nassert k != 1, 'flaky'\n"
+                   "print(x + k, 'nbgraph.kernels.fork.child' in sys.modules)", parameters="k = 0")
+    spec = write_spec(tmp_path, """
+        notebooks:
+          parent: parent.ipynb
+          child: {path: child.ipynb, parent: parent, grid: {k: [1, 2, 3]}, retries: 1, snapshot: false}
+        """)
+    result = runner.run(spec, jobs=1)  # k=1 fails twice before its siblings start
+    assert result.outcome["child[k=1]"] == "failed" and result.records["child[k=1]"].attempts == 2
+    for k in (2, 3):  # counted as one finished child, not two: the zygote was not drained early
+        assert outputs_of(tmp_path / "build" / "child" / f"k={k}" / "child.ipynb")[-1] == f"{41 + k} True\n"
+
+
 def test_fork_setting_is_validated(tmp_path):
     from nbgraph.errors import SpecError
     from nbgraph.spec import load_spec
@@ -243,6 +258,44 @@ def test_non_python_kernel_falls_back(tmp_path, monkeypatch, capfd):
     assert runner.run(spec).ok
     assert _child_says(tmp_path) == "42 False\n"
     assert capfd.readouterr().err.count("not forking kernels: kernel 'otherlang' runs otherlang") == 1
+
+
+def test_the_state_is_loaded_with_the_kernel_specs_environment(tmp_path, monkeypatch):
+    kernel_dir = tmp_path / "jupyter" / "kernels" / "pinned"
+    kernel_dir.mkdir(parents=True)
+    (kernel_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Pinned", "language": "python", "env": {"NBGRAPH_PROBE": "from the ${NBGRAPH_WHERE}"}}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("NBGRAPH_WHERE", "kernel spec")  # substituted, as jupyter_client does
+    write_notebook(tmp_path / "parent.ipynb", textwrap.dedent("""
+        import os
+        class Probe:  # what loading sees of the environment (thread counts, devices, paths are read so)
+            def __init__(self):
+                self.made = True
+            def __setstate__(self, state):
+                self.seen = os.environ.get("NBGRAPH_PROBE")
+        probe = Probe()
+        """).strip(), kernel="pinned")
+    write_notebook(tmp_path / "child.ipynb", "import sys\nprint(probe.seen, '|', 'nbgraph.kernels.fork.child' in sys.modules)",
+                   kernel="pinned")
+    spec = write_spec(tmp_path, "notebooks:\n  parent: parent.ipynb\n  child:\n    path: child.ipynb\n    parent: parent\n")
+    for fork in (False, True):
+        assert runner.run(spec, force=True, fork=fork).ok
+        assert _child_says(tmp_path) == f"from the kernel spec | {fork}\n"
+
+
+def test_inherited_values_win_over_ipython_startup_files_as_in_a_fresh_kernel(tmp_path, monkeypatch):
+    startup = tmp_path / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-team.py").write_text("x = 'from a startup file'\nteam = 'data'\n")
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    write_notebook(tmp_path / "parent.ipynb", "x = 'from the parent'")
+    write_notebook(tmp_path / "child.ipynb", "import sys\nprint(x, team, 'nbgraph.kernels.fork.child' in sys.modules)")
+    spec = write_spec(tmp_path, "notebooks:\n  parent: parent.ipynb\n  child:\n    path: child.ipynb\n    parent: parent\n")
+    for fork in (False, True):  # a fresh kernel runs the startup files first, then the injected cell
+        assert runner.run(spec, force=True, fork=fork).ok
+        assert _child_says(tmp_path) == f"from the parent data {fork}\n"
 
 
 def test_other_executors_and_platforms_do_not_fork(tmp_path, capfd):

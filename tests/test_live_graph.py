@@ -14,7 +14,7 @@ import pytest
 from conftest import outputs_of, run_cli, write_notebook, write_spec
 from jupyter_live import live_server
 from nbgraph import run
-from nbgraph.errors import ParentRaised, SpecError
+from nbgraph.errors import LiveError, ParentRaised, SpecError
 from nbgraph.plan import make_plan
 from nbgraph.report.status import status_rows
 from nbgraph.spec import load_spec
@@ -75,6 +75,26 @@ def test_attached_parent_is_snapshotted_from_its_live_kernel(jupyter):
     with pytest.raises(ParentRaised, match=r"^node 'notes' \(attach: true\): dumping the state of attach/notes.ipynb "
                                            r"failed inside its kernel: SnapshotError: .*rows"):
         run(spec, strict=True)  # the generator cannot be copied: strict refuses, the run stops
+
+
+def test_an_attached_kernel_of_another_environment_is_refused_with_its_own_remedy(jupyter):
+    study = jupyter.root / "otherenv"
+    write_notebook(study / "notes.ipynb", "data = 1")
+    write_notebook(study / "child.ipynb", "print(data)")
+    spec = write_spec(study, """
+        notebooks:
+          notes: {path: notes.ipynb, attach: true}
+          child: {path: child.ipynb, parent: notes}
+    """)
+    jupyter.open("otherenv/notes.ipynb", "import cloudpickle\ncloudpickle.__version__ = '1.0.0'\ndata = 1")
+    with pytest.raises(LiveError) as err:
+        run(spec)
+    message = str(err.value)
+    assert message.startswith("node 'notes' (attach: true): the state dumped by the kernel of otherenv/notes.ipynb "
+                              "cannot be loaded here: snapshot was written with cloudpickle 1.0.0"), message
+    assert "--force" not in message  # nbgraph never runs this notebook: re-running it is no remedy
+    assert not (study / "build" / "child").exists()
+    assert not list((study / "build").rglob("manifest.json"))  # the refused dump is not kept
 
 
 def test_attached_notebook_not_open_stops_the_run_before_anything_runs(jupyter):

@@ -191,6 +191,16 @@ def test_error_inside_parent_is_surfaced(jupyter, monkeypatch):
     assert broken.run("print(w)").strip() == "1"  # the parent goes on as before
 
 
+def test_a_parent_kernel_with_an_older_nbgraph_is_named(jupyter, monkeypatch):
+    jupyter.open("older.ipynb", "import sys, types\nolder = types.ModuleType('nbgraph.live.dump_side')\n"
+                 "def dump(ns, dest, exclude=(), key_file=None, strict=False): pass\n"
+                 "older.dump = dump\nsys.modules['nbgraph.live.dump_side'] = older")
+    monkeypatch.chdir(jupyter.root)
+    with pytest.raises(ParentRaised, match="the kernel of older.ipynb .*runs another nbgraph version .*"
+                                           "install the same nbgraph version in that kernel's environment"):
+        inherit_from("older.ipynb", into={})
+
+
 def test_inheriting_from_own_kernel_is_refused(jupyter, base):
     with pytest.raises(KernelCellError, match="runs in this very kernel"):
         base.run("__import__('nbgraph').inherit_from('base.ipynb')")
@@ -227,3 +237,33 @@ def test_kernels_that_cannot_share_a_snapshot_are_refused_before_dumping():
     with pytest.raises(LiveError, match="runs Python 3.8.10 and this is Python"):
         _check_language(session, {"name": "python", "version": "3.8.10"})
     _check_language(session, {"name": "python", "version": platform.python_version()})
+
+
+def test_a_dump_from_another_environment_says_what_to_do_and_leaves_nothing(jupyter, monkeypatch):
+    # the parent kernel's environment has another cloudpickle than this one (as the manifest records it)
+    jupyter.open("elsewhere.ipynb", "import cloudpickle\ncloudpickle.__version__ = '1.0.0'\nfar = 1")
+    monkeypatch.chdir(jupyter.root)
+    with pytest.raises(LiveError) as err:
+        inherit_from("elsewhere.ipynb", into={})
+    message = str(err.value)
+    assert message.startswith("the state dumped by the kernel of elsewhere.ipynb cannot be loaded here: "
+                              "snapshot was written with cloudpickle 1.0.0"), message
+    assert "same nbgraph and cloudpickle versions" in message and "--force" not in message
+    leftovers = [p for p in Path(os.environ["NBGRAPH_LIVE_DIR"]).rglob("manifest.json")
+                 if "elsewhere" in p.read_text() or "1.0.0" in p.read_text()]
+    assert not leftovers, leftovers  # the refused dump is removed, not kept until this process exits
+
+
+def test_large_arrays_of_a_live_parent_are_hashed_once_by_the_caller(jupyter, monkeypatch):
+    jupyter.open("arrays.ipynb", "import numpy as np\nbig = np.arange(300_000.0)\nview = big[::2]")
+    monkeypatch.chdir(jupyter.root)
+    ns: dict = {}
+    summary = inherit_from("arrays.ipynb", into=ns)
+    assert ns["big"].sum() == 299_999 * 300_000 / 2 and ns["view"].base is not None
+    manifest_path = Path(summary.sources[0].snapshot) / "manifest.json"
+    import json
+
+    manifest = json.loads(manifest_path.read_text())
+    # the parent wrote the buffers without hashing them; the caller sealed them (its full check, remembered)
+    assert manifest["sealed"] and all(b[2] for b in manifest["buffers"]) and manifest["buffers"]
+    assert (manifest_path.parent / ".checked").is_file()

@@ -200,6 +200,12 @@ def test_only_reuses_parent_snapshot_and_errors_without_one(project):
     again = project.cli("run", "--only", "c", "--force")
     assert again.returncode == 0 and "1 succeeded" in again.stdout
     assert outputs_of(project.root / "build/c/default/c.ipynb")[1] == first[1]  # same inherited v
+    state = next((project.root / "build/p/default").glob("snapshot-*/state.pkl"))
+    state.write_bytes(state.read_bytes()[:-1] + b"\0")  # the parent's snapshot is altered since
+    broken = project.cli("run", "--only", "c", "--force")
+    assert broken.returncode == 1
+    assert "the snapshot of parent p cannot be used (" in broken.stdout and "state.pkl is missing or was altered" \
+        in broken.stdout and "re-run it: nbgraph run --force --only p" in broken.stdout, broken.stdout
 
 
 def test_mixins_merge_in_order_later_wins_and_collisions_are_listed(project):

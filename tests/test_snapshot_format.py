@@ -124,6 +124,23 @@ def test_parent_function_sees_the_childs_globals(tmp_path):
         child["scaled"](1)
 
 
+def test_code_that_runs_while_loading_sees_the_globals_loaded_before(tmp_path):
+    """A notebook class's __setstate__ (or a reconstructor) may use the notebook's imports."""
+    _, child = roundtrip(tmp_path, """
+        import numpy as np
+        class Cache:
+            def __init__(self, n):
+                self.n = n
+            def __getstate__(self):
+                return {"n": self.n}
+            def __setstate__(self, state):
+                self.n = state["n"]
+                self.table = np.arange(self.n)  # rebuilt on load, not pickled
+        cache = Cache(4)
+    """)
+    assert list(child["cache"].table) == [0, 1, 2, 3]
+
+
 def test_functions_pass_down_generations(tmp_path):
     """A grandchild re-saved by the child still binds the function to its own namespace."""
     _, child = roundtrip(tmp_path, "rate = 2\ndef scaled(x):\n    return x * rate\n")
@@ -273,6 +290,17 @@ def test_wrong_key_is_refused(snapshot, tmp_path, monkeypatch):
     monkeypatch.setenv(sign.KEY_ENV, str(tmp_path / "other.key"))
     with pytest.raises(SnapshotError, match="signature does not match.*--force"):
         load_snapshot(snapshot)
+
+
+def test_a_key_readable_by_others_is_made_private_again(tmp_path, monkeypatch):
+    import stat
+
+    key = tmp_path / "copied.key"
+    key.write_bytes(os.urandom(32))
+    key.chmod(0o644)  # e.g. copied from another machine
+    monkeypatch.setenv(sign.KEY_ENV, str(key))
+    assert sign.signing_key() == key.read_bytes()
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
 
 @pytest.mark.parametrize("field,value,message", [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -102,7 +103,8 @@ def test_unpicklable_kinds_are_skipped_and_reported_everywhere(project):
         fh.write(bytes([byte[0] ^ 1]))
     again = project.cli("run", "--only", "child", "--force")
     assert again.returncode == 1
-    assert f"{snapshot}: file buffers.bin was altered; re-run its notebook with --force" in again.stdout
+    assert (f"the snapshot of parent parent cannot be used ({snapshot}: file buffers.bin was altered); "
+            "re-run it: nbgraph run --force --only parent") in again.stdout
 
 
 def test_strict_per_node_and_per_run(project):
@@ -155,3 +157,46 @@ def test_strict_key_is_validated(project):
     assert not load_spec(project.spec("notebooks:\n  a: {path: a.ipynb}\n")).nodes["a"].strict
     with pytest.raises(SpecError, match=r"inheritance.yaml:3: node 'a', field 'strict': must be true or false"):
         load_spec(project.spec("notebooks:\n  a:\n    strict: 1\n    path: a.ipynb\n"))
+
+
+def test_a_relative_key_file_names_the_same_key_in_kernels_run_elsewhere(project, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    project.notebook("nbs/parent.ipynb", "x = 41")
+    project.notebook("nbs/child.ipynb", "print(x + 1)")
+    project.spec("""
+        notebooks:
+          parent: {path: nbs/parent.ipynb}
+          child: {path: nbs/child.ipynb, parent: parent}
+    """)
+    env = {**os.environ, "NBGRAPH_KEY_FILE": "keys/snapshot.key"}  # relative to where nbgraph runs
+    proc = subprocess.run([sys.executable, "-m", "nbgraph", "run"], cwd=project.root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert outputs_of(project.root / "build" / "child" / "default" / "child.ipynb")[1] == "42\n"
+    assert [p.relative_to(project.root) for p in project.root.rglob("*.key")] == [Path("keys/snapshot.key")]
+
+
+def test_a_private_umask_keeps_every_output_private(project):
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    project.notebook("parent.ipynb", "import nbgraph\nx = 41\nnbgraph.record('x', x)")
+    project.notebook("child.ipynb", "print(x + 1)")
+    project.spec("""
+        notebooks:
+          parent: {path: parent.ipynb}
+          child: {path: child.ipynb, parent: parent}
+    """)
+    proc = subprocess.run([sys.executable, "-m", "nbgraph", "run"], cwd=project.root, capture_output=True, text=True,
+                          timeout=300, preexec_fn=lambda: os.umask(0o077))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    written = [p for p in (project.root / "build").rglob("*")]
+    assert any(p.name == "child.ipynb" for p in written) and any(p.name == "record.json" for p in written)
+    loose = {str(p.relative_to(project.root)): oct(stat.S_IMODE(p.stat().st_mode))
+             for p in written if stat.S_IMODE(p.stat().st_mode) & 0o077}
+    assert not loose  # executed notebooks, results and records hold the data too

@@ -83,3 +83,19 @@ def test_clean_partials_removes_only_temporary_files(tmp_path):
     (tmp_path / "n" / "nb.ipynb").write_text("{}")
     assert clean_partials(tmp_path) == 2
     assert [p.name for p in (tmp_path / "n").iterdir()] == ["nb.ipynb"]
+
+
+def test_a_snapshot_rewritten_in_place_is_fetched_again_even_with_same_sizes(store, tmp_path):
+    # a --force re-run writes the same snapshot path; arrays of the same shape, new values
+    import numpy as np
+
+    snap = store.root / "load" / "default" / "snapshot-0123456789abcdef"
+    dump_namespace({"arr": np.zeros(50_000)}, snap)
+    ref = store.publish(snap)
+    there = other_machine(store, tmp_path)
+    assert load_snapshot(there.fetch(ref))["arr"].sum() == 0
+    dump_namespace({"arr": np.ones(50_000)}, snap)
+    store.publish(snap)
+    there.fetch(ref, manifest_only=True)  # what the scheduler's machine mirrors after a run
+    assert load_snapshot(there.fetch(ref))["arr"].sum() == 50_000
+    assert load_snapshot(there.fetch(ref))["arr"].sum() == 50_000  # and a second fetch keeps it

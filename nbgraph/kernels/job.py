@@ -35,6 +35,8 @@ class Job:
     storage_options: dict[str, Any] = field(default_factory=dict)
     #: 1 for the first run of the variant; more with ``retries`` (the log then keeps earlier attempts)
     attempt: int = 1
+    #: the node's ``retries``: a failed attempt up to ``retries`` is followed by another one
+    retries: int = 0
     #: fork-server socket of a zygote holding the parents' state (see ``kernels.fork``); None: fresh kernel
     fork_from: str | None = None
 

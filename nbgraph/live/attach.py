@@ -24,14 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cache import Decision, key_of
-from ..errors import LiveError
+from ..errors import LiveError, SnapshotError
 from ..graph import Variant, run_graph
 from ..records import SUCCEEDED, BuildLayout, Record
-from ..snapshot.format import FORMAT_VERSION, read_manifest
+from ..snapshot.format import FORMAT_VERSION, seal_snapshot
 from ..spec import NodeSpec, Spec
 from ..store import LocalStore, Store
 from . import servers
-from .kernel import dump_live
+from .kernel import dump_live, refused_dump
 
 DEFAULT_TIMEOUT = 120.0
 OUTCOME = "attached"
@@ -119,7 +119,10 @@ def _refresh_one(spec: Spec, layout: BuildLayout, store: Store, node: NodeSpec, 
     try:
         reply = dump_live(session, tmp, exclude=node.exclude, key_file=key_file, strict=strict,
                           timeout=spec.node_timeout(node) or DEFAULT_TIMEOUT)
-        manifest = read_manifest(tmp)
+        try:  # the kernel left its buffers to hash here: sealing them is their full check
+            manifest = seal_snapshot(tmp)
+        except SnapshotError as e:  # no run of it produced this snapshot: say what to do instead
+            raise refused_dump(e, session.path) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

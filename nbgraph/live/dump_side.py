@@ -20,17 +20,19 @@ _SETTINGS_OF = ("dill",)
 
 
 def dump(ns: Mapping[str, Any], dest: str, exclude: Sequence[str] = (), key_file: str | None = None,
-         strict: bool = False) -> None:
+         strict: bool = False, seal: bool = True) -> None:
     """Snapshot ``ns`` into ``dest`` with the same format and signature as graph runs.
 
     ``key_file`` is the caller's signing key path: the caller verifies with its own key,
     so the parent signs with that one even if its environment points elsewhere.
+    ``seal=False``: the caller hashes the large buffers (it reads them all once anyway,
+    to check them), so the parent does not hash them too; as in graph runs.
     """
     from ..snapshot import sign
     from ..snapshot.format import dump_namespace
 
     with _environ(sign.KEY_ENV, key_file), _settings_kept():
-        dump_namespace(ns, Path(dest), exclude=tuple(exclude), strict=strict)
+        dump_namespace(ns, Path(dest), exclude=tuple(exclude), strict=strict, seal=seal)
 
 
 @contextlib.contextmanager

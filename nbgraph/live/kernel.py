@@ -36,12 +36,16 @@ class DumpReply:
 def dump_code(dest: Path, exclude: Sequence[str], key_file: str | None, strict: bool = False) -> str:
     """The single expression run in the parent (no assignment, so no name is left behind)."""
     return (f'__import__("nbgraph.live.dump_side", fromlist=["dump"]).dump(globals(), {str(dest)!r}, '
-            f"exclude={[str(x) for x in exclude]!r}, key_file={key_file!r}, strict={bool(strict)!r})")
+            f"exclude={[str(x) for x in exclude]!r}, key_file={key_file!r}, strict={bool(strict)!r}, seal=False)")
 
 
 def dump_live(session: Session, dest: Path, *, exclude: Sequence[str] = (), key_file: str | None = None,
               strict: bool = False, timeout: float = 120.0) -> DumpReply:
-    """Have the kernel of ``session`` write its snapshot to ``dest``; raise a ``LiveError`` if it cannot."""
+    """Have the kernel of ``session`` write its snapshot to ``dest``; raise a ``LiveError`` if it cannot.
+
+    The snapshot's large buffers are not hashed by the parent: the caller seals it
+    (``snapshot.format.seal_snapshot``, one read that is also the full check) before loading.
+    """
     started = time.monotonic()
     deadline = started + timeout
     _wait_until_idle(session, deadline, timeout)
@@ -72,6 +76,22 @@ def dump_live(session: Session, dest: Path, *, exclude: Sequence[str] = (), key_
         raise KernelDied(f"the kernel of {session.describe()} has run no cell since it started (was it restarted?); "
                          "run the notebook's cells, then retry", notebook=session.path, state="fresh")
     return DumpReply(execution_count=count if isinstance(count, int) else None, seconds=time.monotonic() - started)
+
+
+def refused_dump(error: Exception, where: str) -> LiveError:
+    """A live kernel's dump that this process refuses to load, with a remedy that fits it.
+
+    No notebook run produced it, so the snapshot's usual remedy (re-run with --force) would
+    mislead; the likely cause is two kernels with different nbgraph/cloudpickle versions.
+    """
+    problem = getattr(error, "problem", None) or str(error)
+    if getattr(error, "versions", False):
+        remedy = ("install the same nbgraph and cloudpickle versions in that kernel's environment as in this one "
+                  "(or use the same environment's kernel for both notebooks)")
+    else:
+        remedy = "dump it again (retry); nothing was loaded"
+    return LiveError(f"the state dumped by the kernel of {where} cannot be loaded here: {problem}; {remedy}",
+                     notebook=where, problem=problem)
 
 
 def _wait_until_idle(session: Session, deadline: float, timeout: float) -> None:
@@ -180,5 +200,9 @@ def _parent_error(session: Session, ename: str, evalue: str) -> ParentRaised:
         return ParentRaised(f"nbgraph is not importable in the kernel of {session.describe()} ({ename}: {first}); "
                             "install nbgraph in that kernel's environment", notebook=session.path, ename=ename,
                             evalue=first)
+    if ename == "TypeError" and first.startswith("dump() got an unexpected keyword argument"):
+        return ParentRaised(f"the kernel of {session.describe()} runs another nbgraph version ({ename}: {first}); "
+                            "install the same nbgraph version in that kernel's environment as in this one",
+                            notebook=session.path, ename=ename, evalue=first)
     return ParentRaised(f"dumping the state of {session.path} failed inside its kernel: {ename}: {first}",
                         notebook=session.path, ename=ename, evalue=first)

@@ -57,6 +57,11 @@ def forget_older(dest: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def forget(dest: Path) -> None:
+    """Remove a dump nothing was loaded from (refused, or its call failed)."""
+    shutil.rmtree(dest, ignore_errors=True)
+
+
 def _private_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     st = path.stat()

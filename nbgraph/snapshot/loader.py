@@ -120,8 +120,8 @@ def load_with_manifest(path: Path, into: MutableMapping[str, Any] | None = None,
                     unpickler = _step_over(unpickler, stream, feed, data, entry, [i, manifest["token"]])
                 continue
             state[entry["name"]] = value
-    if into is not None:
-        into.update(state)
+            if into is not None:  # now: code run by later variables' loading (a __setstate__) reads its globals
+                into[entry["name"]] = value
     return manifest, state
 
 

@@ -52,9 +52,14 @@ STREAM = "stream"
 REMEDY = "re-run its notebook with --force"
 
 
-def refuse(path: Path, problem: str) -> SnapshotError:
-    """The one-line error for a snapshot that cannot be used, naming it and the remedy."""
-    return SnapshotError(f"{path}: {problem}; {REMEDY}", path=str(path))
+def refuse(path: Path, problem: str, *, versions: bool = False) -> SnapshotError:
+    """The one-line error for a snapshot that cannot be used, naming it and the remedy.
+
+    ``problem`` and ``versions`` (another nbgraph/Python/cloudpickle wrote it) stay on the
+    error, so that a caller whose snapshot no notebook run produced (a live kernel's dump)
+    can give its own remedy instead.
+    """
+    return SnapshotError(f"{path}: {problem}; {REMEDY}", path=str(path), problem=problem, versions=versions)
 
 
 def read_manifest(path: Path, *, check_files: bool | str = True) -> dict[str, Any]:
@@ -97,15 +102,15 @@ def check_versions(manifest: dict[str, Any], path: Path) -> None:
     """Refuse a snapshot another format, Python or cloudpickle wrote (it may not load, or load wrong)."""
     if manifest.get("format") != FORMAT_VERSION:
         raise refuse(path, f"snapshot format {manifest.get('format')} is not {FORMAT_VERSION} "
-                           "(written by another nbgraph version)")
+                           "(written by another nbgraph version)", versions=True)
     here = ".".join(platform.python_version().split(".")[:2])
     if not str(manifest.get("python", "")).startswith(here + "."):
         raise refuse(path, f"snapshot was written by Python {manifest.get('python')}, "
-                           f"this is Python {platform.python_version()}")
+                           f"this is Python {platform.python_version()}", versions=True)
     wrote = manifest.get("cloudpickle")
     if wrote and _major_minor(wrote) != _major_minor(_cloudpickle_version()):
         raise refuse(path, f"snapshot was written with cloudpickle {wrote}, "
-                           f"this is cloudpickle {_cloudpickle_version()}")
+                           f"this is cloudpickle {_cloudpickle_version()}", versions=True)
 
 
 def check_stream(path: Path, manifest: dict[str, Any], data: bytes | None) -> None:

@@ -24,9 +24,19 @@ KEY_ENV = "NBGRAPH_KEY_FILE"
 def key_path() -> Path:
     override = os.environ.get(KEY_ENV)
     if override:
-        return Path(override).expanduser()
+        return Path(override).expanduser().absolute()
     base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return base / "nbgraph" / "snapshot.key"
+
+
+def pin_key_path() -> None:
+    """Make a relative ``$NBGRAPH_KEY_FILE`` absolute for the processes started from here.
+
+    Kernels and zygotes run in their notebook's folder: a relative path would point each
+    to another (new) key, and every snapshot would then be refused as altered.
+    """
+    if os.environ.get(KEY_ENV):
+        os.environ[KEY_ENV] = str(key_path())
 
 
 def signing_key() -> bytes:
@@ -60,7 +70,21 @@ def _read_key(path: Path) -> bytes | None:
         key = path.read_bytes()
     except FileNotFoundError:
         return None
-    return key if len(key) >= 32 else None
+    if len(key) < 32:
+        return None
+    _keep_private(path)
+    return key
+
+
+def _keep_private(path: Path) -> None:
+    """Whoever can read the key can sign a snapshot that runs code here: a key copied in with
+    looser permissions (0644) is made 0600 again."""
+    try:
+        st = path.stat()
+        if st.st_mode & 0o077 and st.st_uid == os.getuid():
+            os.chmod(path, 0o600)
+    except OSError:
+        pass
 
 
 def _canonical(manifest: dict[str, Any]) -> bytes:
@@ -82,7 +106,8 @@ def verify_manifest(manifest: dict[str, Any], where: Path, key: bytes | None = N
         raise SnapshotError(
             f"{where}: snapshot signature does not match (not written by your nbgraph, or altered); "
             "re-run its notebook with --force",
-            path=str(where),
+            path=str(where), problem="snapshot signature does not match (not written by your nbgraph, or altered)",
+            versions=False,
         )
 
 

@@ -109,7 +109,13 @@ def _run_ipykernel(argv: list[str], ns: MutableMapping[str, Any], zygote_pid: in
     # The shell (and its history thread) is created here, after the fork.  The parent-death
     # handle is given explicitly: ipykernel read JPY_PARENT_PID when the zygote imported it.
     app = IPKernelApp.instance(user_ns=ns, parent_handle=zygote_pid)
+    inherited = {k: v for k, v in ns.items() if not k.startswith("__")}
     app.initialize(argv)
+    # initialize() ran the user's IPython startup files and exec_lines; a fresh kernel runs them
+    # before the injected cell loads the state, so inherited values must win here too
+    for name, value in inherited.items():
+        if ns.get(name) is not value:
+            ns[name] = value
     _attach_inline_backend()
     conn.send(json.dumps({"bound": True, "pid": os.getpid()}).encode())  # sockets are bound: connect now
     conn.close()

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import socket
+import string
 import subprocess
 import sys
 import tempfile
@@ -47,11 +48,12 @@ class ZygoteError(RuntimeError):
 class Zygote:
     """One zygote process: started at once, importing; ``load`` then makes it fork-ready."""
 
-    def __init__(self, python: str = sys.executable) -> None:
+    def __init__(self, python: str = sys.executable, env: tuple[tuple[str, str], ...] = ()) -> None:
         self.python = python
         self.folder = tempfile.mkdtemp(prefix="nbgraph-fork-")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = dict(os.environ)
+        # the kernel spec's env, as a fresh kernel gets it (thread counts...): ${VAR} expanded as jupyter_client does
+        env = {**os.environ, **{k: string.Template(v).safe_substitute(os.environ) for k, v in env}}
         env.setdefault("MPLBACKEND", INLINE_BACKEND)  # before any matplotlib import, as ipykernel does
         try:
             self.process = subprocess.Popen(
@@ -119,6 +121,7 @@ class Zygote:
 class _Group:
     expected: int
     python: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
     done: int = 0
     zygote: Zygote | None = None
     address: str | None = None
@@ -142,7 +145,7 @@ class ForkManager:
         self._lock = threading.RLock()
         self._said: set[str] = set()
         self._say = say
-        self._spares: dict[str, Zygote] = {}
+        self._spares: dict[Hashable, Zygote] = {}
         self._closed = False
         self.zygotes: list[Zygote] = []
         self.notes: list[str] = []
@@ -151,14 +154,14 @@ class ForkManager:
         for key, n in expected.items():
             name = key[2]
             info = kernels.get(name) or kernels.setdefault(name, kernel_info(name))
-            group = _Group(expected=n, python=info.python, fallback=info.blocker)
+            group = _Group(expected=n, python=info.python, env=info.env, fallback=info.blocker)
             if info.blocker:
                 group.ready.set()
                 self.note(f"not forking kernels: {info.blocker}; children start fresh kernels")
             self._groups[key] = group
-        first = next((g.python for g in self._groups.values() if g.fallback is None), None)
-        if spare and first:
-            self._spawn_spare(first)
+        first = next((g for g in self._groups.values() if g.fallback is None), None)
+        if spare and first is not None and first.python:
+            self._spawn_spare(first.python, first.env)
 
     @property
     def forking(self) -> bool:
@@ -169,6 +172,7 @@ class ForkManager:
     def run(self, job: Job, run: Callable[[Job], Outcome]) -> Outcome:
         """Run ``job`` (with ``run``, e.g. ``run_job``) forked if possible, fresh otherwise."""
         forked = self.assign(job)
+        outcome = None
         try:
             outcome = run(forked)
             if forked.fork_from and not outcome.ok and (outcome.error or "").startswith("ForkError"):
@@ -176,7 +180,10 @@ class ForkManager:
                 outcome = run(job)
             return outcome
         finally:
-            self.finished(job)
+            # a failed attempt that the scheduler retries is not the child's last: the zygote
+            # must stay up for it (and for the siblings still waiting), or they all run fresh
+            if outcome is None or outcome.ok or job.attempt > job.retries:
+                self.finished(job)
 
     def assign(self, job: Job) -> Job:
         if not job.inherit:
@@ -189,14 +196,15 @@ class ForkManager:
             loader = group.zygote is None and group.fallback is None
             if loader:
                 try:
-                    group.zygote = self._take_zygote(group.python or sys.executable)
+                    group.zygote = self._take_zygote(group.python or sys.executable, group.env)
                 except OSError as e:
                     group.fallback = f"cannot start a zygote with {group.python} ({e})"
                     self.note(f"not forking kernels: {group.fallback}; children start fresh kernels")
                     group.ready.set()
                     return job
-                if any(g.zygote is None and g.fallback is None for g in self._groups.values()):
-                    self._spawn_spare(group.python or sys.executable)  # for the next group
+                following = next((g for g in self._groups.values() if g.zygote is None and g.fallback is None), None)
+                if following is not None:  # for the next group
+                    self._spawn_spare(following.python or sys.executable, following.env)
         if loader:
             self._load(group, job)
         group.ready.wait()
@@ -232,21 +240,21 @@ class ForkManager:
         self._say(message)
 
     # -- internals -----------------------------------------------------------------------
-    def _spawn_spare(self, python: str) -> None:
-        if self._closed:
+    def _spawn_spare(self, python: str, env: tuple[tuple[str, str], ...] = ()) -> None:
+        if self._closed or (python, env) in self._spares:
             return
         try:
-            zygote = Zygote(python)
+            zygote = Zygote(python, env)
         except OSError:  # said when a group needs it and it cannot start either
             return
         self.zygotes.append(zygote)
-        self._spares[python] = zygote
+        self._spares[(python, env)] = zygote
 
-    def _take_zygote(self, python: str) -> Zygote:
-        """The spare zygote (already importing) for this interpreter, else a new one."""
-        zygote = self._spares.pop(python, None)
+    def _take_zygote(self, python: str, env: tuple[tuple[str, str], ...] = ()) -> Zygote:
+        """The spare zygote (already importing) for this interpreter and environment, else a new one."""
+        zygote = self._spares.pop((python, env), None)
         if zygote is None or not zygote.alive():
-            zygote = Zygote(python)
+            zygote = Zygote(python, env)
             self.zygotes.append(zygote)
         return zygote
 

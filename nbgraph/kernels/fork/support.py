@@ -21,6 +21,8 @@ class KernelInfo:
     name: str
     python: str | None = None  # interpreter of an ipykernel kernel
     blocker: str | None = None  # why it cannot fork
+    #: the kernel spec's ``env``: a fresh kernel starts with it, so the zygote loads the state with it
+    env: tuple[tuple[str, str], ...] = ()
 
 
 def platform_blocker(platform: str = sys.platform) -> str | None:
@@ -62,7 +64,8 @@ def kernel_info(name: str) -> KernelInfo:
     major, minor = sys.version_info[:2]
     if python in ("python", f"python{major}", f"python{major}.{minor}"):
         python = sys.executable  # what jupyter_client does with these names
-    return KernelInfo(name, python=python)
+    env = tuple(sorted((str(k), str(v)) for k, v in (spec.env or {}).items()))
+    return KernelInfo(name, python=python, env=env)
 
 
 def fork_blocker(notebook: str | Path, kernel: str | None, platform: str = sys.platform) -> str | None:
