@@ -274,7 +274,8 @@ class ForkManager:
             else:
                 why = f"the zygote could not load the state of {parents}: {reply.get('error')}"
             group.fallback = why
-            self.note(f"not forking kernels: {why}; its children start fresh kernels")
+            if not self._closed:  # a load cut short by our own shutdown (Ctrl-C) is no news
+                self.note(f"not forking kernels: {why}; its children start fresh kernels")
             group.zygote.close()
         finally:
             group.ready.set()
