@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..fsutil import atomic_write_bytes
 from . import sign
 
 NOTE = ".checked"
@@ -57,11 +58,7 @@ def remember(path: Path, manifest: dict[str, Any]) -> None:
     identity = _identity(path, manifest)
     if identity is None:
         return
-    tmp = path / f"{NOTE}.{os.getpid()}.partial"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(json.dumps({"identity": identity, "mac": _mac(identity)}).encode())
-        os.replace(tmp, path / NOTE)
+        atomic_write_bytes(path / NOTE, json.dumps({"identity": identity, "mac": _mac(identity)}).encode(), mode=0o600)
     except OSError:
-        tmp.unlink(missing_ok=True)
+        pass

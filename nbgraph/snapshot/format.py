@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import SnapshotError
+from ..fsutil import atomic_write_bytes
 from . import sign
 from .loader import gc_paused, load_snapshot, load_with_manifest, one_line
 from .manifest import BUFFERS, FORMAT_VERSION, MANIFEST, STATE, STREAM, read_manifest
@@ -340,11 +341,7 @@ def seal_snapshot(path: Path) -> dict[str, Any]:
     manifest["sealed"] = True
     del manifest["hmac"]
     manifest = sign.sign(manifest)
-    tmp = path / f".{MANIFEST}.{os.getpid()}.partial"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(json.dumps(manifest, indent=1, sort_keys=True).encode())
-    os.replace(tmp, path / MANIFEST)
+    atomic_write_bytes(path / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode(), mode=0o600)
     from . import checked
 
     checked.remember(path, manifest)  # every byte was just read
