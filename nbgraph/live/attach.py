@@ -27,7 +27,7 @@ from ..cache import Decision, key_of
 from ..errors import LiveError, SnapshotError
 from ..graph import Variant, run_graph
 from ..records import SUCCEEDED, BuildLayout, Record
-from ..snapshot.format import FORMAT_VERSION, seal_snapshot
+from ..snapshot.format import FORMAT_VERSION, MANIFEST, seal_snapshot
 from ..spec import NodeSpec, Spec
 from ..store import LocalStore, Store
 from . import servers
@@ -179,7 +179,7 @@ def content_digest(path: Path, manifest: dict) -> str:
     from ..snapshot.sign import file_sha256
 
     return _sha({str(p.relative_to(path)): file_sha256(p) for p in sorted(path.rglob("*"))
-                 if p.is_file() and p.name != "manifest.json"})
+                 if p.is_file() and p.name != MANIFEST})
 
 
 def _entry_bytes_digest(path: Path, manifest: dict, entry: dict) -> str:
