@@ -133,24 +133,26 @@ def decide(parts: Mapping[str, Any], record: Record | None, *, needs_snapshot: b
         return stale("inputs changed")
     if not record.output or not Path(record.output).is_file():
         return stale("executed notebook is missing")
-    if needs_snapshot and not _snapshot_ok(record.snapshot):
+    if needs_snapshot and not _snapshot_ok(record):
         return stale("snapshot is missing or invalid")
     return Decision(False, "up to date", key, parts)
 
 
-def _snapshot_ok(path: str | None) -> bool:
-    """A signed manifest of the current format whose files are all there.
+def _snapshot_ok(record: Record) -> bool:
+    """A signed manifest of the current format, bound to this record, whose files are all there.
 
     Hashing the files themselves is left to the load (it verifies before unpickling), so
-    a no-op run stays fast however big the snapshots are.
+    a no-op run stays fast however big the snapshots are.  The binding is not: a snapshot
+    copied over from another variant is not this record's, however sound its files.
     """
     from .errors import SnapshotError
     from .snapshot.format import read_manifest
 
+    path = record.snapshot
     if not path:
         return False
     try:
-        manifest = read_manifest(Path(path), check_files=False)
+        manifest = read_manifest(Path(path), check_files=False, expect=record.binding)
     except SnapshotError:
         return False
     from .store import present  # a remote build's files may be in its bucket only

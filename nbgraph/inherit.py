@@ -123,8 +123,12 @@ def load_sources(sources: list[Source], into: MutableMapping[str, Any], *, param
     from .snapshot.format import seal_snapshot
 
     for source in sources:  # every byte checked (once per machine) before anything is unpickled
+        expect = dict(source.bound_to) if source.bound_to is not None else None
         try:  # a live parent left its buffers to hash here: sealing them is their full check
-            (seal_snapshot if source.live else read_manifest)(Path(source.snapshot))
+            if source.live:
+                seal_snapshot(Path(source.snapshot))
+            else:  # a graph variant's: the one its record names, not one copied from another variant
+                read_manifest(Path(source.snapshot), expect=expect)
         except SnapshotError as e:
             if not source.live:
                 raise
@@ -136,7 +140,8 @@ def load_sources(sources: list[Source], into: MutableMapping[str, Any], *, param
             raise refused_dump(e, source.name) from None
     for source in sources:
         failed: list[dict[str, str]] = []
-        manifest, state = load_with_manifest(Path(source.snapshot), into, verify_buffers=False, failed=failed)
+        manifest, state = load_with_manifest(Path(source.snapshot), into, verify_buffers=False, failed=failed,
+                                             expect=dict(source.bound_to) if source.bound_to is not None else None)
         types = manifest.get("variables", {})
         digests = {e.get("name"): e.get("digest") for e in manifest.get("entries", [])}
         defined.append((source.name, {name: digests.get(name) for name in state}))

@@ -2,6 +2,9 @@
 
 The record (``record.json``, written atomically last) is the commit point of a variant:
 an executed notebook or snapshot that no record points to is treated as never written.
+A record names its snapshot by path and by :attr:`Record.binding` (variant, key, run),
+which the snapshot's signed manifest must repeat: a snapshot copied in from elsewhere is
+not this record's.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 from .fsutil import atomic_write_json, read_json
 from .graph import Variant
+from .snapshot.manifest import binding
 from .store import RECORD
 
 SUCCEEDED = "succeeded"
@@ -45,6 +49,13 @@ class Record:
     results: dict[str, Any] = field(default_factory=dict)
     #: attach: true nodes: the live kernel the snapshot came from (server, kernel, notebook, ...)
     attached: dict[str, Any] | None = None
+    #: the run that made its snapshot (named with ``name`` and ``key`` in the snapshot's signed binding)
+    run: str | None = None
+
+    @property
+    def binding(self) -> dict[str, Any]:
+        """What the signed manifest of this record's snapshot must say it was made for."""
+        return binding(self.name, self.key, self.run)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -52,7 +52,8 @@ def variant_sources(queries: list[str], spec: str | os.PathLike | Spec) -> tuple
                 notes.append(f"{parent_name} has changed since {variant.name} last ran: this is its newer state")
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(parent_record.finished)) if parent_record.finished else "?"
             sources.append(Source(name=parent_name, snapshot=str(store.fetch(parent_record.snapshot)),
-                                  detail=f"snapshot from the run of {when}, handed to {variant.name}"))
+                                  detail=f"snapshot from the run of {when}, handed to {variant.name}",
+                                  bound_to=parent_record.binding))
         params.update(variant.own_params)
     return sources, params, notes
 

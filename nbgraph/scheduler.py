@@ -71,16 +71,24 @@ class RunResult:
 
 
 def build_job(plan: Plan, item: Planned, parent_snapshots: list[tuple[str, str]], strict: bool = False,
-              *, store: Store | None = None, run_id: str = "local", verified: bool = False) -> Job:
+              *, store: Store | None = None, run_id: str = "local", verified: bool = False,
+              parent_records: list[Record] | None = None) -> Job:
     """The job of one variant; with a remote ``store`` its paths are the location's URLs.
 
     ``verified``: the scheduler read every byte of the parents' snapshots in this run.
+    ``parent_records``: the parents' records, whose bindings the child's load checks and
+    which complete the variant's key (signed into its own snapshot's binding).
     """
     variant, node, spec = item.variant, item.node, plan.spec
     store = store or LocalStore(plan.layout.root)
     snapshot = None
     if node.snapshot:
         snapshot = store.ref(plan.layout.snapshot_dir(variant, item.decision.key))
+    key = item.decision.key
+    expect: tuple = ()
+    if parent_records is not None:
+        key = with_parent_results(item.decision.parts, parent_records)[0]
+        expect = tuple(r.binding for r in parent_records)
     return Job(
         variant=variant.name,
         node=variant.node,
@@ -91,7 +99,9 @@ def build_job(plan: Plan, item: Planned, parent_snapshots: list[tuple[str, str]]
         kernel=spec.node_kernel(node),
         timeout=spec.node_timeout(node),
         inherit=tuple((name, store.ref(path)) for name, path in parent_snapshots),
+        expect=expect,
         snapshot=snapshot,
+        key=key,
         exclude=tuple(node.exclude),
         strict=node.strict or strict,
         verified=verified,
@@ -157,35 +167,38 @@ class Scheduler:
         name = item.variant.name
         self._attempts[name] = self._attempts.get(name, 0) + 1
         inputs = [(p, self._snapshots[p]) for p in item.variant.parents]
+        parents = [self.result.records[p] for p in item.variant.parents]
         verified = not self.store.remote  # a remote worker checks what it downloads itself
         if verified:
-            problem = self._verify(inputs)
+            problem = self._verify(inputs, parents)
             if problem is not None:
                 self.events.started(item)
                 self._finish(item, Outcome(variant=name, ok=False, output=None, error=problem), pending)
                 return
         job = build_job(self.plan, item, inputs, self.strict, store=self.store, run_id=self.run_id,
-                        verified=verified)
+                        verified=verified, parent_records=parents)
         if self._attempts[name] > 1:
             job = dataclasses.replace(job, attempt=self._attempts[name])
         self.events.started(item)
         running[self.executor.submit(job)] = item
 
-    def _verify(self, inputs: list[tuple[str, str]]) -> str | None:
+    def _verify(self, inputs: list[tuple[str, str]], parents: list[Record]) -> str | None:
         """Read every byte of each snapshot once per run: why one cannot be used, or None.
 
         A snapshot written in this run was sealed by its job (its large buffers hashed and
-        signed in once the kernel was done); one from an earlier run is verified here.
-        Either way before any child starts, so children check only the signature, the
-        pickle stream and the sizes, and none re-reads a buffer it may never touch.
+        signed in once the kernel was done, with its binding); one from an earlier run is
+        verified here, its binding against its record's (a snapshot copied over from a
+        sibling is refused).  Either way before any child starts, so children check only
+        the signature, the binding, the pickle stream and the sizes, and none re-reads a
+        buffer it may never touch.
         """
         from .errors import SnapshotError
         from .snapshot.format import seal_snapshot
 
-        for parent, path in inputs:
+        for (parent, path), record in zip(inputs, parents):
             if path not in self._verified:
                 try:
-                    seal_snapshot(Path(path))
+                    seal_snapshot(Path(path), expect=record.binding)
                     self._verified[path] = None
                 except SnapshotError as e:
                     self._verified[path] = self._unusable(parent, e)
@@ -233,7 +246,7 @@ class Scheduler:
             finished=time.time(), duration=round(outcome.duration, 3), skipped=outcome.skipped,
             collisions=_collisions([self._snapshots[p] for p in variant.parents]),
             parents=list(variant.parents), attempts=self._attempts.get(variant.name, 1),
-            results=dict(outcome.results),
+            results=dict(outcome.results), run=self.run_id,
         )
         record.started = record.finished - outcome.duration
         self._write_record(variant, record)

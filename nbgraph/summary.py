@@ -42,6 +42,8 @@ class Source:
     detail: str = ""
     #: a live kernel's dump (made for this call), not a snapshot of a graph run
     live: bool = False
+    #: a graph variant's snapshot: the binding its record names (see ``snapshot.manifest``)
+    bound_to: Mapping[str, Any] | None = None
 
 
 @dataclass

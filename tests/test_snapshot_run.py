@@ -200,3 +200,47 @@ def test_a_private_umask_keeps_every_output_private(project):
     loose = {str(p.relative_to(project.root)): oct(stat.S_IMODE(p.stat().st_mode))
              for p in written if stat.S_IMODE(p.stat().st_mode) & 0o077}
     assert not loose  # executed notebooks, results and records hold the data too
+
+
+def test_a_snapshot_copied_over_from_a_sibling_variant_is_refused(project):
+    """The signed manifest names the variant, key and run it was made for: sound bytes are not enough."""
+    import shutil
+
+    project.notebook("a.ipynb", "value = p * 10", parameters="p = 0")
+    project.notebook("b.ipynb", "print('child got', value)")
+    project.spec("""
+        notebooks:
+          a: {path: a.ipynb, grid: {p: [1, 2]}}
+          b: {path: b.ipynb, parent: a}
+    """)
+    run = project.cli("run")
+    assert run.returncode == 0, run.stdout + run.stderr
+    build = project.root / "build"
+    (one,), (two,) = (build / "a/p=1").glob("snapshot-*"), (build / "a/p=2").glob("snapshot-*")
+    for name in ("manifest.json", "state.pkl", "buffers.bin"):  # p=2's snapshot, in p=1's place
+        shutil.copyfile(two / name, one / name)
+
+    rows = {r["name"]: r for r in json.loads(project.cli("status", "--json").stdout)}
+    assert rows["a[p=1]"]["stale"] and rows["a[p=1]"]["reason"] == "snapshot is missing or invalid"
+    assert rows["b[p=1]"]["stale"] and not rows["a[p=2]"]["stale"] and not rows["b[p=2]"]["stale"]
+
+    child = build / "b/p=1/b.ipynb"
+    forced = project.cli("run", "--only", "b", "--force")  # a's snapshots reused as they are: refused
+    assert forced.returncode == 1, forced.stdout + forced.stderr
+    line = next(line for line in forced.stdout.splitlines() if "the snapshot of parent a[p=1] cannot be used" in line)
+    assert f"{one}: snapshot was made for variant a[p=2], not a[p=1]" in line, line
+    assert line.endswith("re-run it: nbgraph run --force --only a"), line
+    assert "child got 20" not in "".join(outputs_of(child))  # never loaded into the child
+    assert "child got 20" in "".join(outputs_of(build / "b/p=2/b.ipynb"))
+    from nbgraph import inherit_from
+    from nbgraph.errors import SnapshotError
+
+    ns: dict = {}
+    with pytest.raises(SnapshotError, match=r"made for variant a\[p=2\], not a\[p=1\].*--force"):  # debugging b[p=1]
+        inherit_from("b[p=1]", spec=project.root / "inheritance.yaml", into=ns)
+    assert "value" not in ns
+
+    again = project.cli("run")  # a[p=1] is stale: it runs again, and so does its child
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "child got 10" in "".join(outputs_of(child))
+    assert not any(r["stale"] for r in json.loads(project.cli("status", "--json").stdout))

@@ -18,15 +18,17 @@ SHOWN = 12
 
 #: Set in a fork-server zygote: (parents, namespace, stdout, stderr) of the state it already
 #: loaded, so that the forked kernel's injected cell only reports what it inherited.
-_PRELOADED: tuple[list[tuple[str, str]], MutableMapping[str, Any], str, str] | None = None
+_PRELOADED: tuple[list[tuple[Any, ...]], MutableMapping[str, Any], str, str] | None = None
 
 
-def inherit(parents: Sequence[tuple[str, str]], ns: MutableMapping[str, Any], verified: bool = False) -> None:
+def inherit(parents: Sequence[Sequence[Any]], ns: MutableMapping[str, Any], verified: bool = False) -> None:
     """Load each parent's snapshot into ``ns`` in order (later wins) and say what arrived.
 
-    ``verified``: the runner checked every byte of these snapshots in this run, so only
-    the signature, the pickle stream and the sizes are checked here (big buffers are
-    mapped, not read).
+    ``parents``: ``[name, snapshot, binding]`` each; the binding (what the parent's record
+    names, see ``snapshot.manifest``) is checked against the snapshot's signed one, so a
+    snapshot copied over from another variant is refused here too.  ``verified``: the
+    runner checked every byte of these snapshots in this run, so only the signature, the
+    binding, the pickle stream and the sizes are checked here (big buffers are mapped, not read).
     """
     global _PRELOADED
     if _PRELOADED is not None and _PRELOADED[1] is ns and _PRELOADED[0] == [tuple(p) for p in parents]:
@@ -39,9 +41,10 @@ def inherit(parents: Sequence[tuple[str, str]], ns: MutableMapping[str, Any], ve
 
     defined: list[tuple[str, dict[str, str | None]]] = []
     lines = []
-    for parent, path in parents:
+    for parent, path, *bound in parents:
         failed: list[dict[str, str]] = []
-        manifest, state = load_with_manifest(path, ns, verify_buffers=not verified, failed=failed)
+        manifest, state = load_with_manifest(path, ns, verify_buffers=not verified, failed=failed,
+                                             expect=bound[0] if bound else None)
         defined.append((parent, {e["name"]: e.get("digest") for e in manifest.get("entries", []) if e["name"] in state}))
         INJECTED.append(parent)
         lines.append(f"nbgraph: inherited {len(state)} variables from {parent}")
@@ -54,7 +57,7 @@ def inherit(parents: Sequence[tuple[str, str]], ns: MutableMapping[str, Any], ve
     print("\n".join(lines))
 
 
-def preload(parents: Sequence[tuple[str, str]], ns: MutableMapping[str, Any], verified: bool = False) -> str:
+def preload(parents: Sequence[Sequence[Any]], ns: MutableMapping[str, Any], verified: bool = False) -> str:
     """Do what :func:`inherit` does, in a zygote, and keep its report for the forked kernels."""
     import contextlib
     import io

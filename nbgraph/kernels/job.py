@@ -23,7 +23,11 @@ class Job:
     kernel: str | None = None
     timeout: float | None = None
     inherit: tuple[tuple[str, str], ...] = ()
+    #: per ``inherit`` parent, the binding its record names (see snapshot.manifest); () loads any signed one
+    expect: tuple[dict[str, Any], ...] = ()
     snapshot: str | None = None
+    #: the variant's key: with ``variant`` and ``run_id``, the binding signed into its snapshot
+    key: str | None = None
     exclude: tuple[str, ...] = ()
     strict: bool = False
     #: the runner verified every byte of the ``inherit`` snapshots in this run (see snapshot.manifest)
@@ -39,6 +43,10 @@ class Job:
     retries: int = 0
     #: fork-server socket of a zygote holding the parents' state (see ``kernels.fork``); None: fresh kernel
     fork_from: str | None = None
+
+    def parents_to_load(self) -> list[list[Any]]:
+        """``[parent, snapshot, binding]`` per parent (binding left out if unknown), as the kernel loads them."""
+        return [[name, path, *self.expect[i:i + 1]] for i, (name, path) in enumerate(self.inherit)]
 
 
 @dataclass

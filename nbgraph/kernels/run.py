@@ -39,7 +39,7 @@ def _injected_cell(source: str, tag: str):
 
 def _inherit_cell(job: Job):
     parents = ", ".join(name for name, _ in job.inherit)
-    args = json.dumps([list(p) for p in job.inherit])
+    args = json.dumps(job.parents_to_load())
     return _injected_cell(
         f"# nbgraph: injected cell - loads the kernel state inherited from {parents}\n"
         f'__import__("nbgraph.kernels.inject", fromlist=["inherit"]).inherit({args}, globals()'
@@ -185,11 +185,11 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
     skipped: list[dict[str, str]] = []
     snapshot = None
     if error is None and job.snapshot:
-        from ..snapshot.format import seal_snapshot
+        from ..snapshot.format import binding, seal_snapshot
         from ..errors import SnapshotError
 
         try:  # the kernel only wrote the large buffers: hash them once, here, before any child
-            manifest = seal_snapshot(Path(job.snapshot))
+            manifest = seal_snapshot(Path(job.snapshot), bind=binding(job.variant, job.key, job.run_id))
             skipped = list(manifest.get("skipped", []))
             snapshot = job.snapshot
         except SnapshotError as e:

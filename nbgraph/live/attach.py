@@ -2,8 +2,9 @@
 
 nbgraph never executes an attached notebook; at the start of a run that selects it
 (before any notebook runs), it asks the notebook's live kernel for a snapshot, exactly
-as ``inherit_from`` does, stores it in the build folder and passes it down like any
-other snapshot.  The record says which server, kernel and execution count it came from.
+as ``inherit_from`` does, stores it in the build folder (bound, like a run's snapshot, to
+the variant, its key and the dump that made it) and passes it down like any other
+snapshot.  The record says which server, kernel and execution count it came from.
 
 When is it stale?  A live kernel can change at any moment and nothing outside it can
 tell, so an attached node is re-snapshotted on every run.  Its key is the content
@@ -20,6 +21,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from ..cache import Decision, key_of
 from ..errors import LiveError, SnapshotError
 from ..graph import Variant, run_graph
 from ..records import SUCCEEDED, BuildLayout, Record
-from ..snapshot.format import FORMAT_VERSION, MANIFEST, seal_snapshot
+from ..snapshot.format import FORMAT_VERSION, MANIFEST, bind_snapshot, binding, seal_snapshot
 from ..spec import NodeSpec, Spec
 from ..store import LocalStore, Store
 from . import servers
@@ -132,9 +134,11 @@ def _refresh_one(spec: Spec, layout: BuildLayout, store: Store, node: NodeSpec, 
     old = layout.read_record(variant)
     unchanged = (old is not None and old.status == SUCCEEDED and old.key == key and old.snapshot == str(final)
                  and final.is_dir())
+    run = old.run if unchanged else uuid.uuid4().hex  # the "run" of a dump: which one made it
     if unchanged:
         shutil.rmtree(tmp, ignore_errors=True)  # same content: keep the snapshot the children started from
     else:
+        bind_snapshot(tmp, manifest, binding(variant.name, key, run))
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -156,6 +160,7 @@ def _refresh_one(spec: Spec, layout: BuildLayout, store: Store, node: NodeSpec, 
         attached={"server": session.server.url, "kernel": session.kernel_id, "notebook": session.path,
                   "root_dir": session.server.root_dir, "execution_count": reply.execution_count,
                   "checked": checked, "variables": dict(manifest.get("variables", {}))},
+        run=run,
     )
     layout.write_record(variant, record)
     store.push_record(layout.record_path(variant))

@@ -7,6 +7,10 @@ a user cannot set it back).  A later full check on this machine, in this run or 
 next, whose note matches the file as it is now skips the read.  The note is signed
 with the user's key and names the manifest's signature, so it can be neither forged
 nor carried over to another snapshot; on another machine it simply does not match.
+
+The note stands for the bytes of ``buffers.bin`` and nothing else: the signature, the
+versions and the binding (which variant, key and run the snapshot is for) are checked
+on the manifest every time, before the note is even read (``manifest.read_manifest``).
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Write a snapshot: a folder holding the pickled namespace and a signed manifest.
 
-Reading is in :mod:`.loader` (re-exported here: this module is the snapshot API).
+Reading is in :mod:`.loader`, sealing and binding in :mod:`.seal` (re-exported here:
+this module is the snapshot API).
 
 Layout of a snapshot folder (mode 0700, files 0600, written under a temporary name
 and renamed into place)::
 
-    manifest.json   signed: versions, variables, skipped, sizes and sha256s (see .manifest)
+    manifest.json   signed: versions, variables, skipped, sizes and sha256s, binding (see .manifest)
     state.pkl       the variables, one pickle per variable, all sharing one memo
     buffers.bin     large out-of-band buffers, raw and page-aligned (see .buffers)
 
@@ -38,13 +39,13 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import SnapshotError
-from ..fsutil import atomic_write_bytes
 from . import sign
 from .loader import gc_paused, load_snapshot, load_with_manifest, one_line
-from .manifest import BUFFERS, FORMAT_VERSION, MANIFEST, STATE, STREAM, read_manifest
+from .manifest import BUFFERS, FORMAT_VERSION, MANIFEST, STATE, STREAM, binding, read_manifest
+from .seal import bind_snapshot, finish_digests, seal_snapshot
 
 __all__ = ["FORMAT_VERSION", "DumpReport", "dump_namespace", "load_snapshot", "load_with_manifest",
-           "read_manifest", "seal_snapshot", "select_variables", "is_kernel_internal",
+           "read_manifest", "seal_snapshot", "bind_snapshot", "binding", "select_variables", "is_kernel_internal",
            "MANIFEST", "STATE", "BUFFERS", "STREAM"]
 
 #: Names IPython and ipykernel put in the user namespace; never inherited.
@@ -181,7 +182,7 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
         finally:
             stream.close()
             buffers.close()
-        _finish_digests(entries, buffers.entries)
+        finish_digests(entries, buffers.entries)
         report.variables = {e["name"]: e["type"] for e in entries}
         report.size = stream_size + sum(e[1] for e in buffers.entries)
         manifest = {
@@ -302,50 +303,6 @@ def _digest_parts(pickler_type: type, value: Any, entry: dict[str, Any], buffers
     except Exception:
         return None
     return [sink.hash.hexdigest(), numbers]
-
-
-def _finish_digests(entries: list[dict[str, Any]], buffer_entries: list[list[Any]]) -> None:
-    """Each variable's ``digest``, once every buffer's sha256 is known (else None for now)."""
-    for entry in entries:
-        parts = entry.get("digest_of")
-        digest = None
-        if parts is not None:
-            shas = [buffer_entries[i][2] for i in parts[1]]
-            if None not in shas:
-                digest = hashlib.sha256("".join([parts[0], *shas]).encode()).hexdigest()
-        entry["digest"] = digest
-
-
-def seal_snapshot(path: Path) -> dict[str, Any]:
-    """Hash the buffers of a snapshot written with ``seal=False`` and sign them in (atomically).
-
-    Called by the runner once per snapshot, right after its kernel finished: the one
-    read of ``buffers.bin`` that a run pays.  Returns the sealed manifest; a snapshot
-    already sealed is fully verified instead.
-    """
-    import json
-
-    from .buffers import hash_buffers
-    from .manifest import refuse
-
-    path = Path(path)
-    manifest = read_manifest(path, check_files=STREAM)
-    if manifest.get("sealed"):
-        return read_manifest(path, check_files=True)
-    digests, problem = hash_buffers(path / BUFFERS, manifest["buffers"], manifest["files"][BUFFERS]["size"])
-    if problem:
-        raise refuse(path, f"file {BUFFERS} {problem}")
-    for entry, digest in zip(manifest["buffers"], digests):
-        entry[2] = digest
-    _finish_digests(manifest["entries"], manifest["buffers"])
-    manifest["sealed"] = True
-    del manifest["hmac"]
-    manifest = sign.sign(manifest)
-    atomic_write_bytes(path / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode(), mode=0o600)
-    from . import checked
-
-    checked.remember(path, manifest)  # every byte was just read
-    return manifest
 
 
 def _library_versions() -> dict[str, str]:

@@ -60,7 +60,8 @@ class _BufferFeed:
 
 
 def load_snapshot(path: Path, into: MutableMapping[str, Any] | None = None, *,
-                  verify_buffers: bool = True, failed: list[dict[str, str]] | None = None) -> dict[str, Any]:
+                  verify_buffers: bool = True, failed: list[dict[str, str]] | None = None,
+                  expect: dict[str, Any] | None = None) -> dict[str, Any]:
     """Verify, then unpickle a snapshot; its variables are returned and, if given, put in ``into``.
 
     Functions the parent notebook defined get ``into`` (else the returned dict) as their
@@ -69,20 +70,21 @@ def load_snapshot(path: Path, into: MutableMapping[str, Any] | None = None, *,
     :mod:`.manifest`); with ``True`` a snapshot whose buffers were never sealed is
     refused.  A variable that fails to load (say, its module is missing here) is
     appended to ``failed`` as ``{name, type, reason}`` and the others still load.
+    ``expect``: the binding of the record naming this snapshot (see :mod:`.manifest`).
     """
-    return load_with_manifest(path, into, verify_buffers=verify_buffers, failed=failed)[1]
+    return load_with_manifest(path, into, verify_buffers=verify_buffers, failed=failed, expect=expect)[1]
 
 
 def load_with_manifest(path: Path, into: MutableMapping[str, Any] | None = None, *,
-                       verify_buffers: bool = True, failed: list[dict[str, str]] | None = None
-                       ) -> tuple[dict[str, Any], dict[str, Any]]:
+                       verify_buffers: bool = True, failed: list[dict[str, str]] | None = None,
+                       expect: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """:func:`load_snapshot` that also returns the verified manifest (read once)."""
     from .buffers import map_buffers
     from .manifest import check_buffers, check_stream
     from .pickler import loading_into
 
     path = Path(path)
-    manifest = read_manifest(path, check_files=False)
+    manifest = read_manifest(path, check_files=False, expect=expect)
     try:
         fd = os.open(path / STATE, os.O_RDONLY)
     except FileNotFoundError:

@@ -2,9 +2,17 @@
 
 ``manifest.json`` holds the format version, the Python/cloudpickle/dill/numpy versions
 that wrote the snapshot, the variables (type, size, where each lies in the stream,
-a content digest) and those skipped, the size and sha256 of ``state.pkl``, and the
-offset, size and sha256 of every out-of-band buffer in ``buffers.bin``.  It is signed
-with HMAC-SHA256 under the user's key (:mod:`.sign`).
+a content digest) and those skipped, the size and sha256 of ``state.pkl``, the
+offset, size and sha256 of every out-of-band buffer in ``buffers.bin``, and for a
+snapshot of a graph run its *binding*: the variant, key and run it was made for.  It is
+signed with HMAC-SHA256 under the user's key (:mod:`.sign`).
+
+The signature says nbgraph wrote the snapshot; the binding says for whom.  Every
+snapshot of a graph run is sealed by the runner with its binding (see ``.seal``), and
+whoever loads one for a variant's record (the scheduler, the child kernel, ``status``,
+``inherit_from(variant, spec=...)``) passes the record's binding as ``expect``: a
+snapshot copied over from a sibling variant, or left by another run, is refused
+(an unbound one too), however sound its bytes.
 
 Who hashes what, and what is checked when:
 
@@ -13,8 +21,8 @@ Who hashes what, and what is checked when:
   more than writing it to the page cache.
 * The runner seals the snapshot as soon as the kernel is done (``run_job``, in the
   executor's worker, before any child starts): one read of ``buffers.bin`` hashes
-  every buffer, and the manifest is signed again with those sha256s
-  (``format.seal_snapshot``).  A snapshot from an earlier run is instead verified in
+  every buffer, and the manifest is signed again with those sha256s and the binding
+  (``seal.seal_snapshot``).  A snapshot from an earlier run is instead verified in
   full by the scheduler, once per run, before its first child starts.
   Outside a run, ``dump_namespace`` seals as it writes.
 
@@ -26,6 +34,9 @@ Who hashes what, and what is checked when:
   runner's full check: no child re-reads a 1 GiB file whose pages it may never touch.
 * ``True``: everything, every byte of ``buffers.bin`` included (refused if never sealed),
   once per machine and file version: a signed note remembers it (see ``checked``).
+
+The binding (``expect``) is compared on the signed manifest at every level, a
+remembered check included: the note only ever stands for the bytes of ``buffers.bin``.
 
 The pickle stream, the only part that can run code when loaded, is always hashed from
 the very bytes that are then unpickled, and is signed by the kernel that wrote it.
@@ -43,7 +54,7 @@ from typing import Any
 from ..errors import SnapshotError
 from . import sign
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: graph snapshots carry a signed binding
 MANIFEST = "manifest.json"
 STATE = "state.pkl"
 BUFFERS = "buffers.bin"
@@ -62,8 +73,17 @@ def refuse(path: Path, problem: str, *, versions: bool = False) -> SnapshotError
     return SnapshotError(f"{path}: {problem}; {REMEDY}", path=str(path), problem=problem, versions=versions)
 
 
-def read_manifest(path: Path, *, check_files: bool | str = True) -> dict[str, Any]:
-    """The verified manifest of a snapshot folder; raises :class:`SnapshotError` otherwise."""
+def binding(variant: str, key: str | None, run: str | None) -> dict[str, Any]:
+    """What a graph snapshot is signed as being made for: a variant's name, its key, the run."""
+    return {"variant": variant, "key": key, "run": run}
+
+
+def read_manifest(path: Path, *, check_files: bool | str = True,
+                  expect: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The verified manifest of a snapshot folder; raises :class:`SnapshotError` otherwise.
+
+    ``expect``: the :func:`binding` of the record that names this snapshot.
+    """
     path = Path(path)
     try:
         manifest = json.loads((path / MANIFEST).read_bytes())
@@ -76,6 +96,8 @@ def read_manifest(path: Path, *, check_files: bool | str = True) -> dict[str, An
         raise refuse(path, "corrupt snapshot manifest")
     sign.verify_manifest(manifest, path)
     check_versions(manifest, path)
+    if expect is not None:
+        check_binding(path, manifest, expect)
     if check_files:
         check_stream(path, manifest, (path / STATE).read_bytes() if (path / STATE).is_file() else None)
         if check_files == STREAM:
@@ -111,6 +133,23 @@ def check_versions(manifest: dict[str, Any], path: Path) -> None:
     if wrote and _major_minor(wrote) != _major_minor(_cloudpickle_version()):
         raise refuse(path, f"snapshot was written with cloudpickle {wrote}, "
                            f"this is cloudpickle {_cloudpickle_version()}", versions=True)
+
+
+def check_binding(path: Path, manifest: dict[str, Any], expect: dict[str, Any]) -> None:
+    """Refuse a signed snapshot made for another variant, key or run than the record names."""
+    got = manifest.get("binding")
+    if got == expect:
+        return
+    variant = expect.get("variant")
+    if not isinstance(got, dict):
+        problem = f"snapshot is not bound to variant {variant} (written outside a run of it)"
+    elif got.get("variant") != variant:
+        problem = f"snapshot was made for variant {got.get('variant')}, not {variant}"
+    elif got.get("key") != expect.get("key"):
+        problem = f"snapshot was made for other inputs of {variant} than its record names"
+    else:
+        problem = f"snapshot was made by another run of {variant} than its record names"
+    raise refuse(path, problem)
 
 
 def check_stream(path: Path, manifest: dict[str, Any], data: bytes | None) -> None:

@@ -76,9 +76,9 @@ class Zygote:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def load(self, parents: Iterable[tuple[str, str]], cwd: str, verified: bool = False,
+    def load(self, parents: Iterable[Iterable[Any]], cwd: str, verified: bool = False,
              timeout: float = LOAD_TIMEOUT) -> dict[str, Any]:
-        """Load the parents' snapshots as the injected cell would (``verified``: see ``inject.inherit``);
+        """Load the parents' snapshots as the injected cell would (``parents``, ``verified``: see ``inject.inherit``);
         the reply says ``ok`` (and ``address``) or why not."""
         with self._lock:
             try:
@@ -263,7 +263,7 @@ class ForkManager:
         parents = ", ".join(name for name, _ in job.inherit)
         try:
             try:
-                reply = group.zygote.load(job.inherit, job.cwd, job.verified)
+                reply = group.zygote.load(job.parents_to_load(), job.cwd, job.verified)
             except Exception as e:  # whatever went wrong, the children still run (fresh)
                 reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
             if reply.get("ok"):
