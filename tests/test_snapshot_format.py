@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -292,15 +293,51 @@ def test_wrong_key_is_refused(snapshot, tmp_path, monkeypatch):
         load_snapshot(snapshot)
 
 
-def test_a_key_readable_by_others_is_made_private_again(tmp_path, monkeypatch):
+def test_nbgraphs_own_key_readable_by_others_is_made_private_again(tmp_path, monkeypatch):
     import stat
 
-    key = tmp_path / "copied.key"
+    key = tmp_path / "nbgraph" / "snapshot.key"  # the default key, not one named by NBGRAPH_KEY_FILE
+    key.parent.mkdir()
     key.write_bytes(os.urandom(32))
     key.chmod(0o644)  # e.g. copied from another machine
-    monkeypatch.setenv(sign.KEY_ENV, str(key))
+    monkeypatch.delenv(sign.KEY_ENV)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     assert sign.signing_key() == key.read_bytes()
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("other,problem", [
+    (("a[p=2]", "k1", "r1"), r"made for variant a\[p=1\], not a\[p=2\]"),
+    (("a[p=1]", "k2", "r1"), r"made for other inputs of a\[p=1\] than its record names"),
+    (("a[p=1]", "k1", "r2"), r"made by another run of a\[p=1\] than its record names"),
+])
+def test_a_snapshot_is_bound_to_its_variant_key_and_run_at_every_check(tmp_path, other, problem):
+    """The runner signs the binding in when it seals; every load for a record compares it, and a
+    remembered full check (the .checked note) stands for the buffers' bytes only."""
+    from nbgraph.kernels.inject import inherit
+    from nbgraph.snapshot import checked
+    from nbgraph.snapshot.format import binding, seal_snapshot
+
+    snap, mine, wrong = tmp_path / "snap", binding("a[p=1]", "k1", "r1"), binding(*other)
+    dump_namespace(namespace("import numpy as np\nbig = np.arange(100_000.0)\nx = 1"), snap, seal=False)
+    seal_snapshot(snap, bind=mine)
+    assert checked.remembered(snap, read_manifest(snap, expect=mine))
+    assert load_snapshot(snap, expect=mine)["x"] == 1 and seal_snapshot(snap, expect=mine)["binding"] == mine
+    pattern = f"^{re.escape(str(snap))}: snapshot was {problem}; re-run its notebook with --force$"
+    checks = [
+        lambda: load_snapshot(snap, expect=wrong),  # the note says every byte was checked: not the binding
+        lambda: load_snapshot(snap, verify_buffers=False, expect=wrong),
+        lambda: seal_snapshot(snap, expect=wrong),  # the scheduler's check of an earlier run's snapshot
+        lambda: read_manifest(snap, check_files=False, expect=wrong),  # status
+        lambda: inherit([["a", str(snap), wrong]], {}, verified=True),  # the child kernel's (or zygote's) load
+    ]
+    for refused in checks:
+        with pytest.raises(SnapshotError, match=pattern):
+            refused()
+    dump_namespace({"x": 1}, tmp_path / "unbound")  # outside a run: loads as any signed snapshot, not for a record
+    assert load_snapshot(tmp_path / "unbound") == {"x": 1}
+    with pytest.raises(SnapshotError, match=r"not bound to variant a\[p=1\] .*--force$"):
+        load_snapshot(tmp_path / "unbound", expect=mine)
 
 
 @pytest.mark.parametrize("field,value,message", [

@@ -244,3 +244,61 @@ def test_a_snapshot_copied_over_from_a_sibling_variant_is_refused(project):
     assert again.returncode == 0, again.stdout + again.stderr
     assert "child got 10" in "".join(outputs_of(child))
     assert not any(r["stale"] for r in json.loads(project.cli("status", "--json").stdout))
+
+
+def _run_with_key(project, key, **kw):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NBGRAPH_KEY_FILE": str(key)}
+    return subprocess.run([sys.executable, "-m", "nbgraph", "run"], cwd=project.root, env=env, capture_output=True,
+                          text=True, timeout=300, **kw)
+
+
+@pytest.mark.parametrize("kind,problem", [
+    ("symlink", "is a symbolic link (to {target}); set NBGRAPH_KEY_FILE={target}"),
+    ("short", "holds 10 bytes, a signing key has at least 32; point NBGRAPH_KEY_FILE at your key"),
+    ("folder", "is a folder; point NBGRAPH_KEY_FILE at a file"),
+    ("readable by others", "can be read or written by others (mode 0644); run: chmod 600 {key}"),
+], ids=["symlink", "short", "folder", "readable-by-others"])
+def test_a_key_file_that_cannot_be_a_key_is_refused_and_never_touched(project, kind, problem):
+    import os
+    import stat
+
+    project.notebook("a.ipynb", "x = 1")
+    project.spec("notebooks:\n  a: {path: a.ipynb}\n")
+    key = target = project.root / "keys" / "snapshot.key"
+    key.parent.mkdir()
+    if kind == "folder":
+        key.mkdir()
+    else:
+        target.write_bytes(os.urandom(10 if kind == "short" else 32))
+        target.chmod(0o600 if kind == "short" else 0o644)
+    if kind == "symlink":
+        key = project.root / "link.key"
+        key.symlink_to(target)
+    def state():
+        return (target.is_file() and target.read_bytes(), stat.S_IMODE(target.stat().st_mode),
+                sorted(os.listdir(target.parent)))
+
+    before = state()
+    proc = _run_with_key(project, key)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    message = f"nbgraph: error: snapshot signing key {key}: {problem.format(key=key, target=target)}"
+    assert proc.stderr.startswith(message) and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert state() == before and not (project.root / "build/a").exists()  # bytes, mode, no file beside it
+
+
+def test_key_folders_are_private_whatever_the_umask(project):
+    import os
+    import stat
+
+    project.notebook("a.ipynb", "x = 1")
+    project.spec("notebooks:\n  a: {path: a.ipynb}\n")
+    key = project.root / "keys" / "mine" / "snapshot.key"
+    proc = _run_with_key(project, key, preexec_fn=lambda: os.umask(0))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    modes = {str(p.relative_to(project.root)): oct(stat.S_IMODE(p.stat().st_mode))
+             for p in (key.parent.parent, key.parent, key)}
+    assert modes == {"keys": "0o700", "keys/mine": "0o700", "keys/mine/snapshot.key": "0o600"}

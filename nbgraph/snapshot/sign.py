@@ -2,23 +2,34 @@
 
 A snapshot's ``manifest.json`` lists the sha256 of every file; the manifest itself is
 signed with HMAC-SHA256 under a per-user key kept outside any build folder
-(``$NBGRAPH_KEY_FILE``, else ``~/.config/nbgraph/snapshot.key``; mode 0600, created on
-first use).  Verification compares in constant time before anything is unpickled.
+(``$NBGRAPH_KEY_FILE``, else ``~/.config/nbgraph/snapshot.key``).  Verification compares
+in constant time before anything is unpickled.
+
+Whoever can read or replace the key can sign a snapshot that runs code here, so the key
+file is opened without following a symbolic link and must be a regular file of at least
+32 bytes that only its owner can read or write.  nbgraph creates it on first use (0600,
+in folders it creates 0700 whatever the umask).  A file named by ``$NBGRAPH_KEY_FILE`` is
+the user's: it is never modified, and a bad one is refused with one line saying what to
+do.  Only nbgraph's own default key, found readable by others, is made 0600 again.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import json
 import os
 import secrets
+import stat
 from pathlib import Path
 from typing import Any
 
-from ..errors import SnapshotError
+from ..errors import NbgraphError, SnapshotError
 
 KEY_ENV = "NBGRAPH_KEY_FILE"
+KEY_BYTES = 32
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 
 def key_path() -> Path:
@@ -40,51 +51,113 @@ def pin_key_path() -> None:
 
 
 def signing_key() -> bytes:
-    """This user's key, created (0600) on first use; concurrent first uses agree on one key."""
+    """This user's key, created on first use; concurrent first uses agree on one key.
+
+    Raises :class:`NbgraphError` (exit 2, not a :class:`SnapshotError`: no snapshot is at
+    fault, and nothing can be signed or checked until it is fixed) for an unusable key file.
+    """
     path = key_path()
     key = _read_key(path)
-    if key is not None:
-        return key
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, secrets.token_bytes(32))
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # create-if-absent, atomically: whoever links first wins
-    except FileExistsError:
-        if _read_key(path) is None:  # an unusable key file: replace it
-            os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    key = _read_key(path)
     if key is None:
-        raise SnapshotError(f"{path}: cannot create the snapshot signing key; check that folder's permissions")
+        _create_key(path)
+        key = _read_key(path)
+    if key is None:
+        raise _bad_key(path, "vanished while it was being created", "check what else writes there")
     return key
 
 
 def _read_key(path: Path) -> bytes | None:
+    """The key in ``path``, None if there is none; raises for a file that cannot be one."""
+    user = _named_by_user()
     try:
-        key = path.read_bytes()
+        fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError:
         return None
-    if len(key) < 32:
-        return None
-    _keep_private(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP or os.path.islink(path):
+            target = os.path.realpath(path)
+            raise _bad_key(path, f"is a symbolic link (to {target})",
+                           f"set {KEY_ENV}={target}" if user else "replace the link with the key file itself") from None
+        raise _bad_key(path, f"cannot be read ({e.strerror})", "check its and its folder's permissions") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            what = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            raise _bad_key(path, f"is {what}", f"point {KEY_ENV} at a file (nbgraph creates it if it does not exist)"
+                           if user else "move it away (nbgraph then creates the key there)")
+        if st.st_mode & 0o077:
+            _keep_private(fd, path, st)
+        key = _read_all(fd)
+    finally:
+        os.close(fd)
+    if len(key) < KEY_BYTES:
+        raise _bad_key(path, f"holds {len(key)} bytes, a signing key has at least {KEY_BYTES}",
+                       f"point {KEY_ENV} at your key, or at a file that does not exist yet for nbgraph to create"
+                       if user else "delete it (nbgraph then creates a new key there)")
     return key
 
 
-def _keep_private(path: Path) -> None:
-    """Whoever can read the key can sign a snapshot that runs code here: a key copied in with
-    looser permissions (0644) is made 0600 again."""
+def _keep_private(fd: int, path: Path, st: os.stat_result) -> None:
+    """A key others can read or write is refused; nbgraph's own default key is made 0600 again
+    (copied in as 0644, say).  A file the user named is never changed."""
+    mode = f"mode {stat.S_IMODE(st.st_mode):04o}"
+    if _named_by_user() or st.st_uid != os.getuid():
+        raise _bad_key(path, f"can be read or written by others ({mode})", f"run: chmod 600 {path}")
+    os.fchmod(fd, 0o600)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while block := os.read(fd, 1 << 16):
+        chunks.append(block)
+    return b"".join(chunks)
+
+
+def _create_key(path: Path) -> None:
+    """Write a new key under a temporary name and link it into place: whoever links first wins,
+    and nobody ever reads a half-written key."""
     try:
-        st = path.stat()
-        if st.st_mode & 0o077 and st.st_uid == os.getuid():
-            os.chmod(path, 0o600)
-    except OSError:
-        pass
+        _make_private_folders(path.parent)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError as e:
+        raise _bad_key(path, f"cannot be created ({e.strerror})", f"point {KEY_ENV} at a file in a folder you can write"
+                       if _named_by_user() else "check that folder's permissions") from None
+    try:
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, secrets.token_bytes(KEY_BYTES))
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process made one first (or something else is there: read, and refused)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _make_private_folders(folder: Path) -> None:
+    """Create ``folder`` and any missing parent, each 0700 whatever the umask (folders that
+    exist are left as they are)."""
+    missing = []
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        folder = folder.parent
+    for made in reversed(missing):
+        try:
+            os.mkdir(made, 0o700)
+        except FileExistsError:
+            continue  # made by a concurrent first use: not ours to change
+        os.chmod(made, 0o700)
+
+
+def _named_by_user() -> bool:
+    return bool(os.environ.get(KEY_ENV))
+
+
+def _bad_key(path: Path, problem: str, remedy: str) -> NbgraphError:
+    return NbgraphError(f"snapshot signing key {path}: {problem}; {remedy}", key_file=str(path), problem=problem)
 
 
 def _canonical(manifest: dict[str, Any]) -> bytes:
