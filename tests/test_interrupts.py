@@ -30,9 +30,9 @@ def slow_project(project) -> None:
     (project.root / "slow").write_text("")
 
 
-def start(project, *args: str) -> subprocess.Popen:
+def start(project, *args: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "nbgraph", "run", "--jobs", "2", *args], cwd=project.root,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def wait_for_pids(project, n: int, proc: subprocess.Popen, timeout: float = 90) -> list[int]:
@@ -104,3 +104,62 @@ def test_kill_9_then_the_next_run_completes_what_is_left(project):
     assert {r["status"] for r in rows.values()} == {"succeeded"}
     records = [json.loads(p.read_text()) for p in (project.root / "build").rglob("record.json")]
     assert len(records) == 3
+
+
+def connection_files(folder: Path) -> list[Path]:
+    """Kernel connection files (ports and the kernel's message key) anywhere under ``folder``."""
+    found = []
+    for path in folder.rglob("*.json"):
+        try:
+            if "signature_scheme" in json.loads(path.read_text()):
+                found.append(path)
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def test_kill_9_leaves_no_kernel_connection_file_once_the_next_run_is_done(project):
+    slow_project(project)
+    tmp = project.root / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    others = tmp / f"nbgraph-{os.getuid()}" / "kernel-999999999-0123abcd-elsewhere.json"  # another machine's: kept
+    others.parent.mkdir(mode=0o700)
+    others.write_text('{"signature_scheme": "hmac-sha256"}')
+    proc = start(project, env=env)
+    kernels = wait_for_pids(project, 2, proc)
+    assert len(connection_files(tmp)) == 3  # the two running kernels' (base's was removed when it ended)
+    proc.kill()
+    proc.communicate()
+    assert wait_dead(kernels)
+    assert len(connection_files(tmp)) == 3, "nobody removes a killed run's connection files"
+
+    (project.root / "slow").unlink()
+    again = subprocess.run([sys.executable, "-m", "nbgraph", "run"], cwd=project.root, env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert connection_files(tmp) == [others]
+    assert oct(others.parent.stat().st_mode & 0o777) == "0o700"
+
+
+def test_only_connection_files_of_gone_writers_on_this_machine_are_removed(tmp_path):
+    from nbgraph.kernels.connection import _host, remove_stale
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    try:
+        names = {
+            f"kernel-{gone.pid}-0123abcd-{_host()}.json": False,  # its writer is gone: removed
+            f"kernel-{sleeper.pid}-0123abcd-{_host()}.json": True,  # a live writer's
+            f"kernel-{gone.pid}-0123abcd-elsewhere.json": True,  # another machine's (a shared folder)
+            f"kernel-{os.getpid()}-0123abcd-{_host()}.json": True,  # this process's
+            "kernel-1234.json": True,  # not a name nbgraph gives
+        }
+        for name in names:
+            (tmp_path / name).write_text("{}")
+        remove_stale(tmp_path)
+        assert {name: (tmp_path / name).exists() for name in names} == names
+    finally:
+        sleeper.kill()
+        sleeper.wait()

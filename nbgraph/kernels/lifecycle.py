@@ -8,7 +8,8 @@ so whatever a cell spawned dies with it.  Kernels nbgraph did not start are neve
 touched: the registry only ever holds managers created by :func:`new_kernel_manager`.
 
 Once a run is being killed, registering a new kernel for it kills that kernel at once,
-so a job that was starting a kernel while Ctrl-C arrived cannot leave one behind.
+so a job that was starting a kernel while Ctrl-C arrived cannot leave one behind.  Their
+connection files are written where a later run removes them (see ``connection``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import signal
 import threading
 import time
 from typing import Any
+
+from .connection import new_connection_file, running
 
 _lock = threading.Lock()
 _kernels: dict[str, set[Any]] = {}
@@ -39,6 +42,9 @@ def new_kernel_manager(kernel_name: str | None, fork_from: str | None = None) ->
 
     cls: Any = AsyncKernelManager
     kw: dict[str, Any] = {"kernel_name": kernel_name} if kernel_name else {}
+    connection_file = new_connection_file()  # where the next run removes it, should nbgraph be killed
+    if connection_file:
+        kw["connection_file"] = connection_file
     if fork_from:
         from .fork.provisioner import ForkKernelManager
 
@@ -104,22 +110,7 @@ def kill_run(run_id: str, wait: float = 3.0) -> int:
     pids = [p for p in (kernel_pid(km) for km in kms) if p]
     deadline = time.monotonic() + wait
     while pids and time.monotonic() < deadline:
-        pids = [p for p in pids if _running(p)]
+        pids = [p for p in pids if running(p)]
         if pids:
             time.sleep(0.02)
     return len(kms)
-
-
-def _running(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie (a killed child not yet reaped is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-    except FileNotFoundError:
-        return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
