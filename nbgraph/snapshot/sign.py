@@ -29,7 +29,8 @@ from ..errors import NbgraphError, SnapshotError
 
 KEY_ENV = "NBGRAPH_KEY_FILE"
 KEY_BYTES = 32
-_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # POSIX; elsewhere a link is caught by islink only
+_OPEN_FLAGS = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def key_path() -> Path:
@@ -69,15 +70,15 @@ def signing_key() -> bytes:
 def _read_key(path: Path) -> bytes | None:
     """The key in ``path``, None if there is none; raises for a file that cannot be one."""
     user = _named_by_user()
+    if os.path.islink(path):  # O_NOFOLLOW below closes the race (where there is one)
+        raise _linked(path)
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError:
         return None
     except OSError as e:
-        if e.errno == errno.ELOOP or os.path.islink(path):
-            target = os.path.realpath(path)
-            raise _bad_key(path, f"is a symbolic link (to {target})",
-                           f"set {KEY_ENV}={target}" if user else "replace the link with the key file itself") from None
+        if e.errno == errno.ELOOP:
+            raise _linked(path) from None
         raise _bad_key(path, f"cannot be read ({e.strerror})", "check its and its folder's permissions") from None
     try:
         st = os.fstat(fd)
@@ -85,7 +86,7 @@ def _read_key(path: Path) -> bytes | None:
             what = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
             raise _bad_key(path, f"is {what}", f"point {KEY_ENV} at a file (nbgraph creates it if it does not exist)"
                            if user else "move it away (nbgraph then creates the key there)")
-        if st.st_mode & 0o077:
+        if os.name == "posix" and st.st_mode & 0o077:
             _keep_private(fd, path, st)
         key = _read_all(fd)
     finally:
@@ -95,6 +96,12 @@ def _read_key(path: Path) -> bytes | None:
                        f"point {KEY_ENV} at your key, or at a file that does not exist yet for nbgraph to create"
                        if user else "delete it (nbgraph then creates a new key there)")
     return key
+
+
+def _linked(path: Path) -> NbgraphError:
+    target = os.path.realpath(path)
+    return _bad_key(path, f"is a symbolic link (to {target})", f"set {KEY_ENV}={target}" if _named_by_user()
+                    else "replace the link with the key file itself")
 
 
 def _keep_private(fd: int, path: Path, st: os.stat_result) -> None:
@@ -119,13 +126,14 @@ def _create_key(path: Path) -> None:
     try:
         _make_private_folders(path.parent)
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
     except OSError as e:
         raise _bad_key(path, f"cannot be created ({e.strerror})", f"point {KEY_ENV} at a file in a folder you can write"
                        if _named_by_user() else "check that folder's permissions") from None
     try:
         try:
-            os.fchmod(fd, 0o600)
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, 0o600)  # whatever the umask
             os.write(fd, secrets.token_bytes(KEY_BYTES))
         finally:
             os.close(fd)
