@@ -122,13 +122,15 @@ def load_sources(sources: list[Source], into: MutableMapping[str, Any], *, param
     from .errors import SnapshotError
     from .snapshot.format import seal_snapshot
 
+    def expect(source: Source) -> dict[str, Any] | None:  # a graph variant's: the snapshot its record names
+        return dict(source.bound_to) if source.bound_to is not None else None
+
     for source in sources:  # every byte checked (once per machine) before anything is unpickled
-        expect = dict(source.bound_to) if source.bound_to is not None else None
         try:  # a live parent left its buffers to hash here: sealing them is their full check
             if source.live:
                 seal_snapshot(Path(source.snapshot))
-            else:  # a graph variant's: the one its record names, not one copied from another variant
-                read_manifest(Path(source.snapshot), expect=expect)
+            else:
+                read_manifest(Path(source.snapshot), expect=expect(source))
         except SnapshotError as e:
             if not source.live:
                 raise
@@ -141,7 +143,7 @@ def load_sources(sources: list[Source], into: MutableMapping[str, Any], *, param
     for source in sources:
         failed: list[dict[str, str]] = []
         manifest, state = load_with_manifest(Path(source.snapshot), into, verify_buffers=False, failed=failed,
-                                             expect=dict(source.bound_to) if source.bound_to is not None else None)
+                                             expect=expect(source))
         types = manifest.get("variables", {})
         digests = {e.get("name"): e.get("digest") for e in manifest.get("entries", [])}
         defined.append((source.name, {name: digests.get(name) for name in state}))
