@@ -48,10 +48,13 @@ def test_two_specs_in_one_folder_keep_their_outputs_apart(project):
     assert project.cli("run", "one.yaml").returncode == 0 and project.cli("run", "two.yaml").returncode == 0
     first, second = root / "build/first/default/record.json", root / "build/second/default/record.json"
 
-    # clean removes only what the given spec's runs wrote (the other spec's node is not "gone")
+    # clean removes only what the given spec's runs wrote (the other spec's node is not "gone"),
+    # and the temporary files of a killed run
+    partial = root / "build/second/default/.second.ipynb.x1.partial"
+    partial.write_text("{")
     cleaned = project.cli("clean", "one.yaml")
     assert cleaned.returncode == 0, cleaned.stderr
-    assert second.is_file() and first.is_file()
+    assert second.is_file() and first.is_file() and not partial.exists()
     assert f"kept 1 variant folder(s) of another spec, {root / 'two.yaml'}" in cleaned.stdout
     assert project.cli("clean", "two.yaml").returncode == 0 and first.is_file()
 
