@@ -7,7 +7,6 @@ Exit codes: 0 success, 1 a notebook failed, 2 bad input before anything ran,
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from pathlib import Path
 
@@ -40,12 +39,16 @@ def _opened(spec: Path):
     from .spec import load_spec
 
     loaded = load_spec(spec)
-    open_build(loaded)
+    open_build(loaded, create=False)  # these commands only look: no build folder made for them
     return loaded
 
 
 def handle_errors(fn):
-    """Turn nbgraph's errors into one line and an exit code; --debug re-raises."""
+    """Turn nbgraph's errors into one line and an exit code; --debug adds the traceback.
+
+    The exit code is the same with or without --debug: a script must not read a bad spec
+    (2) as a failed notebook (1) because someone turned tracebacks on.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -53,25 +56,27 @@ def handle_errors(fn):
         try:
             return fn(*args, **kwargs)
         except NbgraphError as e:
-            if debug:
-                raise
-            click.echo(f"nbgraph: error: {e}", err=True)
-            sys.exit(e.exit_code)
+            _fail(f"nbgraph: error: {e}", e.exit_code, debug)
         except KeyboardInterrupt:
-            if debug:
-                raise
-            click.echo("nbgraph: interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+            _fail("nbgraph: interrupted", EXIT_INTERRUPTED, debug)
         except BrokenPipeError:  # `nbgraph status | head`: the reader is gone, nothing to say
             _silence_stdout()
             sys.exit(EXIT_BROKEN_PIPE)
         except Exception as e:
-            if debug:
-                raise
-            click.echo(f"nbgraph: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)", err=True)
-            sys.exit(EXIT_INTERNAL)
+            hint = "" if debug else " (run with --debug for the traceback)"
+            _fail(f"nbgraph: internal error: {type(e).__name__}: {e}{hint}", EXIT_INTERNAL, debug)
 
     return wrapper
+
+
+def _fail(line: str, code: int, debug: bool) -> None:
+    """Exit with ``code`` after the one line; with --debug, the traceback above it."""
+    if debug:
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+    click.echo(line, err=True)
+    sys.exit(code)
 
 
 def _silence_stdout() -> None:
@@ -114,7 +119,8 @@ def run(spec: Path, only, force, jobs, timeout, strict, dry_run, executor, sched
 
     loaded = load_spec(spec)
     if dry_run:
-        runner.open_build(loaded)
+        runner.open_build(loaded, create=False)
+        runner.check_owner(loaded)
         plan = make_plan(loaded, force=force, only=only)
         todo = plan.to_run
         for item in plan.items:
@@ -194,7 +200,9 @@ def status(spec: Path, as_json: bool) -> None:
 
     rows = status_rows(make_plan(_opened(spec)))
     if as_json:
-        click.echo(json.dumps(rows, indent=2, default=str))
+        from .report.jsonout import dumps
+
+        click.echo(dumps(rows))
         return
     from .report.terminal import print_status
 
@@ -210,13 +218,14 @@ def status(spec: Path, as_json: bool) -> None:
               help="Output file (.png, .svg, .dot or .mmd); default: <build_dir>/graph.png, or stdout for dot/mermaid.")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "dot", "mermaid"]), default=None,
               help="png/svg write an image; dot/mermaid print text for other tools.")
+@click.option("--force", is_flag=True, help="Replace the output file even if nbgraph plot did not write it.")
 @handle_errors
-def plot(spec: Path, output: Path | None, fmt: str | None) -> None:
+def plot(spec: Path, output: Path | None, fmt: str | None, force: bool) -> None:
     """Draw the graph, nodes coloured by their variants' last status."""
     from .plan import make_plan
     from .report.plot import plot as draw_plot
 
-    kind, path = draw_plot(make_plan(_opened(spec)), output, fmt)
+    kind, path = draw_plot(make_plan(_opened(spec)), output, fmt, force=force)
     if path is None:
         click.echo(kind, nl=False)
     else:
@@ -251,13 +260,15 @@ def results(spec: Path, fmt: str, sort_key: str | None, nodes, every: bool) -> N
 @SPEC_ARG
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for index.html; default: <build_dir>/report.")
+@click.option("--force", is_flag=True,
+              help="Write into a folder that holds files but no earlier report (files of the report's names are replaced).")
 @handle_errors
-def report(spec: Path, out_dir: Path | None) -> None:
+def report(spec: Path, out_dir: Path | None, force: bool) -> None:
     """Write a static HTML report: graph, results, statuses, executed notebooks."""
     from .plan import make_plan
     from .report.html import write_report
 
-    written = write_report(make_plan(_opened(spec)), out_dir)
+    written = write_report(make_plan(_opened(spec)), out_dir, force=force)
     click.echo(f"wrote {written.index} ({len(written.notebooks)} notebooks)")
 
 
@@ -286,6 +297,7 @@ def add(notebook: Path, parent: str, grid, name: str | None, spec: Path) -> None
 def clean(spec: Path, every: bool, dry_run: bool) -> None:
     """Remove outputs of nodes and variants no longer in SPEC (everything with --all)."""
     from .clean import clean as do_clean
+    from .clean import others
     from .spec import load_spec
 
     from .lock import BuildLock
@@ -300,6 +312,8 @@ def clean(spec: Path, every: bool, dry_run: bool) -> None:
     for path in removed:
         click.echo(f"{verb} {path}")
     click.echo(f"{verb} {len(removed)} item(s) from {loaded.build_dir}")
+    for other, folders in others(loaded).items():
+        click.echo(f"kept {len(folders)} variant folder(s) of another spec, {other}")
 
 
 if __name__ == "__main__":  # pragma: no cover

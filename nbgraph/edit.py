@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from .errors import NbgraphError, SpecError
 from .fsutil import atomic_write_text
-from .spec import NAME_RE, PARAM_RE, Spec, load_spec
+from .spec import NAME_RE, PARAM_RE, PlainLoader, Spec, load_spec
 
 
 @dataclass
@@ -31,7 +31,8 @@ class Added:
 def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
     """``["model=ridge,forest", "alpha=0.1,1"]`` -> ``{"model": ["ridge", "forest"], "alpha": [0.1, 1]}``.
 
-    Values are read as YAML scalars, so numbers and booleans keep their types.
+    Values are read as YAML scalars, so numbers and booleans keep their types, and a date
+    stays the string written, as in the YAML itself (:class:`~nbgraph.spec.PlainLoader`).
     """
     import yaml
 
@@ -46,12 +47,19 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
             raise SpecError(f"--grid {key}: given twice; put every value in one --grid {key}=V1,V2", field="grid")
         parsed = []
         for raw in values.split(","):
+            if "\n" in raw or "\r" in raw:
+                raise SpecError(f"--grid {key}: a value spans several lines; give each value on one line", field="grid")
             try:
-                value = yaml.safe_load(raw.strip())
+                value = yaml.load(raw.strip(), Loader=PlainLoader)
             except yaml.YAMLError:
                 value = raw.strip()
             if value is None or isinstance(value, (dict, list)):
                 value = raw.strip()
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError):
+                raise SpecError(f"--grid {key}={raw.strip()}: not plain data (string, number, bool); "
+                                "drop the YAML tag", field="grid") from None
             parsed.append(value)
         if len(set(map(json.dumps, parsed))) != len(parsed):
             raise SpecError(f"--grid {item}: a value is listed twice", field="grid")
@@ -61,14 +69,23 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
 
 def add_node(spec_path: str | Path, notebook: str | Path, parent: str, *, grid: Sequence[str] = (),
              name: str | None = None, cwd: Path | None = None) -> Added:
-    """Append a node under ``parent`` to the spec; create its notebook if it does not exist."""
+    """Append a node under ``parent`` to the spec; create its notebook if it does not exist.
+
+    ``notebook`` is relative to ``cwd`` (the current folder, as a shell path is), and goes
+    into the YAML relative to the spec's folder.  A notebook that does not exist is created
+    only inside the spec's folder, so that nbgraph never makes folders elsewhere.
+    """
     spec = load_spec(spec_path)
     here = Path(cwd) if cwd is not None else Path.cwd()
     nb_path = (here / Path(notebook).expanduser()).resolve()
     if nb_path.suffix != ".ipynb":
         raise SpecError(f"{notebook}: a notebook path must end in .ipynb", field="path")
+    if not nb_path.exists() and spec.root not in nb_path.parents:
+        raise SpecError(f"{notebook}: {nb_path} does not exist and is outside {spec.root}, the folder of "
+                        f"{spec.file.name}; nbgraph add creates notebooks only there: choose a path under it, "
+                        "or create the notebook first", field="path")
     name = name or nb_path.stem
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):  # match() would let "a\n" through ($ matches before a newline)
         raise SpecError(f"{spec.file.name}: node name {name!r} is not allowed (letters, digits, _ . -; "
                         "not starting with a digit); choose one with --name", node=name)
     if name in spec.nodes:
@@ -163,8 +180,7 @@ def write_child_notebook(path: Path, parent_notebook: Path, grid: dict[str, list
     cell.metadata["tags"] = ["parameters"]
     nb.cells.append(cell)
     nb.cells.append(nbformat.v4.new_code_cell(""))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, nbformat.writes(nb))
+    atomic_write_text(path, nbformat.writes(nb))  # its folders too, never writable by others
 
 
 def _kernelspec(notebook: Path) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ The tree (``tests/test_errors.py`` checks it against the classes; a subclass exi
     ├── BuildBusy               another nbgraph run holds the build folder's lock        exit 2
     ├── MissingExtra            an optional dependency is not installed (with a hint)    exit 2
     ├── StoreError              the build location cannot be read or written             exit 2
-    ├── PlotError               nbgraph plot: no matplotlib, or a wrong output/format    exit 2
+    ├── PlotError               plot/report: no matplotlib, a wrong or foreign output    exit 2
     ├── LiveError               a live kernel (inherit_from, attach) is out of reach     exit 2
     │   ├── NoServer            no Jupyter server is running (or none answers)
     │   ├── NotOpen             the notebook is open in no server (the message lists what is)
@@ -120,7 +120,8 @@ class StoreError(NbgraphError):
 
 
 class PlotError(NbgraphError):
-    """The picture cannot be made: matplotlib is missing, or the output name or format is wrong."""
+    """A picture or report cannot be made: matplotlib is missing, the output name or format is
+    wrong, or the output is a file or folder that nbgraph did not write (``--force`` replaces it)."""
 
 
 class LiveError(NbgraphError):

@@ -9,10 +9,34 @@ from pathlib import Path
 from typing import Any
 
 
+def make_dirs(path: Path, mode: int = 0o755) -> Path:
+    """Create ``path`` and its missing parents, each ``mode`` less the umask, like files here.
+
+    ``Path.mkdir(parents=True)`` gives parents 0777 less the umask, so under ``umask 000`` anyone
+    could replace a build's notebooks; every folder made here is at most ``mode`` (never writable
+    by others), and private under a umask of 077.
+    """
+    path = Path(path)
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.is_dir():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, mode)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+            continue  # made meanwhile by another process: its mode is its maker's
+        os.chmod(folder, mode & ~_umask())
+    return path
+
+
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write to a temporary name in the same folder, fsync, then rename over ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -35,6 +59,20 @@ def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
 
 def atomic_write_json(path: Path, data: Any, mode: int = 0o644) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", mode)
+
+
+def find_partials(root: Path) -> list[Path]:
+    """The temporaries (``.name.….partial``) that writes cut short by a killed nbgraph left under ``root``."""
+    found: list[Path] = []
+    if not Path(root).is_dir():
+        return found
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in list(dirnames) + filenames:
+            if name.startswith(".") and ".partial" in name:
+                found.append(Path(dirpath) / name)
+                if name in dirnames:
+                    dirnames.remove(name)
+    return found
 
 
 def read_json(path: Path) -> Any | None:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from .errors import BuildBusy, StoreError
+from .fsutil import make_dirs
 
 LOCK_NAME = ".nbgraph.lock"
 
@@ -32,7 +33,7 @@ class BuildLock:
         import fcntl
 
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.path.parent)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:  # a read-only or impossible build folder: bad input, not a crash
             raise StoreError(f"{self.path.parent}: cannot write the build folder ({e.strerror or e}); "

@@ -48,7 +48,7 @@ class Plan:
 def make_plan(spec: Spec, *, force: bool = False, only: Iterable[str] | None = None) -> Plan:
     """Key every variant and decide what runs; ``only`` limits the run to these nodes."""
     rg = run_graph(spec)
-    layout = BuildLayout(spec.build_dir)
+    layout = BuildLayout.for_spec(spec)
     only_nodes = set(only or ())
     for name in only_nodes:
         if name not in spec.nodes:

@@ -5,18 +5,29 @@ an executed notebook or snapshot that no record points to is treated as never wr
 A record names its snapshot by path and by :attr:`Record.binding` (variant, key, run),
 which the snapshot's signed manifest must repeat: a snapshot copied in from elsewhere is
 not this record's.
+
+Several specs may share one build folder (two YAML files beside one ``build/``), so each
+record names the spec that wrote it (``spec``: its path relative to the build folder, or
+for a URL build location to the spec's own folder, so moving the project keeps it).  A
+spec's layout reads only its own records; a record counts as its own when it carries no
+spec (written before nbgraph stamped them) or names a spec file that no longer exists
+(the spec was renamed or moved), so nothing built is lost to a rename.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .fsutil import atomic_write_json, read_json
 from .graph import Variant
 from .snapshot.manifest import binding
 from .store import RECORD
+
+if TYPE_CHECKING:
+    from .spec import Spec
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -51,6 +62,8 @@ class Record:
     attached: dict[str, Any] | None = None
     #: the run that made its snapshot (named with ``name`` and ``key`` in the snapshot's signed binding)
     run: str | None = None
+    #: the spec file that wrote it, as :meth:`BuildLayout.for_spec` names it (None: before stamps)
+    spec: str | None = None
 
     @property
     def binding(self) -> dict[str, Any]:
@@ -67,10 +80,43 @@ class Record:
 
 
 class BuildLayout:
-    """Paths under ``build_dir``: ``<node>/<grid values>/`` per variant."""
+    """Paths under ``build_dir``: ``<node>/<grid values>/`` per variant.
 
-    def __init__(self, build_dir: Path) -> None:
+    Made :meth:`for_spec`, it reads and writes that spec's records only (see the module's
+    docstring); made from a bare folder, every record is its own.
+    """
+
+    def __init__(self, build_dir: Path, *, spec_file: Path | None = None, anchor: Path | None = None) -> None:
         self.root = Path(build_dir)
+        self._anchor = Path(anchor) if anchor is not None else self.root
+        self.spec_file = Path(spec_file).resolve() if spec_file is not None else None
+        self.owner = Path(os.path.relpath(self.spec_file, self._anchor)).as_posix() if self.spec_file else None
+        self._owned: dict[str, bool] = {}
+
+    @classmethod
+    def for_spec(cls, spec: "Spec") -> "BuildLayout":
+        return cls(spec.build_dir, spec_file=spec.file, anchor=spec.root if spec.build_url else spec.build_dir)
+
+    def writer_of(self, stamp: str) -> Path:
+        """The spec file a record's ``spec`` names."""
+        return (self._anchor / stamp).resolve()
+
+    def owns(self, stamp: Any) -> bool:
+        """Whether a record stamped ``stamp`` is this spec's: its own, unstamped, or an orphan's."""
+        if self.owner is None or not isinstance(stamp, str) or stamp == self.owner:
+            return True
+        if stamp not in self._owned:
+            writer = self.writer_of(stamp)
+            self._owned[stamp] = writer == self.spec_file or not writer.is_file()
+        return self._owned[stamp]
+
+    def foreign(self, nodes: Iterable[str]) -> tuple[Path, Path] | None:
+        """A variant folder of one of ``nodes`` that another (existing) spec's run wrote, and that spec."""
+        for node in nodes:
+            for folder, data in variant_records(self.root / node):
+                if not self.owns(data.get("spec")):
+                    return folder, self.writer_of(data["spec"])
+        return None
 
     def variant_dir(self, variant: Variant) -> Path:
         return self.root / variant.node / variant.slug
@@ -89,8 +135,9 @@ class BuildLayout:
         return self.variant_dir(variant) / f"snapshot-{key[:16]}"
 
     def read_record(self, variant: Variant) -> Record | None:
+        """The variant's record, if this spec wrote it (another spec's variant of that name is not it)."""
         data = read_json(self.record_path(variant))
-        if not isinstance(data, dict) or data.get("name") != variant.name:
+        if not isinstance(data, dict) or data.get("name") != variant.name or not self.owns(data.get("spec")):
             return None
         try:
             return Record.from_json(data)
@@ -98,4 +145,19 @@ class BuildLayout:
             return None
 
     def write_record(self, variant: Variant, record: Record) -> None:
+        """Write it atomically (the variant's commit point), stamped with this layout's spec."""
+        if self.owner is not None:
+            record.spec = self.owner
         atomic_write_json(self.record_path(variant), record.to_json())
+
+
+def variant_records(node_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """The variant folders of a node folder (real folders holding a record of that node) and their records."""
+    if node_dir.is_symlink() or not node_dir.is_dir():
+        return
+    for folder in sorted(node_dir.iterdir()):
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        data = read_json(folder / RECORD)
+        if isinstance(data, dict) and data.get("node") == node_dir.name and isinstance(data.get("name"), str):
+            yield folder, data

@@ -25,7 +25,7 @@ def variant_sources(queries: list[str], spec: str | os.PathLike | Spec) -> tuple
     """Snapshots (in merge order), parameters and notes for the variants named by ``queries``."""
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     rg = run_graph(spec)
-    layout = BuildLayout(spec.build_dir)
+    layout = BuildLayout.for_spec(spec)
     store = open_store(spec.build_location, spec.storage_options, root=spec.build_dir)
     if store.remote:  # a build on S3 & co: this machine's mirror of the records, then the snapshots needed
         store.pull_records()

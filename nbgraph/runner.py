@@ -19,23 +19,33 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import RunFailed, StoreError
+from .errors import RunFailed, SpecError, StoreError
 from .executors.base import Executor
+from .fsutil import make_dirs
 from .kernels import UNDER_RUN_ENV
 from .kernels.installed import check_kernels, runs_here
 from .kernels.logs import Sink, add_listener, remove_listener
 from .live import attach
 from .lock import BuildLock
 from .plan import make_plan
+from .records import BuildLayout
 from .scheduler import Events, RunResult, Scheduler
 from .snapshot import sign
 from .spec import DEFAULT_SPEC, Spec, load_spec
 from .store import Store, clean_partials, open_store
 
 
-def open_build(spec: Spec) -> Store:
-    """The spec's build location, with its records mirrored locally when it is remote."""
-    make_build_dir(spec)
+def open_build(spec: Spec, *, create: bool = True) -> Store:
+    """The spec's build location, with its records mirrored locally when it is remote.
+
+    Commands that only look (``status``, ``results``, ``plot``, ``run --dry-run``) pass
+    ``create=False``: a build folder that does not exist yet has no records, and looking at
+    it must not make it (it is still refused, as bad input, when it could not be made).
+    """
+    if create:
+        make_build_dir(spec)
+    else:
+        _check_build_dir(spec)
     store = open_store(spec.build_location, spec.storage_options, root=spec.build_dir)
     store.pull_records()
     return store
@@ -44,11 +54,53 @@ def open_build(spec: Spec) -> Store:
 def make_build_dir(spec: Spec) -> None:
     """Create the build folder (or a URL's local mirror); a path that cannot be one is bad input."""
     try:
-        spec.build_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(spec.build_dir)
     except OSError as e:
-        raise StoreError(f"build_dir {spec.build_dir}: cannot create it ({e.strerror or e}); "
-                         f"set 'build_dir' in {spec.file.name} to a folder you can write",
-                         location=str(spec.build_dir)) from None
+        raise _cannot_create(spec, e.strerror or str(e)) from None
+
+
+def _check_build_dir(spec: Spec) -> None:
+    """Refuse, without creating anything, a build folder that could not be created."""
+    folder = spec.build_dir
+    if folder.is_dir() or spec.build_url:
+        return
+    if folder.exists():
+        raise _cannot_create(spec, "File exists")
+    existing = next(p for p in folder.parents if p.exists())
+    if not existing.is_dir():
+        raise _cannot_create(spec, f"{existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise _cannot_create(spec, f"{existing} is not writable")
+
+
+def _cannot_create(spec: Spec, why: str) -> StoreError:
+    return StoreError(f"build_dir {spec.build_dir}: cannot create it ({why}); "
+                      f"set 'build_dir' in {spec.file.name} to a folder you can write",
+                      location=str(spec.build_dir))
+
+
+def check_owner(spec: Spec) -> None:
+    """Refuse a build folder where a node's folder holds another spec's variants: running would
+    mix (or overwrite) two specs' outputs of one name."""
+    found = BuildLayout.for_spec(spec).foreign(spec.nodes)
+    if found is None:
+        return
+    folder, other = found
+    node = folder.parent.name
+    raise SpecError.at(spec.file, f"{folder.parent} holds what another spec, {other}, ran for its node '{node}'; "
+                       f"specs that share a build folder cannot share node names: give one of them its own "
+                       f"build_dir (e.g. build_dir: build-{spec.file.stem}), or delete {other.name} if this spec "
+                       "replaces it", node=node, field="build_dir")
+
+
+def _claim(plan, store: Store) -> None:
+    """Stamp this spec on its records that carry no stamp yet (or a renamed spec's), so that
+    another spec sharing the build folder leaves them alone from now on."""
+    layout = plan.layout
+    for item in plan.items:
+        if item.record is not None and item.record.spec != layout.owner:
+            layout.write_record(item.variant, item.record)
+            store.push_record(layout.record_path(item.variant))
 
 
 def make_executor(kind: str, *, jobs: int | None = None, scheduler: Any = None,
@@ -97,7 +149,9 @@ def run(
     with BuildLock(spec.build_dir, spec.build_location):
         clean_partials(spec.build_dir)
         store = open_build(spec)
+        check_owner(spec)
         plan = make_plan(spec, force=force, only=only)
+        _claim(plan, store)
         sign.pin_key_path()  # kernels run elsewhere: a relative key path must name the same key there
         sign.signing_key()  # create it once, before kernels race to
         attached = []

@@ -109,8 +109,19 @@ class Spec:
         return f"{option} {name}: no such node in {self.file.name}; known nodes: {', '.join(self.nodes)}"
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys and remembers where each key was written."""
+class PlainLoader(yaml.SafeLoader):
+    """SafeLoader without YAML 1.1's implicit dates (as in YAML 1.2): ``2020-01-01`` stays the
+    string the user wrote, since a date is not plain data a notebook parameter can carry."""
+
+
+PlainLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+class _LineLoader(PlainLoader):
+    """PlainLoader that refuses duplicate keys and remembers where each key was written."""
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False):

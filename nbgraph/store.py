@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import StoreError
+from .fsutil import find_partials, make_dirs
 from .snapshot.manifest import BUFFERS, MANIFEST
 
 #: a variant's commit point (see :mod:`nbgraph.records`), the file mirrored to find a build's records
@@ -142,7 +143,7 @@ class FsspecStore(Store):
                              f"for s3:// install it with: pip install 'nbgraph[s3]'", location=url) from None
         except Exception as e:
             raise StoreError(f"build location {url}: {type(e).__name__}: {e}", location=url) from None
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.root)
         _mirrors[self.root] = self
 
     # refs ------------------------------------------------------------------------------
@@ -167,7 +168,7 @@ class FsspecStore(Store):
 
     # transfer --------------------------------------------------------------------------
     def _get_file(self, remote: str, local: Path) -> None:
-        local.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(local.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{local.name}.", suffix=".partial", dir=local.parent)
         os.close(fd)
         try:
@@ -338,14 +339,7 @@ def open_store(location: str | Path, storage_options: Mapping[str, Any] | None =
 
 def clean_partials(root: Path) -> int:
     """Remove temporary files and folders a killed run left behind (only under the run lock)."""
-    removed = 0
-    if not root.is_dir():
-        return 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in list(dirnames) + filenames:
-            if name.startswith(".") and ".partial" in name:
-                _remove_local(Path(dirpath) / name)
-                removed += 1
-                if name in dirnames:
-                    dirnames.remove(name)
-    return removed
+    found = find_partials(root)
+    for path in found:
+        _remove_local(path)
+    return len(found)

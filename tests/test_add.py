@@ -74,3 +74,53 @@ def test_record_outside_nbgraph_prints_and_returns():
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "acc = 0.5"
     assert "a object cannot be recorded" in done.stdout
+
+
+
+def _study(project):
+    """A spec in ``study/`` while the command runs from the folder above it."""
+    project.notebook("study/nb/load.ipynb", "n = 1")
+    spec = project.root / "study" / "inheritance.yaml"
+    spec.write_text("notebooks:\n  load: {path: nb/load.ipynb}\n")
+    return spec
+
+
+def test_add_refuses_a_node_name_it_would_change(project):
+    spec = _study(project)
+    before = spec.read_text()
+    newline = project.cli("add", "study/nb/x.ipynb", "--parent", "load", "--name", "two\n", "--spec", str(spec))
+    assert newline.returncode == 2 and newline.stderr.count("\n") == 1, newline.stderr
+    assert "node name 'two\\n' is not allowed" in newline.stderr
+    assert spec.read_text() == before and not (project.root / "study/nb/x.ipynb").exists()
+
+
+def test_add_creates_notebooks_only_inside_the_spec_folder(project):
+    spec = _study(project)
+    before = spec.read_text()
+    outside = project.cli("add", "elsewhere/o.ipynb", "--parent", "load", "--spec", str(spec))  # cwd is not the spec's
+    assert outside.returncode == 2 and outside.stderr.count("\n") == 1, outside.stderr
+    assert "outside" in outside.stderr and str(spec.parent) in outside.stderr
+    assert not (project.root / "elsewhere").exists() and spec.read_text() == before
+    # paths are the shell's (relative to the current folder); the YAML gets them relative to the spec's folder
+    inside = project.cli("add", "study/nb/new/child.ipynb", "--parent", "load", "--spec", str(spec))
+    assert inside.returncode == 0, inside.stderr
+    assert "path: nb/new/child.ipynb" in spec.read_text() and (spec.parent / "nb/new/child.ipynb").is_file()
+    # an existing notebook outside the spec's folder is used where it is
+    project.notebook("shared/common.ipynb", "c = 3")
+    shared = project.cli("add", "shared/common.ipynb", "--parent", "load", "--spec", str(spec))
+    assert shared.returncode == 0, shared.stderr
+    assert "path: ../shared/common.ipynb" in spec.read_text()
+
+
+def test_dates_stay_the_strings_written_on_the_command_line_and_in_the_yaml(project):
+    spec = _study(project)
+    dated = project.cli("add", "study/nb/daily.ipynb", "--parent", "load", "--grid", "day=2020-01-01,2020-01-02",
+                        "--spec", str(spec))
+    assert dated.returncode == 0, dated.stderr
+    assert dict(load_spec(spec).nodes["daily"].grid) == {"day": ("2020-01-01", "2020-01-02")}
+    code = [c for c in nbformat.read(spec.parent / "nb/daily.ipynb", as_version=4).cells if c.cell_type == "code"]
+    assert code[1].source == "day = '2020-01-01'"
+    spec.write_text(spec.read_text() + "  typed:\n    path: nb/load.ipynb\n    params: {start: 2021-06-30}\n"
+                    "    grid: {at: [2021-06-30 12:00:00]}\n")
+    typed = load_spec(spec).nodes["typed"]
+    assert typed.params == {"start": "2021-06-30"} and dict(typed.grid) == {"at": ("2021-06-30 12:00:00",)}

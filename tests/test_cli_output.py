@@ -79,3 +79,36 @@ def test_progress_on_a_terminal_shows_counts_first_and_no_empty_bar():
     assert "0/0" not in shown(0)  # a no-op run prints only its summary
     one = shown(1).rsplit("\r", 1)[-1]  # the last rendering
     assert one.index("0/1") < one.index("waiting")  # a long list of running variants cannot push the count off
+
+
+def test_debug_keeps_the_exit_code_and_adds_the_traceback(project):
+    quiet = project.cli("validate", "missing.yaml")
+    debug = project.cli("--debug", "validate", "missing.yaml")
+    assert quiet.returncode == debug.returncode == 2, debug.stderr
+    assert "Traceback" not in quiet.stderr and "Traceback (most recent call last)" in debug.stderr
+    assert debug.stderr.splitlines()[-1] == quiet.stderr.strip()  # the same line, last
+
+
+def test_json_output_is_strict_json_with_non_finite_numbers_as_strings(project):
+    import json
+    import math
+
+    project.notebook("n.ipynb", "import nbgraph\nnbgraph.record('loss', float('nan'))\nnbgraph.record('ok', 0.5)",
+                     parameters="scale = 1.0")
+    project.spec("""
+        notebooks:
+          n: {path: n.ipynb, params: {cap: .inf}, grid: {scale: [.nan, -.inf, 2.0]}}
+    """)
+    assert project.cli("run").returncode == 0
+
+    def strict(text: str):
+        def refuse(constant: str):
+            raise AssertionError(f"{constant} is not JSON")
+        return json.loads(text, parse_constant=refuse)
+
+    status = strict(project.cli("status", "--json").stdout)
+    results = strict(project.cli("results", "--format", "json").stdout)
+    assert sorted((r["params"]["scale"] for r in status), key=str) == ["-inf", 2.0, "nan"]
+    assert all(r["params"]["cap"] == "inf" for r in status + results)
+    assert all(r["results"] == {"loss": "nan", "ok": 0.5} for r in status)
+    assert not any(isinstance(v, float) and not math.isfinite(v) for r in results for v in r["params"].values())

@@ -189,3 +189,70 @@ def test_clean_removes_only_what_the_yaml_dropped(study, tmp_path):
     write_spec(root, SPEC.replace("build_dir: out", "build_dir: ."))
     refused = cli(root, "clean", "--all")
     assert refused.returncode == 2 and "refusing" in refused.stderr and (root / "base.ipynb").is_file()
+
+
+def test_plot_replaces_only_what_nbgraph_plot_wrote(study, tmp_path):
+    """-o never overwrites a notebook, the spec or the user's own picture, unless --force."""
+    work = tmp_path / "work"
+    shutil.copytree(study, work)
+    own_dot = work / "graph.dot"
+    own_dot.write_text("digraph mine { a -> b }\n")
+    from matplotlib.figure import Figure
+
+    own_png = work / "mine.png"
+    Figure().savefig(own_png)  # a PNG of the user's, made with matplotlib as nbgraph's are
+    own_svg = work / "mine.svg"
+    Figure().savefig(own_svg)
+    theirs = {p: p.read_bytes() for p in (work / "base.ipynb", work / "inheritance.yaml", own_dot, own_png, own_svg)}
+    for args in (["-o", "base.ipynb", "--format", "dot"], ["-o", "inheritance.yaml", "--format", "mermaid"],
+                 ["-o", "graph.dot"], ["-o", "mine.png"], ["-o", "mine.svg"]):
+        refused = cli(work, "plot", *args)
+        assert refused.returncode == 2, (args, refused.stderr)
+        assert refused.stderr.count("\n") == 1 and "--force" in refused.stderr and "Traceback" not in refused.stderr
+    assert {p: p.read_bytes() for p in theirs} == theirs
+    assert not [p for p in work.iterdir() if ".partial" in p.name]
+
+    # its own files, it replaces: the default picture and every -o it wrote, in the same format
+    for args in ([], ["-o", "g.png"], ["-o", "g.svg"], ["-o", "g.dot"], ["-o", "g.mmd"], ["--format", "dot", "-o", "g.txt"]):
+        for _ in range(2):
+            done = cli(work, "plot", *args)
+            assert done.returncode == 0, (args, done.stderr)
+    assert ET.parse(work / "g.svg").getroot().tag == "{http://www.w3.org/2000/svg}svg"
+    other_format = cli(work, "plot", "--format", "mermaid", "-o", "g.dot")  # a dot file is not a mermaid one
+    assert other_format.returncode == 2 and (work / "g.dot").read_text().startswith("digraph")
+
+    forced = cli(work, "plot", "-o", "graph.dot", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert own_dot.read_text().startswith("digraph nbgraph {")
+
+
+def test_report_removes_only_what_an_earlier_report_wrote(study, tmp_path):
+    site = tmp_path / "site"
+    (site / "notebooks" / "a").mkdir(parents=True)
+    (site / "notebooks" / "a" / "mine.html").write_text("mine")
+    (site / "index.html").write_text("my own page")
+    refused = cli(study, "report", "-o", str(site))  # a folder of the user's: nothing in it is touched
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert str(site) in refused.stderr and "--force" in refused.stderr
+    assert (site / "index.html").read_text() == "my own page" and sorted(site.rglob("*")) == sorted(
+        [site / "index.html", site / "notebooks", site / "notebooks" / "a", site / "notebooks" / "a" / "mine.html"])
+
+    forced = cli(study, "report", "-o", str(site), "--force")  # replaces its names, removes nothing
+    assert forced.returncode == 0, forced.stderr
+    assert "nbgraph report" in (site / "index.html").read_text() and (site / "notebooks" / "a" / "mine.html").is_file()
+
+    # a report's own folder: written again; the user's files in it stay
+    work = tmp_path / "work"
+    shutil.copytree(study, work)
+    out = work / "out" / "report"
+    assert cli(work, "report").returncode == 0
+    assert (out / "notebooks" / "a" / "x=3.html").is_file()
+    (out / "notes.txt").write_text("mine")
+    (out / "notebooks" / "a" / "extra.html").write_text("mine")
+    write_spec(work, SPEC.replace("[1, 2, 3]", "[1, 2]"))  # a[x=3] leaves the graph: its page goes
+    again = cli(work, "report")
+    assert again.returncode == 0, again.stderr
+    assert not (out / "notebooks" / "a" / "x=3.html").exists() and (out / "notebooks" / "a" / "x=2.html").is_file()
+    assert (out / "notes.txt").read_text() == "mine" and (out / "notebooks" / "a" / "extra.html").read_text() == "mine"
+    written = json.loads((out / ".nbgraph-report.json").read_text())["files"]
+    assert "index.html" in written and "notebooks/a/x=2.html" in written and "notes.txt" not in written

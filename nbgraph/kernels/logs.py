@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
+from ..fsutil import make_dirs
+
 #: ``sink(variant, stream, text)``; ``stream`` is "stdout" or "stderr"
 Sink = Callable[[str, str, str], None]
 
@@ -63,9 +65,9 @@ class VariantLog:
         self.path = Path(path)
         self.variant = variant
         self.sink = sink if sink is not None else broadcast
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not append:
-            self.path.write_bytes(b"")  # a new run of the variant starts a new log
+        make_dirs(self.path.parent)
+        # a new run of the variant starts a new log; 0644 less the umask, as nbgraph's other files
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | (0 if append else os.O_TRUNC), 0o644))
         self._fh: IO[str] = open(self.path, "a", encoding="utf-8", buffering=1)
         self.kernel_stream: IO[bytes] = open(self.path, "ab", buffering=0)
         self._lock = threading.Lock()

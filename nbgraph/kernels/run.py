@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..fsutil import make_dirs
 from .job import Job, Outcome
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
 
     lifecycle.check_run(job.run_id)
     out = Path(job.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(out.parent)
     partial = out.with_name(f".{out.stem}.partial.ipynb")
     nb = prepare_notebook(job)
     error = None

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..cache import Decision, key_of
 from ..errors import LiveError, SnapshotError
+from ..fsutil import make_dirs
 from ..graph import Variant, run_graph
 from ..records import SUCCEEDED, BuildLayout, Record
 from ..snapshot.format import FORMAT_VERSION, MANIFEST, bind_snapshot, binding, seal_snapshot
@@ -91,7 +92,7 @@ def refresh(spec: Spec, *, only=None, store: Store | None = None, strict: bool =
     from ..snapshot import sign
 
     rg = run_graph(spec)
-    layout = BuildLayout(spec.build_dir)
+    layout = BuildLayout.for_spec(spec)
     store = store or LocalStore(spec.build_dir)
     listed = servers.list_servers()
     found = []
@@ -115,7 +116,7 @@ def refresh(spec: Spec, *, only=None, store: Store | None = None, strict: bool =
 def _refresh_one(spec: Spec, layout: BuildLayout, store: Store, node: NodeSpec, variant: Variant,
                  session: servers.Session, key_file: str, strict: bool) -> Attached:
     folder = layout.variant_dir(variant)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dirs(folder)
     tmp = folder / f".snapshot-live-{time.time_ns()}.partial"  # removed by clean_partials if a run is killed
     started = time.time()
     try:

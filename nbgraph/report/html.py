@@ -4,6 +4,11 @@
 status, each linking to its executed notebook rendered to HTML with nbconvert under
 ``<out>/notebooks/``.  Everything is relative links and inline CSS, so the folder can be
 zipped, copied or served as is.  Notebooks are rendered again only when they changed.
+
+The folder may hold other files: a report removes only what an earlier report wrote there,
+as listed in ``<out>/.nbgraph-report.json`` (written atomically, before and after the
+report's own files, so it always covers them).  A folder with files but no such list is
+refused, unless ``force``: the report then replaces files of its names, and removes nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PlotError
-from ..fsutil import atomic_write_text
+from ..fsutil import atomic_write_json, atomic_write_text, make_dirs, read_json
 from ..plan import Plan
 from ..records import FAILED, PENDING, SKIPPED, SUCCEEDED
 from .plot import COLORS, summarize, write_image
@@ -29,43 +34,105 @@ class Report:
     notebooks: dict[str, Path]
 
 
-def write_report(plan: Plan, out_dir: Path | None = None) -> Report:
+#: the files an earlier report wrote into its folder, relative to it
+WRITTEN = ".nbgraph-report.json"
+
+
+def write_report(plan: Plan, out_dir: Path | None = None, *, force: bool = False) -> Report:
     """Write the page and the rendered notebooks; returns where they are."""
     out = Path(out_dir) if out_dir is not None else plan.spec.build_dir / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    earlier = earlier_report(out, force)
+    try:
+        make_dirs(out)
+    except OSError as e:
+        raise PlotError(f"{out}: cannot create the report's folder ({e.strerror or e}); choose another -o",
+                        path=str(out)) from None
     graph: Path | None = out / "graph.svg"
+    index = out / "index.html"
+    targets = notebook_targets(plan, out / "notebooks")
+    ours = {_rel(p, out) for p in (index, graph, *targets.values())}
+    _write_list(out, plan, earlier | ours)  # before anything: a crash leaves nothing unlisted
     try:
         write_image(summarize(plan), graph, "svg", title=plan.spec.file.name)
     except PlotError:
         graph = None
-    notebooks = render_notebooks(plan, out / "notebooks")
-    page = _page(plan, out, graph, notebooks)
-    index = out / "index.html"
-    atomic_write_text(index, page)
+    notebooks = render_notebooks(plan, targets, fresh={t for t in targets.values() if _rel(t, out) not in earlier})
+    atomic_write_text(index, _page(plan, out, graph, notebooks))
+    written = {_rel(p, out) for p in (index, *notebooks.values())} | ({_rel(graph, out)} if graph else set())
+    for rel in sorted(earlier - written):  # a variant no longer in the graph, a picture not made
+        _remove_written(out, rel)
+    _write_list(out, plan, written)
     return Report(index=index, graph=graph, notebooks=notebooks)
 
 
-def render_notebooks(plan: Plan, folder: Path) -> dict[str, Path]:
-    """Executed notebook -> HTML for every variant that has one (skipping those already current)."""
-    exporter = None
-    done: dict[str, Path] = {}
+def earlier_report(out: Path, force: bool = False) -> set[str]:
+    """What an earlier report wrote into ``out`` (nothing for a new or empty folder); a folder
+    with files but no list of them is refused unless ``force``."""
+    if not out.exists():
+        return set()
+    if not out.is_dir():
+        raise PlotError(f"{out}: is a file, not a folder; choose another -o for the report", path=str(out))
+    listed = read_json(out / WRITTEN)
+    if isinstance(listed, dict) and isinstance(listed.get("files"), list):
+        return {f for f in listed["files"] if isinstance(f, str) and _inside(out, f)}
+    if force or not any(out.iterdir()):
+        return set()
+    raise PlotError(f"{out}: holds files that no nbgraph report wrote (it has no {WRITTEN}); choose a new or "
+                    "empty folder, or pass --force to write the report into it (files of the report's names are "
+                    "replaced, nothing is removed)", path=str(out))
+
+
+def notebook_targets(plan: Plan, folder: Path) -> dict[str, Path]:
+    """Variant name -> where its executed notebook is rendered, for every variant that has one."""
+    targets: dict[str, Path] = {}
     for item in plan.items:
         record = item.record
-        if record is None or not record.output or not Path(record.output).is_file():
+        if record is not None and record.output and Path(record.output).is_file():
+            targets[item.variant.name] = folder / item.variant.node / f"{item.variant.slug}.html"
+    return targets
+
+
+def render_notebooks(plan: Plan, targets: dict[str, Path], fresh: set[Path] = frozenset()) -> dict[str, Path]:
+    """Executed notebook -> HTML for every target, skipping those already current (``fresh``
+    ones, which an earlier report did not write, are always rendered)."""
+    exporter = None
+    for item in plan.items:
+        target = targets.get(item.variant.name)
+        if target is None:
             continue
-        source = Path(record.output)
-        target = folder / item.variant.node / f"{item.variant.slug}.html"
-        if not target.exists() or target.stat().st_mtime_ns < source.stat().st_mtime_ns:
+        source = Path(item.record.output)
+        if target in fresh or not target.exists() or target.stat().st_mtime_ns < source.stat().st_mtime_ns:
             if exporter is None:
                 exporter = _exporter()
             body, _ = exporter.from_filename(str(source))
             atomic_write_text(target, body)
-        done[item.variant.name] = target
-    keep = set(done.values())
-    for old in folder.glob("*/*.html") if folder.is_dir() else ():
-        if old not in keep:  # a variant that is no longer in the graph
-            old.unlink()
-    return done
+    return dict(targets)
+
+
+def _write_list(out: Path, plan: Plan, files: set[str]) -> None:
+    atomic_write_json(out / WRITTEN, {"written_by": "nbgraph report", "spec": str(plan.spec.file),
+                                      "files": sorted(files)})
+
+
+def _inside(out: Path, rel: str) -> bool:
+    """A listed name is only ever a plain relative path inside ``out`` (never ``..``, never absolute)."""
+    parts = Path(rel).parts
+    return bool(parts) and not Path(rel).is_absolute() and ".." not in parts and rel != WRITTEN
+
+
+def _remove_written(out: Path, rel: str) -> None:
+    """Delete one file an earlier report wrote, and the folders under ``out`` it leaves empty."""
+    path = out / rel
+    try:
+        path.parent.resolve().relative_to(out.resolve())
+    except (OSError, ValueError):
+        return  # a folder replaced by a link out of the report: not followed
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    folder = path.parent
+    while folder != out and folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
 
 
 def _exporter():

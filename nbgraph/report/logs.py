@@ -20,7 +20,7 @@ def show_log(spec_path: str | Path, query: str, *, follow: bool, write: Callable
     spec = load_spec(spec_path)
     rg = run_graph(spec)
     variant = one_variant(rg, query, spec)
-    path = BuildLayout(spec.build_dir).log_path(variant, spec.nodes[variant.node].path)
+    path = BuildLayout.for_spec(spec).log_path(variant, spec.nodes[variant.node].path)
     store = open_store(spec.build_location, spec.storage_options, root=spec.build_dir)
 
     def refresh() -> None:
@@ -37,7 +37,7 @@ def show_log(spec_path: str | Path, query: str, *, follow: bool, write: Callable
     refresh()
     if not follow:
         if not path.exists():
-            record = BuildLayout(spec.build_dir).read_record(variant)
+            record = BuildLayout.for_spec(spec).read_record(variant)
             if record is not None and record.status == SKIPPED:  # a parent failed: its log says why
                 why = (record.error or "").removeprefix("skipped: ")
                 raise SelectionError(f"{variant.name} has no log: it was skipped in the last run ({why})",

@@ -8,6 +8,7 @@ never ran.  ``dot`` and ``mermaid`` print the same graph as text for other tools
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,11 @@ COLORS = {
 }
 LABELS = {SUCCEEDED: "succeeded", FAILED: "failed", SKIPPED: "skipped (a parent failed)", PENDING: "never ran"}
 ORDER = (SUCCEEDED, FAILED, SKIPPED, PENDING)
+
+#: signs every picture nbgraph plot writes, at a fixed place, so that it replaces only its own
+#: files: a dot/mermaid comment and an SVG comment on the second line, a PNG ``Software`` text chunk
+MARK = "written by nbgraph plot"
+_MARK_LINES = {"dot": f"  // {MARK}", "mermaid": f"  %% {MARK}", "svg": f"<!-- {MARK} -->"}
 
 
 @dataclass
@@ -87,7 +93,7 @@ def summarize(plan: Plan) -> list[NodeSummary]:
 
 
 def to_dot(summaries: list[NodeSummary]) -> str:
-    lines = ["digraph nbgraph {", "  rankdir=TB;",
+    lines = ["digraph nbgraph {", _MARK_LINES["dot"], "  rankdir=TB;",
              '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
     for s in summaries:
         fill, edge = COLORS[s.status]
@@ -106,7 +112,7 @@ def _dot_escape(text: str) -> str:
 
 def to_mermaid(summaries: list[NodeSummary]) -> str:
     ids = {s.name: f"n{i}" for i, s in enumerate(summaries)}
-    lines = ["flowchart TD"]
+    lines = ["flowchart TD", _MARK_LINES["mermaid"]]
     for s in summaries:
         label = "<br/>".join(filter(None, [f"<b>{s.name}</b>", s.notebook, s.grid_text(), s.count_text()]))
         lines.append(f'  {ids[s.name]}["{label.replace(chr(34), "#quot;")}"]:::{s.status}')
@@ -212,12 +218,14 @@ def _fit(text: str, n: int) -> str:
 _BY_SUFFIX = {"png": "png", "svg": "svg", "dot": "dot", "gv": "dot", "mmd": "mermaid", "mermaid": "mermaid"}
 
 
-def plot(plan: Plan, output: Path | None = None, fmt: str | None = None) -> tuple[str, Path | None]:
+def plot(plan: Plan, output: Path | None = None, fmt: str | None = None, *,
+         force: bool = False) -> tuple[str, Path | None]:
     """Write the picture (png/svg), or the dot/mermaid text to ``output``, and return (format, path);
     without ``output``, dot/mermaid return (text, None).
 
     The format comes from ``fmt``, else the output's extension, else PNG; the default
-    output is ``<build_dir>/graph.<format>``.
+    output is ``<build_dir>/graph.<format>``.  An existing file is replaced only when nbgraph
+    plot wrote it in this format (see :data:`MARK`), or with ``force``.
     """
     if fmt is None:
         suffix = output.suffix.lower().lstrip(".") if output is not None else ""
@@ -236,11 +244,52 @@ def plot(plan: Plan, output: Path | None = None, fmt: str | None = None) -> tupl
             return text, None
         from ..fsutil import atomic_write_text
 
+        check_replace(Path(output), fmt, force)
         atomic_write_text(Path(output), text)  # -o with a text format: the file, not stdout
         return fmt, Path(output)
     path = Path(output) if output is not None else plan.spec.build_dir / f"graph.{fmt}"
+    check_replace(path, fmt, force)
     write_image(summaries, path, fmt, title=plan.spec.file.name)
     return fmt, path
+
+
+def check_replace(path: Path, fmt: str, force: bool = False) -> None:
+    """Refuse to replace a file that nbgraph plot did not write as ``fmt`` (a notebook, the
+    spec, the user's own ``graph.dot``), unless ``force``."""
+    if force or not os.path.lexists(path):
+        return
+    if path.is_symlink() or not path.is_file() or not written_by_plot(path, fmt):
+        raise PlotError(f"{path}: exists and is not a {fmt} file that nbgraph plot wrote; "
+                        "choose another -o, or pass --force to replace it", path=str(path))
+
+
+def written_by_plot(path: Path, fmt: str) -> bool:
+    """Whether ``path`` carries nbgraph plot's mark for ``fmt`` where nbgraph puts it."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    if fmt == "png":
+        return _png_software(head).startswith(MARK)
+    lines = head.decode("utf-8", "replace").splitlines()
+    return len(lines) > 1 and lines[1] == _MARK_LINES[fmt]
+
+
+def _png_software(data: bytes) -> str:
+    """The ``Software`` tEXt chunk of a PNG (before its image data), or ""."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return ""
+    at = 8
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at:at + 4], "big")
+        kind, body = data[at + 4:at + 8], data[at + 8:at + 8 + size]
+        if kind == b"IDAT":
+            break
+        if kind == b"tEXt" and body.startswith(b"Software\0"):
+            return body[len(b"Software\0"):].decode("latin-1")
+        at += 12 + size
+    return ""
 
 
 def write_image(summaries: list[NodeSummary], path: Path, fmt: str, title: str = "") -> None:
@@ -253,7 +302,12 @@ def write_image(summaries: list[NodeSummary], path: Path, fmt: str, title: str =
 
     fig = draw(summaries, title)
     buf = io.BytesIO()
+    metadata = {"Date": None} if fmt == "svg" else {"Software": f"{MARK} (matplotlib {matplotlib.__version__})"}
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "nbgraph"}):  # real, searchable text
-        fig.savefig(buf, format=fmt, facecolor="white", metadata={"Date": None} if fmt == "svg" else None)
-    atomic_write_bytes(path, buf.getvalue())
+        fig.savefig(buf, format=fmt, facecolor="white", metadata=metadata)
+    data = buf.getvalue()
+    if fmt == "svg":  # the mark as the second line, after the XML declaration
+        first, sep, rest = data.partition(b"\n")
+        data = first + sep + _MARK_LINES["svg"].encode() + b"\n" + rest
+    atomic_write_bytes(path, data)
 

@@ -17,6 +17,7 @@ from ..errors import SelectionError
 from ..graph import format_value as name_value
 from ..plan import Plan
 from ..records import PENDING
+from .jsonout import dumps
 
 
 @dataclass
@@ -125,7 +126,8 @@ def to_csv(rows: Sequence[ResultRow]) -> str:
 
 
 def to_json(rows: Sequence[ResultRow]) -> str:
-    return json.dumps([r.to_json() for r in rows], indent=2, default=str)
+    """Strict JSON: a NaN or infinite parameter is written as a string (see :mod:`.jsonout`)."""
+    return dumps([r.to_json() for r in rows])
 
 
 def table_cells(rows: Sequence[ResultRow]) -> tuple[list[str], list[list[str]]]:
