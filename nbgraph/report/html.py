@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import PlotError
 from ..fsutil import atomic_write_text
+from ..names import REPORT_DIR
 from ..plan import Plan
 from ..records import FAILED, PENDING, SKIPPED, SUCCEEDED
 from .plot import COLORS, summarize, write_image
@@ -31,7 +32,7 @@ class Report:
 
 def write_report(plan: Plan, out_dir: Path | None = None) -> Report:
     """Write the page and the rendered notebooks; returns where they are."""
-    out = Path(out_dir) if out_dir is not None else plan.spec.build_dir / "report"
+    out = Path(out_dir) if out_dir is not None else plan.spec.build_dir / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     graph: Path | None = out / "graph.svg"
     try:
@@ -177,7 +178,9 @@ def _variants_section(plan: Plan, out: Path, notebooks: dict[str, Path]) -> str:
 def _rel(path: Path, start: Path) -> str:
     import os
 
-    return Path(os.path.relpath(path, start)).as_posix()
+    from urllib.parse import quote
+
+    return quote(Path(os.path.relpath(path, start)).as_posix(), safe="/=,+")  # a folder's %2F is not a '/' 
 
 
 def describe(report: Report) -> dict[str, Any]:

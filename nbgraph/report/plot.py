@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import PlotError
 from ..graph import node_order
+from ..names import plot_file
 from ..plan import Plan
 from ..records import FAILED, PENDING, SKIPPED, SUCCEEDED
 
@@ -238,7 +239,7 @@ def plot(plan: Plan, output: Path | None = None, fmt: str | None = None) -> tupl
 
         atomic_write_text(Path(output), text)  # -o with a text format: the file, not stdout
         return fmt, Path(output)
-    path = Path(output) if output is not None else plan.spec.build_dir / f"graph.{fmt}"
+    path = Path(output) if output is not None else plan.spec.build_dir / plot_file(fmt)
     write_image(summaries, path, fmt, title=plan.spec.file.name)
     return fmt, path
 

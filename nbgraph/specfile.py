@@ -1,0 +1,125 @@
+"""Reading inheritance.yaml: YAML text -> plain data, and the line each mapping key was written on.
+
+Safe YAML only, with what real specs use: anchors, aliases and merge keys
+(``<<: *defaults``, whose keys a mapping's own keys override).  A key written twice in
+one mapping is refused, as are aliases that expand to more than :data:`MAX_ALIAS_GROWTH`
+values beyond the document's own (a few hundred bytes of nested aliases can otherwise
+stand for billions of values that validation would walk for ever).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SpecError
+
+#: how many values aliases may add to a document (each use of an alias counts its whole value)
+MAX_ALIAS_GROWTH = 100_000
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def read_spec_file(file: Path) -> tuple[Any, dict[int, dict[Any, int]]]:
+    """The file's data and, per mapping (by ``id``), the line of each of its keys.
+
+    Raises :class:`SpecError` (``file:line: ...``) for anything that is not one readable document.
+    """
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError.at(file, "no such file; create it or pass the spec's path (nbgraph run path/to/inheritance.yaml)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError.at(file, f"cannot read it: {e}") from e
+    loader = _LineLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, {}
+        _check_growth(file, root)
+        data = loader.construct_document(root)
+    except _Duplicate as d:
+        raise SpecError.at(file, f"'{d.key}' is defined twice (first on line {d.first}); names must be unique", line=d.line) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        problem = getattr(e, "problem", None) or str(e)
+        line = mark.line + 1 if mark is not None else None
+        raise SpecError.at(file, f"invalid YAML: {problem}", line=line) from None
+    except RecursionError:
+        raise SpecError.at(file, "invalid YAML: nested too deeply (or an alias inside its own value)") from None
+    finally:
+        loader.dispose()
+    return data, loader.key_lines
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys and remembers where each key was written."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.key_lines: dict[int, dict[Any, int]] = {}
+
+
+class _Duplicate(Exception):
+    def __init__(self, key: Any, line: int, first: int) -> None:
+        self.key, self.line, self.first = key, line, first
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    own = {id(k) for k, _ in node.value if k.tag != _MERGE_TAG}
+    loader.flatten_mapping(node)  # merged pairs first, in the order that makes the right one win
+    mapping: dict[Any, Any] = {}
+    lines: dict[Any, int] = {}
+    written: set[Any] = set()
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a plain value, not a list or mapping",
+                                                    key_node.start_mark) from None
+        line = key_node.start_mark.line + 1
+        if id(key_node) in own:
+            if key in written:
+                raise _Duplicate(key, line, lines[key])
+            written.add(key)
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+        lines[key] = line
+    loader.key_lines[id(mapping)] = lines
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _check_growth(file: Path, root: yaml.Node) -> None:
+    """Refuse a document whose aliases stand for too many values, counting them without expanding."""
+    sizes: dict[int, int] = {}  # node -> values it stands for, aliases expanded
+    entered: set[int] = set()
+    stack = [root]
+    while stack:  # depth first, children sized before their parent; no recursion limit
+        node = stack[-1]
+        if id(node) in sizes:
+            stack.pop()
+            continue
+        children = _children(node)
+        if id(node) not in entered:
+            entered.add(id(node))
+            stack.extend(c for c in children if id(c) not in entered)  # entered, not sized: an alias in its own value
+            continue
+        stack.pop()
+        sizes[id(node)] = 1 + sum(sizes.get(id(c), 1) for c in children)
+        if sizes[id(node)] - len(sizes) > MAX_ALIAS_GROWTH:  # never more than the whole document's growth
+            raise SpecError.at(file, f"aliases here expand to more than {MAX_ALIAS_GROWTH} values; "
+                                     "nbgraph refuses such a document (write the values out, or reuse fewer)",
+                               line=node.start_mark.line + 1)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
