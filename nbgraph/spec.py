@@ -175,7 +175,7 @@ def _validate(file: Path, data: Any, key_lines: dict[int, dict[Any, int]]) -> Sp
             raise err(f"node name {name!r} must start with a letter or _ and use only letters, digits, _ . -", line=line)
         problem = node_name_problem(name)
         if problem:
-            raise err(f"node name '{name}' {problem}", line=line)
+            raise err(f"node name '{name if len(name) <= 60 else name[:40] + '...'}' {problem}", line=line)
         same = folded.setdefault(name.casefold(), name)
         if same != name:
             raise err(f"node names '{same}' and '{name}' differ only in case; their build folders would be one "

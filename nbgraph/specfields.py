@@ -19,7 +19,7 @@ Err = Callable[[str], SpecError]
 
 PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-#: seconds per cell: about 11 days; far larger ones overflow the kernel client's wait (zmq polls in C longs of ms)
+#: seconds per cell (about 11 days); far larger ones overflow a live kernel's client (zmq polls C longs of ms)
 MAX_TIMEOUT = 1_000_000
 MAX_RETRIES = 100
 #: nbgraph writes files named after the notebook (``.<name>.<random>.partial``) beside its output
