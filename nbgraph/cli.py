@@ -20,6 +20,7 @@ import click  # noqa: E402
 from .errors import EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, NbgraphError  # noqa: E402
 from .spec import DEFAULT_SPEC  # noqa: E402
 
+
 class _Seconds(click.ParamType):
     """A per-cell timeout, checked as the YAML's ``timeout`` is (so ``nan`` and ``inf`` are refused here)."""
 

@@ -1,7 +1,7 @@
 """Reading inheritance.yaml: YAML text -> plain data, and the line each mapping key was written on.
 
 Safe YAML only, with what real specs use: anchors, aliases and merge keys
-(``<<: *defaults``, whose keys a mapping's own keys override).  A key written twice in
+(``<<: *defaults``; a mapping's own keys win, then the merged mappings in the order listed).  A key written twice in
 one mapping is refused, as are aliases that expand to more than :data:`MAX_ALIAS_GROWTH`
 values beyond the document's own (a few hundred bytes of nested aliases can otherwise
 stand for billions of values that validation would walk for ever).
@@ -68,27 +68,66 @@ class _Duplicate(Exception):
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    own = {id(k) for k, _ in node.value if k.tag != _MERGE_TAG}
-    loader.flatten_mapping(node)  # merged pairs first, in the order that makes the right one win
     mapping: dict[Any, Any] = {}
     lines: dict[Any, int] = {}
-    written: set[Any] = set()
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            hash(key)
-        except TypeError:
-            raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a plain value, not a list or mapping",
-                                                    key_node.start_mark) from None
-        line = key_node.start_mark.line + 1
-        if id(key_node) in own:
-            if key in written:
-                raise _Duplicate(key, line, lines[key])
-            written.add(key)
+    for key, key_node, value_node in _pairs(loader, node, frozenset()):
         mapping[key] = loader.construct_object(value_node, deep=deep)
-        lines[key] = line
+        lines[key] = key_node.start_mark.line + 1
     loader.key_lines[id(mapping)] = lines
     return mapping
+
+
+def _pairs(loader: _LineLoader, node: yaml.MappingNode, within: frozenset[int]) -> list[tuple[Any, yaml.Node, yaml.Node]]:
+    """A mapping's (key, key node, value node), merges expanded where ``<<`` is written.
+
+    As YAML defines merge keys: the mapping's own keys win, then the merged mappings in
+    the order listed (``<<: [*a, *b]``: a's keys over b's).  A key written twice in one
+    mapping is refused, merged or not.
+    """
+    own: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag != _MERGE_TAG:
+            key, line = _key(loader, key_node), key_node.start_mark.line + 1
+            if key in own:
+                raise _Duplicate(key, line, own[key])
+            own[key] = line
+    out: list[tuple[Any, yaml.Node, yaml.Node]] = []
+    taken: set[Any] = set()
+    for key_node, value_node in node.value:
+        if key_node.tag != _MERGE_TAG:
+            key = _key(loader, key_node)
+            taken.add(key)
+            out.append((key, key_node, value_node))
+            continue
+        for source in _merged(node, value_node, within):
+            for key, merged_key, merged_value in _pairs(loader, source, within | {id(node)}):
+                if key not in own and key not in taken:
+                    taken.add(key)
+                    out.append((key, merged_key, merged_value))
+    return out
+
+
+def _merged(node: yaml.MappingNode, value: yaml.Node, within: frozenset[int]) -> list[yaml.MappingNode]:
+    sources = value.value if isinstance(value, yaml.SequenceNode) else [value]
+    for source in sources:
+        if not isinstance(source, yaml.MappingNode):
+            raise yaml.constructor.ConstructorError(None, None, "'<<' merges a mapping or a list of mappings "
+                                                    f"(an alias such as *defaults), not a {source.id}", source.start_mark)
+        if id(source) in within or source is node:
+            raise yaml.constructor.ConstructorError(None, None, "'<<' merges a mapping into itself", source.start_mark)
+    return sources
+
+
+def _key(loader: _LineLoader, key_node: yaml.Node) -> Any:
+    if key_node.tag == "tag:yaml.org,2002:value":  # the '=' key of YAML 1.1: a plain string here
+        return loader.construct_scalar(key_node)
+    key = loader.construct_object(key_node)
+    try:
+        hash(key)
+    except TypeError:
+        raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a plain value, not a list or mapping",
+                                                key_node.start_mark) from None
+    return key
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)

@@ -155,12 +155,15 @@ def test_the_names_refused_are_exactly_what_nbgraph_writes_beside_node_folders(n
     """One list (nbgraph.names.OWN_ENTRIES) for the lock, the plots and the report: a new one cannot be forgotten."""
     from nbgraph.names import OWN_ENTRIES
 
-    nbs.spec("notebooks:\n  a: {path: a.ipynb}\n")
+    nbs.spec("notebooks:\n  a: {path: a.ipynb, grid: {p: [a/b]}}\n")
     for command in (["run"], ["plot"], ["plot", "--format", "svg"], ["report"]):
         proc = nbs.cli(*command)
         assert proc.returncode == 0, (command, proc.stdout + proc.stderr)
     written = {p.name for p in (nbs.root / "build").iterdir()} - {"a"}
     assert written == OWN_ENTRIES
+    # the report links to the notebook of folder p=a%2Fb, not to one of p=a/b
+    assert (nbs.root / "build/report/notebooks/a/p=a%2Fb.html").is_file()
+    assert 'href="notebooks/a/p=a%252Fb.html"' in (nbs.root / "build/report/index.html").read_text()
 
 
 def test_names_that_differ_only_in_case_are_refused_as_macos_would_merge_their_folders(nbs):
@@ -188,10 +191,13 @@ def test_yaml_merge_keys_are_read_and_errors_point_where_a_merged_key_is_written
           c:
             <<: [*defaults, {kernel: python3}]
             parent: b
+          d:
+            <<: [{timeout: 5, retries: 1}, *defaults]
     """))
-    b, c = spec.nodes["b"], spec.nodes["c"]
+    b, c, d = spec.nodes["b"], spec.nodes["c"], spec.nodes["d"]
     assert (b.path.name, b.timeout, dict(b.params)) == ("b.ipynb", 60.0, {"seed": 1})
     assert (c.path.name, c.timeout, c.kernel, c.parents) == ("a.ipynb", 30.0, "python3", ("b",))
+    assert (d.timeout, d.retries, dict(d.params)) == (5.0, 1, {"seed": 1})  # the first merged mapping wins
     message = str(error_for(nbs, "notebooks:\n  a: &d\n    path: a.ipynb\n    params: {x: 1}\n"
                                  "  b:\n    <<: *d\n    attach: true\n"))
     assert ":4: node 'b', field 'params': 'params' does not apply with 'attach: true'" in message

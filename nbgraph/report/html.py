@@ -180,7 +180,7 @@ def _rel(path: Path, start: Path) -> str:
 
     from urllib.parse import quote
 
-    return quote(Path(os.path.relpath(path, start)).as_posix(), safe="/=,+")  # a folder's %2F is not a '/' 
+    return quote(Path(os.path.relpath(path, start)).as_posix(), safe="/=,+")  # folder names hold '%' (a%2Fb)
 
 
 def describe(report: Report) -> dict[str, Any]:
