@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import string
-from typing import Any
+from typing import Any, Mapping
 
 #: nbgraph's own entries at the top of a build folder; no node may be named like one
 LOCK_FILE = ".nbgraph.lock"
@@ -38,7 +38,12 @@ def plot_file(fmt: str) -> str:
     return f"{PLOT_STEM}.{fmt}"
 
 
-OWN_ENTRIES = frozenset({LOCK_FILE, REPORT_DIR, *(plot_file(f) for f in PLOT_DEFAULT_FORMATS)})
+#: each entry nbgraph writes beside the node folders, and what it is
+OWN_ENTRIES: Mapping[str, str] = {
+    LOCK_FILE: "the lock of a running build",
+    REPORT_DIR: "the page of nbgraph report",
+    **{plot_file(f): "the picture of nbgraph plot" for f in PLOT_DEFAULT_FORMATS},
+}
 
 #: a node's folder is one path component; with the variant folders' cap it keeps every
 #: path nbgraph writes (``<node>/<slug>/.<notebook>.partial.ipynb``...) far below 255 bytes
@@ -54,10 +59,9 @@ def node_name_problem(name: str) -> str | None:
     """Why ``name`` cannot be a node's folder next to nbgraph's own entries, or None."""
     if len(name) > MAX_NODE_NAME:
         return f"is {len(name)} characters long; node names are at most {MAX_NODE_NAME}"
-    own = next((e for e in sorted(OWN_ENTRIES) if e.casefold() == name.casefold()), None)
+    own = next((e for e in OWN_ENTRIES if e.casefold() == name.casefold()), None)
     if own is not None:
-        return (f"is nbgraph's own '{own}' in the build folder (the report, the plot or the lock); "
-                "rename the node")
+        return f"would share its folder with {OWN_ENTRIES[own]} (build_dir/{own}); rename the node"
     return None
 
 
