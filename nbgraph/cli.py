@@ -19,6 +19,25 @@ import click  # noqa: E402
 from .errors import EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, NbgraphError  # noqa: E402
 from .spec import DEFAULT_SPEC  # noqa: E402
 
+
+class _Seconds(click.ParamType):
+    """A per-cell timeout, checked as the YAML's ``timeout`` is (so ``nan`` and ``inf`` are refused here)."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        from .specfields import timeout_problem
+
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = value
+        problem = timeout_problem(seconds)
+        if problem:
+            self.fail(f"{value!r} {problem}", param, ctx)
+        return seconds
+
+
 SPEC_ARG = click.argument("spec", required=False, default=DEFAULT_SPEC, type=click.Path(dir_okay=True, path_type=Path))
 
 
@@ -99,7 +118,7 @@ def main(debug: bool) -> None:
 @click.option("--only", "only", multiple=True, metavar="NODE", help="Run only this node's variants (repeatable); parents' snapshots are reused.")
 @click.option("--force", is_flag=True, help="Re-execute even what is up to date.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Variants to run at once (default: number of cores).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Seconds per cell for nodes without their own timeout.")
+@click.option("--timeout", type=_Seconds(), default=None, help="Seconds per cell for nodes without their own timeout.")
 @click.option("--strict", is_flag=True, help="Fail a variant whose state has a variable that cannot be snapshotted.")
 @click.option("--dry-run", is_flag=True, help="List what would run and why, and run nothing.")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default=None,

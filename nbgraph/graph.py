@@ -4,21 +4,20 @@ A node with a grid expands into one variant per grid point; a child runs once fo
 combination of its parents' variants (mixins that share an ancestor only combine variants
 that agree on it) times each point of its own grid.  A variant's name carries the grid
 values of its whole lineage, ancestors first, so it is unique and stable:
-``train[scaler=minmax,model=ridge,alpha=0.1]``.
+``train[scaler=minmax,model=ridge,alpha=0.1]`` (how values are written, and how
+folders are named after them, is :mod:`nbgraph.names`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
-import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 import networkx as nx
 
-from .errors import SelectionError
+from .errors import SelectionError, SpecError
+from .names import NameSyntaxError, canonical, parse_name, slug as folder_name, value_matches, variant_name
 from .spec import NodeSpec, Spec
 
 #: a query matching more variants than this lists the first ones and counts the rest
@@ -42,28 +41,8 @@ class Variant:
 
     @property
     def slug(self) -> str:
-        """Folder name for this variant's outputs, readable and safe on any file system."""
-        if not self.identity:
-            return "default"
-        text = ",".join(f"{k}={format_value(v)}" for k, v in self.identity)
-        safe = re.sub(r"[^A-Za-z0-9_.,=+-]", "_", text)
-        if len(safe) > 100 or safe != text:
-            digest = hashlib.sha256(text.encode()).hexdigest()[:10]
-            safe = f"{safe[:80]}-{digest}"
-        return safe
-
-
-def format_value(value: Any) -> str:
-    """How a grid value is written in a variant name: strings bare, the rest as JSON."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def variant_name(node: str, identity: tuple[tuple[str, Any], ...]) -> str:
-    if not identity:
-        return node
-    return f"{node}[{','.join(f'{k}={format_value(v)}' for k, v in identity)}]"
+        """Folder name for this variant's outputs: distinct for distinct variants, safe on any file system."""
+        return folder_name(self.identity)
 
 
 def node_graph(spec: Spec) -> nx.DiGraph:
@@ -94,6 +73,7 @@ def run_graph(spec: Spec) -> nx.DiGraph:
     """Expand the node DAG into variants; each graph node's ``variant`` attribute is a :class:`Variant`."""
     g = node_graph(spec)
     by_node: dict[str, list[Variant]] = {}
+    folders: dict[tuple[str, str], str] = {}
     rg = nx.DiGraph()
     for name in node_order(spec, g):
         node = spec.nodes[name]
@@ -114,6 +94,7 @@ def run_graph(spec: Spec) -> nx.DiGraph:
                     params={**params_in, **own},
                     parents=tuple(v.name for v in parent_combo),
                 )
+                _check_distinct(spec, rg, folders, variant)
                 variants.append(variant)
                 rg.add_node(variant.name, variant=variant)
                 for order, parent in enumerate(variant.parents):
@@ -122,13 +103,31 @@ def run_graph(spec: Spec) -> nx.DiGraph:
     return rg
 
 
+def _check_distinct(spec: Spec, rg: nx.DiGraph, folders: dict[tuple[str, str], str], variant: Variant) -> None:
+    """Refuse what would still mix two variants up: one name, or folders that differ only in case.
+
+    Names and folders are distinct by construction (:mod:`nbgraph.names`); what remains is
+    grid values differing only in the case of a letter, which macOS's file system would
+    store in one folder, and (in theory) a collision of hashed folder names.
+    """
+    node = spec.nodes[variant.node]
+    other = variant.name if variant.name in rg else folders.get((variant.node, variant.slug.casefold()))
+    if other is None:
+        folders[(variant.node, variant.slug.casefold())] = variant.name
+        return
+    raise SpecError.at(spec.file, f"variants {other} and {variant.name} would share the output folder "
+                                  f"{variant.node}/{variant.slug}/ (folders are told apart ignoring case, as on macOS); "
+                                  "make the grid values differ by more than the case of a letter",
+                       line=node.line, node=node.name, field="grid")
+
+
 def _merge_lineage(parents: tuple[Variant, ...]):
     """Identity and params inherited from a combination of parent variants, or None if inconsistent."""
     identity: dict[str, Any] = {}
     params: dict[str, Any] = {}
     for parent in parents:
         for key, value in parent.identity:
-            if key in identity and json.dumps(identity[key], sort_keys=True) != json.dumps(value, sort_keys=True):
+            if key in identity and canonical(identity[key]) != canonical(value):
                 return None
             identity.setdefault(key, value)
         params.update(parent.params)
@@ -145,15 +144,17 @@ def find_variants(rg: nx.DiGraph, query: str) -> list[Variant]:
     """Variants matching a node name, a full variant name, or a partial one (``train[model=ridge]``)."""
     if query in rg:
         return [rg.nodes[query]["variant"]]
-    node, _, rest = query.partition("[")
-    wanted = set(filter(None, rest.rstrip("]").split(","))) if rest else set()
+    try:
+        node, wanted = parse_name(query)
+    except NameSyntaxError:
+        return []
     out = []
     for name in rg.nodes:
         variant: Variant = rg.nodes[name]["variant"]
         if variant.node != node:
             continue
-        have = {f"{k}={format_value(v)}" for k, v in variant.identity}
-        if wanted <= have:
+        have = dict(variant.identity)
+        if all(key in have and value_matches(written, value, have[key]) for key, written, value in wanted):
             out.append(variant)
     return out
 

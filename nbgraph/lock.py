@@ -17,15 +17,14 @@ from pathlib import Path
 
 from .errors import BuildBusy, StoreError
 from .fsutil import make_dirs
-
-LOCK_NAME = ".nbgraph.lock"
+from .names import LOCK_FILE
 
 
 class BuildLock:
     """Held for the whole run; ``with BuildLock(folder, location):``."""
 
     def __init__(self, folder: Path, location: str | None = None) -> None:
-        self.path = Path(folder) / LOCK_NAME
+        self.path = Path(folder) / LOCK_FILE
         self.location = location or str(folder)
         self._fd: int | None = None
 
@@ -70,7 +69,7 @@ def is_locked(folder: Path) -> bool:
     """Whether a run holds ``folder`` right now (used by ``nbgraph logs --follow``)."""
     import fcntl
 
-    path = Path(folder) / LOCK_NAME
+    path = Path(folder) / LOCK_FILE
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:

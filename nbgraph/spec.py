@@ -7,16 +7,16 @@ folder, never the current directory.
 
 from __future__ import annotations
 
-import json
-import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from .errors import CycleError, SpecError
+from .names import canonical, format_value, node_name_problem
+from .specfields import PARAM_RE  # noqa: F401  (nbgraph add checks names with it too)
+from .specfields import check_notebook, check_param, check_retries, opt_address, opt_str, opt_timeout
+from .specfile import read_spec_file
 
 DEFAULT_SPEC = "inheritance.yaml"
 
@@ -51,7 +51,6 @@ NODE_KEYS = {
 EXECUTORS = ("local", "dask")
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -109,72 +108,12 @@ class Spec:
         return f"{option} {name}: no such node in {self.file.name}; known nodes: {', '.join(self.nodes)}"
 
 
-class PlainLoader(yaml.SafeLoader):
-    """SafeLoader without YAML 1.1's implicit dates (as in YAML 1.2): ``2020-01-01`` stays the
-    string the user wrote, since a date is not plain data a notebook parameter can carry."""
-
-
-PlainLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-class _LineLoader(PlainLoader):
-    """PlainLoader that refuses duplicate keys and remembers where each key was written."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False):
-    mapping: dict[Any, Any] = {}
-    lines: dict[Any, int] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        line = key_node.start_mark.line + 1
-        if key in mapping:
-            raise _Duplicate(key, line, lines[key])
-        mapping[key] = loader.construct_object(value_node, deep=deep)
-        lines[key] = line
-    loader.key_lines[id(mapping)] = lines
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-class _Duplicate(Exception):
-    def __init__(self, key: Any, line: int, first: int) -> None:
-        self.key, self.line, self.first = key, line, first
-
-
-def _parse_yaml(file: Path) -> tuple[Any, dict[int, dict[Any, int]]]:
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError.at(file, "no such file; create it or pass the spec's path (nbgraph run path/to/inheritance.yaml)") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError.at(file, f"cannot read it: {e}") from e
-    loader = _LineLoader(text)
-    loader.key_lines = {}
-    try:
-        data = loader.get_single_data()
-    except _Duplicate as d:
-        raise SpecError.at(file, f"'{d.key}' is defined twice (first on line {d.first}); names must be unique", line=d.line) from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        problem = getattr(e, "problem", None) or str(e)
-        line = mark.line + 1 if mark is not None else None
-        raise SpecError.at(file, f"invalid YAML: {problem}", line=line) from None
-    finally:
-        loader.dispose()
-    return data, loader.key_lines
-
-
 def load_spec(path: str | Path = DEFAULT_SPEC) -> Spec:
     """Read and validate a spec; raises :class:`SpecError` with a single actionable line."""
     file = Path(path).expanduser().resolve()
     if file.is_dir():
         file = file / DEFAULT_SPEC
-    data, key_lines = _parse_yaml(file)
+    data, key_lines = read_spec_file(file)
     return _validate(file, data, key_lines)
 
 
@@ -220,19 +159,27 @@ def _validate(file: Path, data: Any, key_lines: dict[int, dict[Any, int]]) -> Sp
     executor = data.get("executor")
     if executor is not None and executor not in EXECUTORS:
         raise err(f"must be one of: {', '.join(EXECUTORS)}", field="executor", line=top_lines.get("executor"))
-    scheduler = _opt_address(data.get("scheduler"), lambda m: err(m, field="scheduler", line=top_lines.get("scheduler")))
-    kernel = _opt_str(data.get("kernel"), lambda m: err(m, field="kernel", line=top_lines.get("kernel")))
-    timeout = _opt_timeout(data.get("timeout"), lambda m: err(m, field="timeout", line=top_lines.get("timeout")))
+    scheduler = opt_address(data.get("scheduler"), lambda m: err(m, field="scheduler", line=top_lines.get("scheduler")))
+    kernel = opt_str(data.get("kernel"), lambda m: err(m, field="kernel", line=top_lines.get("kernel")))
+    timeout = opt_timeout(data.get("timeout"), lambda m: err(m, field="timeout", line=top_lines.get("timeout")))
     fork = data.get("fork", True)
     if not isinstance(fork, bool):
         raise err("must be true or false (false: children start fresh kernels)", field="fork", line=top_lines.get("fork"))
 
     node_lines = key_lines.get(id(notebooks), {})
     nodes: dict[str, NodeSpec] = {}
+    folded: dict[str, str] = {}
     for name, raw in notebooks.items():
         line = node_lines.get(name)
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise err(f"node name {name!r} must start with a letter or _ and use only letters, digits, _ . -", line=line)
+        problem = node_name_problem(name)
+        if problem:
+            raise err(f"node name '{name if len(name) <= 60 else name[:40] + '...'}' {problem}", line=line)
+        same = folded.setdefault(name.casefold(), name)
+        if same != name:
+            raise err(f"node names '{same}' and '{name}' differ only in case; their build folders would be one "
+                      "on a case-insensitive file system (macOS, Windows): rename one", line=line)
         nodes[name] = _validate_node(file, name, raw, line, key_lines.get(id(raw), {}))
 
     for node in nodes.values():
@@ -271,7 +218,7 @@ def _validate_node(file: Path, name: str, raw: Any, line: int | None, lines: dic
         raise err(f"'{rel}' is a folder; give the notebook's file, e.g. {rel.rstrip('/')}/name.ipynb", "path")
     if not path.is_file():
         raise err(f"notebook '{rel}' does not exist (looked for {path})", "path")
-    _check_notebook(path, err)
+    check_notebook(path, lambda m: err(m, "path"))
 
     if "parent" in raw and "parents" in raw:
         raise err("use either 'parent' or 'parents', not both", "parents")
@@ -296,7 +243,7 @@ def _validate_node(file: Path, name: str, raw: Any, line: int | None, lines: dic
     if not isinstance(params, dict):
         raise err("must be a mapping of parameter -> value, e.g. params: {seed: 0}", "params")
     for key, value in params.items():
-        _check_param(key, value, err, "params")
+        check_param(key, value, lambda m: err(m, "params"))
 
     grid_raw = raw.get("grid", {}) or {}
     if not isinstance(grid_raw, dict):
@@ -308,21 +255,20 @@ def _validate_node(file: Path, name: str, raw: Any, line: int | None, lines: dic
         if not values:
             raise err(f"values of '{key}' is an empty list; give at least one value", "grid")
         for value in values:
-            _check_param(key, value, err, "grid")
-        if len({_canon(v) for v in values}) != len(values):
+            check_param(key, value, lambda m: err(m, "grid"))
+        if len({canonical(v) for v in values}) != len(values):
             raise err(f"values of '{key}' repeat a value; each variant must be distinct", "grid")
-        # as graph.format_value writes them in variant names (not imported: graph imports spec)
-        shown = [v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), sort_keys=True) for v in values]
+        shown = [v if isinstance(v, str) else format_value(v) for v in values]
         clash = next((v for v in shown if shown.count(v) > 1), None)
-        if clash is not None:  # 1 and "1" would be one variant name, one output folder
+        if clash is not None:  # names tell them apart (x=1, x="1"), a reader would not
             raise err(f"values of '{key}' include {clash} both as a string and as a number; "
-                      f"their variants would have the same name: write them one way", "grid")
+                      f"their variants would be told apart only by quotes: write them one way", "grid")
         if key in params:
             raise err(f"'{key}' is both in params and in grid; keep it in one", "grid")
         grid.append((key, tuple(values)))
 
-    kernel = _opt_str(raw.get("kernel"), lambda m: err(m, "kernel"))
-    timeout = _opt_timeout(raw.get("timeout"), lambda m: err(m, "timeout"))
+    kernel = opt_str(raw.get("kernel"), lambda m: err(m, "kernel"))
+    timeout = opt_timeout(raw.get("timeout"), lambda m: err(m, "timeout"))
     exclude = raw.get("exclude", []) or []
     if isinstance(exclude, str):
         exclude = [exclude]
@@ -337,9 +283,7 @@ def _validate_node(file: Path, name: str, raw: Any, line: int | None, lines: dic
     strict = raw.get("strict", False)
     if not isinstance(strict, bool):
         raise err("must be true or false", "strict")
-    retries = raw.get("retries", 0)
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise err("must be a whole number of retries, 0 or more", "retries")
+    retries = check_retries(raw.get("retries", 0), lambda m: err(m, "retries"))
     if attach:
         _check_attached(raw, err)
     return NodeSpec(name=name, path=path, parents=parents, params=dict(params), grid=tuple(grid),
@@ -404,52 +348,3 @@ def _check_grid_keys(file: Path, nodes: Mapping[str, NodeSpec]) -> None:
                 key = sorted(clash)[0]
                 raise SpecError.at(file, f"grid key '{key}' is already a grid key of ancestor '{anc}'; rename one of them",
                                    line=node.line, node=node.name, field="grid")
-
-
-def _check_notebook(path: Path, err) -> None:
-    try:
-        with path.open(encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise err(f"'{path.name}' is not a valid notebook ({e.__class__.__name__}: {e}); open and save it in Jupyter", "path") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list) or "nbformat" not in doc:
-        raise err(f"'{path.name}' is not a valid notebook (no 'cells'/'nbformat'); open and save it in Jupyter", "path")
-
-
-def _check_param(key: Any, value: Any, err, fld: str) -> None:
-    if not isinstance(key, str) or not PARAM_RE.match(key):
-        raise err(f"parameter name {key!r} must be a Python identifier", fld)
-    if keyword.iskeyword(key):
-        raise err(f"parameter name {key!r} is a Python keyword (papermill would write '{key} = ...'); rename it", fld)
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        raise err(f"value of '{key}' must be plain data (string, number, bool, null, list, mapping)", fld) from None
-
-
-def _canon(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
-
-
-def _opt_str(value: Any, err) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise err("must be a kernel name such as python3")
-    return value
-
-
-def _opt_address(value: Any, err) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise err("must be a Dask scheduler address such as tcp://127.0.0.1:8786")
-    return value.strip()
-
-
-def _opt_timeout(value: Any, err) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise err("must be a positive number of seconds")
-    return float(value)

@@ -101,3 +101,118 @@ def test_missing_spec_file_is_a_clear_error(project):
     proc = project.cli("run", "nothere.yaml")
     assert proc.returncode == 2
     assert "nothere.yaml" in proc.stderr and "no such file" in proc.stderr
+
+
+#: issue 10: each of these validated, then ``run`` failed on it (or never ended)
+RUN_WOULD_REFUSE = {
+    "nan timeout": ("notebooks:\n  a: {path: a.ipynb, timeout: .nan}\n", ":2:", "node 'a', field 'timeout'"),
+    "infinite timeout": ("timeout: .inf\nnotebooks:\n  a: {path: a.ipynb}\n", ":1:", "field 'timeout'"),
+    # an attached node's dump waits with jupyter_client's blocking poll: int(1e300 * 1000) overflows it
+    "timeout too large to wait for": ("notebooks:\n  a: {path: a.ipynb, timeout: 1.0e+300}\n", ":2:",
+                                      "node 'a', field 'timeout'"),
+    "endless retries": ("notebooks:\n  a:\n    path: a.ipynb\n    retries: 100000000000000000000000\n", ":4:",
+                        "node 'a', field 'retries'"),
+    "node name too long for a folder": (f"notebooks:\n  {'n' * 300}: {{path: a.ipynb}}\n", ":2:",
+                                        f"node name '{'n' * 40}...' is 300 characters long; node names are at most 100"),
+    "notebook name too long for the files named after it": (f"notebooks:\n  a: {{path: {'x' * 220}.ipynb}}\n", ":2:",
+                                                            "node 'a', field 'path'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RUN_WOULD_REFUSE))
+def test_validate_refuses_what_run_would_refuse(nbs, case):
+    text, line, subject = RUN_WOULD_REFUSE[case]
+    nbs.notebook("x" * 220 + ".ipynb", "x = 1")
+    nbs.spec(text)
+    proc = nbs.cli("validate")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    [message] = proc.stderr.strip().splitlines()
+    assert f"inheritance.yaml{line} {subject}" in message, message
+
+
+def test_run_refuses_a_timeout_that_is_not_a_number_of_seconds(nbs):
+    nbs.spec("notebooks:\n  a: {path: a.ipynb}\n")
+    for value in ("nan", "inf", "-1", "1e300"):
+        proc = nbs.cli("run", "--timeout", value)
+        assert proc.returncode == 2, (value, proc.stdout + proc.stderr)
+        assert "Invalid value for '--timeout'" in proc.stderr and "positive number of seconds" in proc.stderr
+        assert not (nbs.root / "build").exists()  # refused before anything ran
+
+
+#: issue 10: nbgraph's own entries in the build folder (the lock file cannot be a node name anyway)
+OWN_NAMES = {"report": "report", "Report": "report", "graph.png": "graph.png", "GRAPH.svg": "graph.svg"}
+
+
+@pytest.mark.parametrize("name", sorted(OWN_NAMES))
+def test_a_node_cannot_share_its_folder_with_nbgraphs_own_files(nbs, name):
+    nbs.spec(f"notebooks:\n  a: {{path: a.ipynb}}\n  {name}: {{path: b.ipynb, parent: a}}\n")
+    proc = nbs.cli("validate")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    [message] = proc.stderr.strip().splitlines()
+    assert f"inheritance.yaml:3: node name '{name}' would share its folder with" in message, message
+    assert f"(build_dir/{OWN_NAMES[name]}); rename the node" in message
+
+
+def test_the_names_refused_are_exactly_what_nbgraph_writes_beside_node_folders(nbs):
+    """One list (nbgraph.names.OWN_ENTRIES) for the lock, the plots and the report: a new one cannot be forgotten."""
+    from nbgraph.names import OWN_ENTRIES
+
+    nbs.spec("notebooks:\n  a: {path: a.ipynb, grid: {p: [a/b]}}\n")
+    for command in (["run"], ["plot"], ["plot", "--format", "svg"], ["report"]):
+        proc = nbs.cli(*command)
+        assert proc.returncode == 0, (command, proc.stdout + proc.stderr)
+    written = {p.name for p in (nbs.root / "build").iterdir()} - {"a"}
+    assert written == set(OWN_ENTRIES)
+    # the report links to the notebook of folder p=a%2Fb, not to one of p=a/b
+    assert (nbs.root / "build/report/notebooks/a/p=a%2Fb.html").is_file()
+    assert 'href="notebooks/a/p=a%252Fb.html"' in (nbs.root / "build/report/index.html").read_text()
+
+
+def test_names_that_differ_only_in_case_are_refused_as_macos_would_merge_their_folders(nbs):
+    nbs.spec("notebooks:\n  train: {path: a.ipynb}\n  Train: {path: b.ipynb}\n")
+    nodes = nbs.cli("validate")
+    assert nodes.returncode == 2 and "node names 'train' and 'Train' differ only in case" in nodes.stderr
+    nbs.spec("notebooks:\n  a: {path: a.ipynb, grid: {model: [SVM, svm, Ridge]}}\n")
+    values = nbs.cli("validate")
+    assert values.returncode == 2, values.stdout
+    [message] = values.stderr.strip().splitlines()
+    assert ":2: node 'a', field 'grid': variants a[model=SVM] and a[model=svm] would share the output folder" in message
+
+
+def test_yaml_merge_keys_are_read_and_errors_point_where_a_merged_key_is_written(nbs):
+    spec = load_spec(nbs.spec("""
+        notebooks:
+          a: &defaults
+            path: a.ipynb
+            timeout: 30
+            params: {seed: 1}
+          b:
+            <<: *defaults
+            path: b.ipynb
+            timeout: 60
+          c:
+            <<: [*defaults, {kernel: python3}]
+            parent: b
+          d:
+            <<: [{timeout: 5, retries: 1}, *defaults]
+    """))
+    b, c, d = spec.nodes["b"], spec.nodes["c"], spec.nodes["d"]
+    assert (b.path.name, b.timeout, dict(b.params)) == ("b.ipynb", 60.0, {"seed": 1})
+    assert (c.path.name, c.timeout, c.kernel, c.parents) == ("a.ipynb", 30.0, "python3", ("b",))
+    assert (d.timeout, d.retries, dict(d.params)) == (5.0, 1, {"seed": 1})  # the first merged mapping wins
+    message = str(error_for(nbs, "notebooks:\n  a: &d\n    path: a.ipynb\n    params: {x: 1}\n"
+                                 "  b:\n    <<: *d\n    attach: true\n"))
+    assert ":4: node 'b', field 'params': 'params' does not apply with 'attach: true'" in message
+    twice = str(error_for(nbs, "notebooks:\n  a: &d {path: a.ipynb}\n  b:\n    <<: *d\n    path: b.ipynb\n    path: c.ipynb\n"))
+    assert "'path' is defined twice (first on line 5)" in twice
+
+
+def test_an_alias_bomb_is_refused_at_once(nbs):
+    """Issue 10: 500 bytes of nested aliases stand for 9**9 values; validate walked them for ever."""
+    levels = ['a0: &a0 ["x","x","x","x","x","x","x","x","x"]']
+    levels += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    nbs.spec("notebooks:\n  a:\n    path: a.ipynb\n    params:\n" + "".join(f"      {lv}\n" for lv in levels))
+    proc = nbs.cli("validate", timeout=30)
+    assert proc.returncode == 2, proc.stdout
+    [message] = proc.stderr.strip().splitlines()
+    assert "aliases here expand to more than 100000 values" in message and "inheritance.yaml:" in message

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import PlotError
 from ..fsutil import atomic_write_json, atomic_write_text, make_dirs, read_json
+from ..names import REPORT_DIR
 from ..plan import Plan
 from ..records import FAILED, PENDING, SKIPPED, SUCCEEDED
 from .plot import COLORS, summarize, write_image
@@ -40,7 +41,7 @@ WRITTEN = ".nbgraph-report.json"
 
 def write_report(plan: Plan, out_dir: Path | None = None, *, force: bool = False) -> Report:
     """Write the page and the rendered notebooks; returns where they are."""
-    out = Path(out_dir) if out_dir is not None else plan.spec.build_dir / "report"
+    out = Path(out_dir) if out_dir is not None else plan.spec.build_dir / REPORT_DIR
     earlier = earlier_report(out, force)
     try:
         make_dirs(out)
@@ -244,7 +245,9 @@ def _variants_section(plan: Plan, out: Path, notebooks: dict[str, Path]) -> str:
 def _rel(path: Path, start: Path) -> str:
     import os
 
-    return Path(os.path.relpath(path, start)).as_posix()
+    from urllib.parse import quote
+
+    return quote(Path(os.path.relpath(path, start)).as_posix(), safe="/=,+")  # folder names hold '%' (a%2Fb)
 
 
 def describe(report: Report) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import PlotError
 from ..graph import node_order
+from ..names import plot_file
 from ..plan import Plan
 from ..records import FAILED, PENDING, SKIPPED, SUCCEEDED
 
@@ -247,7 +248,7 @@ def plot(plan: Plan, output: Path | None = None, fmt: str | None = None, *,
         check_replace(Path(output), fmt, force)
         atomic_write_text(Path(output), text)  # -o with a text format: the file, not stdout
         return fmt, Path(output)
-    path = Path(output) if output is not None else plan.spec.build_dir / f"graph.{fmt}"
+    path = Path(output) if output is not None else plan.spec.build_dir / plot_file(fmt)
     check_replace(path, fmt, force)
     write_image(summaries, path, fmt, title=plan.spec.file.name)
     return fmt, path

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from ..errors import SelectionError
-from ..graph import format_value as name_value
+from ..names import format_value as name_value
 from ..plan import Plan
 from ..records import PENDING
 from .jsonout import dumps
