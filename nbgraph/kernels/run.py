@@ -3,8 +3,9 @@
 The executed notebook is, in order: a tagged cell that loads the parents' snapshots, the
 source notebook with the parameters injected where papermill would put them (so parameters
 win over inherited values), and a tagged cell that snapshots the kernel for the children;
-``cells`` writes their source, with every value a literal.  It is written to
-a temporary name while running and renamed into place at the end, success or failure.
+``cells`` writes their source, with every value a literal.  It and its log are written
+to temporary names while running and renamed into place at the end, success or failure;
+an interrupted run leaves the previous ones as they were.
 """
 
 from __future__ import annotations
@@ -183,6 +184,7 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
         lifecycle.check_run(job.run_id)
     except lifecycle.RunInterrupted:
         partial.unlink(missing_ok=True)  # interrupted: leave the previous executed notebook alone
+        log.discard()  # and the previous log
         raise
     finalize_output(partial, out, job, error)
     results = collect_results(out)
@@ -198,6 +200,8 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
             snapshot = job.snapshot
         except SnapshotError as e:
             error = _stopped_early(executed) or str(e)
+    if error is None or job.attempt > job.retries:  # else a retry follows and goes on with this log
+        log.commit()
     return Outcome(variant=job.variant, ok=error is None, output=str(out) if out.exists() else None,
                    snapshot=snapshot, error=error, duration=time.monotonic() - started, skipped=skipped,
                    results=results)
