@@ -5,9 +5,9 @@ never pasted as text: a value can hold quotes, newlines or NUL and still be one 
 so it arrives intact and cannot run as code.  A comment names things with ``repr``, which
 never contains a line break, so a value cannot end it either.  The calls themselves depend on
 no name of the user's namespace (a notebook may well rebind ``globals``, ``print``, ``open`` or
-``__import__``): the module is bound by an ``import`` statement, which takes ``__import__`` from
-the builtins, and under a dunder name that is deleted again, success or not; the called
-function finds the namespace as its caller's globals.
+``__import__``): the function is bound by an ``import`` statement, which takes ``__import__``
+from the builtins, under a dunder name that is deleted again, success or not; it finds the
+namespace as its caller's globals.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import keyword
 import math
 from typing import Any, Mapping
 
-#: the name the injected code binds its nbgraph module to while it runs (then deletes)
+#: the name the injected code binds nbgraph's function to while it runs (then deletes)
 MODULE_ALIAS = "__nbgraph__"
 
 
@@ -57,9 +57,9 @@ def comment(text: str) -> str:
 def call(module: str, function: str, *args: Any, **kwargs: Any) -> str:
     """Statements that call ``module.function(*args, **kwargs)`` and leave no name behind."""
     arguments = ", ".join([literal(a) for a in args] + [f"{_identifier(k)}={literal(v)}" for k, v in kwargs.items()])
-    return (f"import {module} as {MODULE_ALIAS}\n"
+    return (f"from {module} import {_identifier(function)} as {MODULE_ALIAS}\n"
             f"try:\n"
-            f"    {MODULE_ALIAS}.{_identifier(function)}({arguments})\n"
+            f"    {MODULE_ALIAS}({arguments})\n"
             f"finally:\n"
             f"    del {MODULE_ALIAS}")
 
