@@ -17,14 +17,18 @@ import math
 from typing import Any, Mapping
 
 #: the name the injected code binds nbgraph's function to while it runs (then deletes)
-MODULE_ALIAS = "__nbgraph__"
+ALIAS = "__nbgraph__"
+
+
+class UnwritableValue(ValueError):
+    """A value, name or text that nbgraph cannot write into a kernel's code as it is."""
 
 
 def literal(value: Any) -> str:
     """A Python expression, built from literals only, that evaluates to ``value``.
 
     Plain data only (what a spec can hold): None, bool, int, float (nan and infinities
-    included), str, and lists, tuples and dicts of them; anything else is a TypeError.
+    included), str, and lists, tuples and dicts of them; anything else is refused.
     """
     if value is None:
         return "None"
@@ -44,24 +48,24 @@ def literal(value: Any) -> str:
         return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"nbgraph writes only plain data into a kernel, not a {type(value).__name__}: {value!r}")
+    raise UnwritableValue(f"nbgraph writes only plain data into a kernel, not a {type(value).__name__}: {value!r}")
 
 
 def comment(text: str) -> str:
     """A one-line comment; ``text`` must be printable (no line break, no NUL): name values in it with ``repr``."""
     if not text.isprintable():
-        raise ValueError(f"a comment can hold printable characters only: {text!r}")
+        raise UnwritableValue(f"a comment can hold printable characters only: {text!r}")
     return f"# {text}"
 
 
 def call(module: str, function: str, *args: Any, **kwargs: Any) -> str:
-    """Statements that call ``module.function(*args, **kwargs)`` and leave no name behind."""
+    """Statements that call ``function`` of ``module`` with these arguments and leave no name behind."""
     arguments = ", ".join([literal(a) for a in args] + [f"{_identifier(k)}={literal(v)}" for k, v in kwargs.items()])
-    return (f"from {module} import {_identifier(function)} as {MODULE_ALIAS}\n"
+    return (f"from {module} import {_identifier(function)} as {ALIAS}\n"
             f"try:\n"
-            f"    {MODULE_ALIAS}({arguments})\n"
+            f"    {ALIAS}({arguments})\n"
             f"finally:\n"
-            f"    del {MODULE_ALIAS}")
+            f"    del {ALIAS}")
 
 
 def parameters(values: Mapping[str, Any]) -> str:
@@ -71,5 +75,5 @@ def parameters(values: Mapping[str, Any]) -> str:
 
 def _identifier(name: Any) -> str:
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-        raise ValueError(f"{name!r} is not a Python name; nbgraph cannot assign it in a kernel")
+        raise UnwritableValue(f"{name!r} is not a Python name; nbgraph cannot assign it in a kernel")
     return name

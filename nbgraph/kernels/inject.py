@@ -2,8 +2,9 @@
 
 Kept free of heavy imports, and careful to leave no names behind in the user
 namespace.  Called from an injected cell (see ``cells``), they work on that cell's globals,
-the user namespace, found as their caller's: the cell itself names nothing of it.  Both print a short note that stays in the executed notebook: what was
-inherited or saved, and every variable left out, with its type and the reason.
+the user namespace, found as their caller's: the cell names nothing of it.  Both print a
+short note that stays in the executed notebook: what was inherited or saved, and every
+variable left out, with its type and the reason.
 """
 
 from __future__ import annotations
@@ -85,7 +86,6 @@ def save(dest: str, exclude: Sequence[str] = (), strict: bool = False, seal: boo
 
     if ns is None:
         ns = sys._getframe(1).f_globals
-
     report = dump_namespace(ns, dest, exclude=exclude, strict=strict, seal=seal)
     size = report.size / 1e6
     lines = [f"nbgraph: saved {len(report.variables)} variables ({size:.1f} MB) "

@@ -150,7 +150,7 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
     partial = out.with_name(f".{out.stem}.partial.ipynb")
     try:
         nb = prepare_notebook(job)
-    except (TypeError, ValueError) as e:  # a value nbgraph cannot write as a literal: nothing ran
+    except cells.UnwritableValue as e:  # nothing ran
         return Outcome(variant=job.variant, ok=False, output=None, error=str(e), duration=time.monotonic() - started)
     error = None
     executed = None

@@ -1,11 +1,11 @@
-"""Runs INSIDE a live parent kernel, called by the one expression that ``kernel.py`` sends.
+"""Runs INSIDE a live parent kernel, called by the request that ``kernel.py`` sends.
 
-It leaves no name in the user's namespace (the caller's request, built by
-``kernels.cells.call``, imports this module under a dunder name it deletes again, and is
-executed silently and without history), looks up no name of it (the namespace is the
-caller's globals), prints nothing into the user's notebook, and puts back the process-wide
-settings it touches (the signing-key variable, the pickler libraries' settings), so the
-user's own later pickling in that kernel behaves as before.
+It leaves no name in the user's namespace (the request, built by ``kernels.cells.call``,
+imports :func:`dump` under a dunder name it deletes again, and is executed silently and
+without history), looks up no name of it (the namespace is the caller's globals), prints
+nothing into the user's notebook, and puts back the process-wide settings it touches (the
+signing-key variable, the pickler libraries' settings), so the user's own later pickling in
+that kernel behaves as before.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 The request calls :mod:`nbgraph.live.dump_side` with literal arguments only (built by
 ``kernels.cells.call``), sent with ``silent=True, store_history=False, stop_on_error=False``:
 it leaves no name behind and looks up none of the user's, leaves ``In``/``Out``/``_`` and
-the execution count alone, shows nothing in the user's
-notebook, and if it fails it does not abort cells the user has queued.  The reply is
+the execution count alone, shows nothing in the user's notebook, and if it fails it does
+not abort cells the user has queued.  The reply is
 matched by message id.  A busy kernel is waited for (never interrupted) up to the
 timeout; a kernel that dies meanwhile is reported, never restarted.
 """
