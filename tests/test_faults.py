@@ -131,6 +131,25 @@ def test_live_log_and_log_output_and_kernel_stderr_off_the_terminal(project):
     assert missing.returncode == 2 and "nope: no such node or variant in inheritance.yaml" in missing.stderr
 
 
+@pytest.mark.parametrize("fork", [False, True], ids=["fresh", "forked"])
+def test_writes_to_file_descriptors_are_logged_once(project, monkeypatch, fork):
+    """Issue 10, item 13: ``os.write(1, ...)``, a subprocess's or a C library's output appeared twice."""
+    monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)  # under pytest ipykernel leaves fds 1 and 2 alone
+    cell = "import os\nos.write(1, b'fd-out\\n')\nos.write(2, b'fd-err\\n')\nos.system('echo sub-out')\nprint('py-out')"
+    project.notebook("base.ipynb", cell)
+    project.notebook("child.ipynb", cell, "import sys\nprint('forked', 'nbgraph.kernels.fork.child' in sys.modules)")
+    project.spec("""
+        notebooks:
+          base: {path: base.ipynb}
+          child: {path: child.ipynb, parent: base}
+    """)
+    assert run(project.root / "inheritance.yaml", fork=fork).ok
+    for log in (project.root / "build/base/default/base.log", project.root / "build/child/default/child.log"):
+        text = log.read_text()
+        assert [text.count(w) for w in ("fd-out", "fd-err", "sub-out", "py-out")] == [1, 1, 1, 1], text
+    assert f"forked {fork}" in text
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("retries", "-1", "whole number of retries"),
     ("executor", "spark", "must be one of: local, dask"),

@@ -163,3 +163,26 @@ def test_only_connection_files_of_gone_writers_on_this_machine_are_removed(tmp_p
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_an_interrupted_rerun_leaves_each_variant_its_last_finished_log(project):
+    """Issue 10, item 13: after Ctrl-C, a succeeded variant's log ended 'kernel died ... out of memory?'."""
+    slow_project(project)
+    (project.root / "slow").unlink()
+    assert project.cli("run").returncode == 0
+    logs = {k: project.root / f"build/child/k={k}/child.log" for k in (1, 2)}
+    finished = {k: log.read_text() for k, log in logs.items()}
+    assert "child done" in finished[1]
+    (project.root / "pids.txt").unlink()
+    (project.root / "slow").write_text("")
+    proc = start(project, "--force")
+    wait_for_pids(project, 2, proc)
+    shown = project.cli("logs", "child[k=1]", timeout=60)  # while it runs: what the running one wrote
+    assert shown.returncode == 0 and "child started 1" in shown.stdout and "child done" not in shown.stdout
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert {k: log.read_text() for k, log in logs.items()} == finished
+    assert project.cli("logs", "child[k=1]").stdout == finished[1]
+    assert not partials(project.root / "build")
+    assert {r["status"] for r in json.loads(project.cli("status", "--json").stdout)} == {"succeeded"}

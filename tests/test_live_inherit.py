@@ -267,3 +267,14 @@ def test_large_arrays_of_a_live_parent_are_hashed_once_by_the_caller(jupyter, mo
     # the parent wrote the buffers without hashing them; the caller sealed them (its full check, remembered)
     assert manifest["sealed"] and all(b[2] for b in manifest["buffers"]) and manifest["buffers"]
     assert (manifest_path.parent / ".checked").is_file()
+
+
+def test_a_parent_that_rebinds_builtins_is_dumped_all_the_same(jupyter, monkeypatch):
+    """Issue 10, item 11: the dump request called ``__import__`` and ``globals`` from the user's namespace."""
+    odd = jupyter.open("odd.ipynb", "y = 7\nglobals = {'g': 1}\n__import__ = None\nprint = len\nopen = None")
+    monkeypatch.chdir(jupyter.root)
+    into: dict = {}
+    inherit_from("odd.ipynb", into=into)
+    assert into["y"] == 7 and into["globals"] == {"g": 1} and into["print"] is len
+    left = odd.run("import sys\nsys.stdout.write(repr(sorted(n for n in get_ipython().user_ns if 'nbgraph' in n)));")
+    assert left == "[]"  # the request left no name behind

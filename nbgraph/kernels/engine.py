@@ -6,6 +6,14 @@ the kernel on a timeout, on Ctrl-C or when the run is cancelled, from any thread
 terminal; (3) stream cell output to that log while the cell runs; (4) know which cell
 was running when the kernel timed out or died.  nbclient's ``km``/``owns_km`` pattern
 gives (1): the client is handed a manager it does not own and never shuts it down.
+
+Output written straight to file descriptors 1 and 2 (a subprocess's, a C library's): an
+ipykernel kernel forwards it to the notebook and also writes it to its own stdout/stderr,
+which are the log, where the notebook's stream output goes too, so each such write would be
+logged twice (ipykernel offers no way to keep one copy only: with ``quiet`` off it even
+writes it to stdout twice).  ipykernel kernels are therefore started with that capture off
+(``capture_fd_output``), as kernels ran before ipykernel 6: such output goes to the log,
+once, and not into the executed notebook.
 """
 
 from __future__ import annotations
@@ -20,9 +28,12 @@ from papermill.engines import NBClientEngine, papermill_engines
 from papermill.utils import remove_args
 
 from . import faults, lifecycle
+from .fork.support import launched_by_ipykernel
 from .logs import VariantLog
 
 ENGINE_NAME = "nbgraph"
+#: ipykernel's option not to forward file-descriptor output to the notebook (see the docstring)
+NO_FD_CAPTURE = "--IPKernelApp.capture_fd_output=False"
 logger = logging.getLogger("nbgraph.kernels")
 logger.addHandler(logging.NullHandler())  # faults are reported as outcomes, not log records
 logger.propagate = False
@@ -41,6 +52,8 @@ class _Client(PapermillNotebookClient):
         lifecycle.check_run(self.run_id)
         kwargs.setdefault("stdout", self.variant_log.kernel_stream)
         kwargs.setdefault("stderr", self.variant_log.kernel_stream)
+        if _is_ipykernel(self.km) and NO_FD_CAPTURE not in self.extra_arguments:
+            self.extra_arguments = [*self.extra_arguments, NO_FD_CAPTURE]
         await super().async_start_new_kernel(**kwargs)
         lifecycle.register(self.run_id, self.km)
 
@@ -83,10 +96,12 @@ class NbgraphEngine(NBClientEngine):
             return nb
         except CellTimeoutError:
             lifecycle.kill(km)
+            lifecycle.check_run(run_id)  # killed by nbgraph's own Ctrl-C: that is what ended it
             fault = faults.timed_out(client.nb.cells, client.current_index, execution_timeout)
             variant_log.note(str(fault))
             raise fault from None
         except DeadKernelError:
+            lifecycle.check_run(run_id)
             fault = faults.died(client.nb.cells, client.current_index, _returncode(km))
             variant_log.note(str(fault))
             raise fault from None
@@ -116,6 +131,14 @@ async def _close(client: _Client, km: Any, kill: bool) -> None:
             await km.cleanup_resources()
         except Exception:
             pass
+
+
+def _is_ipykernel(km: Any) -> bool:
+    try:
+        argv = list(km.kernel_spec.argv)
+    except Exception:  # no such kernel: starting it says so
+        return False
+    return launched_by_ipykernel(argv)
 
 
 def _returncode(km: Any) -> int | None:

@@ -1,8 +1,10 @@
 """Runs inside the kernel: the injected cells call these to load and save kernel state.
 
 Kept free of heavy imports, and careful to leave no names behind in the user
-namespace.  Both print a short note that stays in the executed notebook: what was
-inherited or saved, and every variable left out, with its type and the reason.
+namespace.  Called from an injected cell (see ``cells``), they work on that cell's globals,
+the user namespace, found as their caller's: the cell names nothing of it.  Both print a
+short note that stays in the executed notebook: what was inherited or saved, and every
+variable left out, with its type and the reason.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ SHOWN = 12
 _PRELOADED: tuple[list[tuple[Any, ...]], MutableMapping[str, Any], str, str] | None = None
 
 
-def inherit(parents: Sequence[Sequence[Any]], ns: MutableMapping[str, Any], verified: bool = False) -> None:
-    """Load each parent's snapshot into ``ns`` in order (later wins) and say what arrived.
+def inherit(parents: Sequence[Sequence[Any]], verified: bool = False, *,
+            ns: MutableMapping[str, Any] | None = None) -> None:
+    """Load each parent's snapshot into ``ns`` (default: the caller's globals) in order (later
+    wins) and say what arrived.
 
     ``parents``: ``[name, snapshot, binding]`` each; the binding (what the parent's record
     names, see ``snapshot.manifest``) is checked against the snapshot's signed one, so a
@@ -31,6 +35,8 @@ def inherit(parents: Sequence[Sequence[Any]], ns: MutableMapping[str, Any], veri
     binding, the pickle stream and the sizes are checked here (big buffers are mapped, not read).
     """
     global _PRELOADED
+    if ns is None:
+        ns = sys._getframe(1).f_globals
     if _PRELOADED is not None and _PRELOADED[1] is ns and _PRELOADED[0] == [tuple(p) for p in parents]:
         (*_, out, err), _PRELOADED = _PRELOADED, None  # a forked kernel: the zygote loaded it
         sys.stderr.write(err)
@@ -65,21 +71,24 @@ def preload(parents: Sequence[Sequence[Any]], ns: MutableMapping[str, Any], veri
     global _PRELOADED
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        inherit(parents, ns, verified=verified)
+        inherit(parents, verified, ns=ns)
     report = out.getvalue().rstrip("\n")
     _PRELOADED = ([tuple(p) for p in parents], ns, report, err.getvalue())
     return report
 
 
-def save(ns: MutableMapping[str, Any], dest: str, exclude: Sequence[str] = (), strict: bool = False,
-         seal: bool = False) -> None:
-    """Snapshot the user namespace for this variant's children and report what was left out.
+def save(dest: str, exclude: Sequence[str] = (), strict: bool = False, seal: bool = False, *,
+         ns: MutableMapping[str, Any] | None = None) -> None:
+    """Snapshot ``ns`` (default: the caller's globals, the user namespace) for this variant's
+    children and report what was left out.
 
     Unsealed by default: the runner hashes the large buffers once this kernel is done
     (see ``snapshot.manifest``), so the notebook does not wait for it.
     """
     from ..snapshot.format import dump_namespace
 
+    if ns is None:
+        ns = sys._getframe(1).f_globals
     report = dump_namespace(ns, dest, exclude=exclude, strict=strict, seal=seal)
     size = report.size / 1e6
     lines = [f"nbgraph: saved {len(report.variables)} variables ({size:.1f} MB) "

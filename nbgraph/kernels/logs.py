@@ -1,13 +1,18 @@
 """Live output of a variant: a log file beside its executed notebook, and optional listeners.
 
-While a variant runs, ``<notebook>.log`` beside its executed notebook receives, as they
-happen, the cells' stdout/stderr, error tracebacks, and the kernel process's own output
-(e.g. ipykernel's start-up warnings, which must not land on the user's terminal).
-Listeners (``nbgraph run --log-output``) receive the same text tagged with the variant.
+While a variant runs, its live log (``.partial.<notebook>.log`` beside its executed
+notebook) receives, as they happen, the cells' stdout/stderr, error tracebacks, and the
+kernel process's own output (e.g. ipykernel's start-up warnings, which must not land on the
+user's terminal).  When the run ends it replaces ``<notebook>.log``, as the executed notebook
+replaces the previous one; an interrupted run leaves the previous log, like the previous
+notebook and record, as it was.  Listeners (``nbgraph run --log-output``) receive the same
+text, the kernel process's own output excepted, tagged with the variant.
 """
 
 from __future__ import annotations
 
+import codecs
+import hashlib
 import os
 import re
 import threading
@@ -29,6 +34,13 @@ def log_path(output: str | Path) -> Path:
     """Where a variant's log lives: beside its executed notebook, same stem."""
     out = Path(output)
     return out.with_name(f"{out.stem}.log")
+
+
+def live_log_path(log: str | Path) -> Path:
+    """The log a running variant writes, renamed to ``log`` when it ends (a leftover of a killed
+    run is removed with the other partial files)."""
+    log = Path(log)
+    return log.with_name(f".partial.{log.name}")
 
 
 def add_listener(sink: Sink) -> None:
@@ -54,22 +66,24 @@ def broadcast(variant: str, stream: str, text: str) -> None:
 
 
 class VariantLog:
-    """The open log file of one running variant.
+    """The open live log of one running variant (``path`` is the log it becomes, see :meth:`commit`).
 
     ``kernel_stream`` is given to the kernel process as its stdout/stderr; cell output
     is appended through :meth:`write`.  Both use O_APPEND, so their writes interleave
-    without overwriting each other.
+    without overwriting each other.  ``append``: a retry goes on with the live log of the
+    attempts before it.
     """
 
     def __init__(self, path: str | Path, variant: str, sink: Sink | None = None, append: bool = False) -> None:
         self.path = Path(path)
+        self.live = live_log_path(self.path)
         self.variant = variant
         self.sink = sink if sink is not None else broadcast
         make_dirs(self.path.parent)
-        # a new run of the variant starts a new log; 0644 less the umask, as nbgraph's other files
-        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | (0 if append else os.O_TRUNC), 0o644))
-        self._fh: IO[str] = open(self.path, "a", encoding="utf-8", buffering=1)
-        self.kernel_stream: IO[bytes] = open(self.path, "ab", buffering=0)
+        if not append:  # a new run of the variant starts a new log; 0644 less the umask, as nbgraph's other files
+            os.close(os.open(self.live, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+        self._fh: IO[str] = open(self.live, "a", encoding="utf-8", buffering=1)
+        self.kernel_stream: IO[bytes] = open(self.live, "ab", buffering=0)
         self._lock = threading.Lock()
 
     def write(self, text: str, stream: str = "stdout") -> None:
@@ -91,6 +105,16 @@ class VariantLog:
             self._fh.close()
             self.kernel_stream.close()
 
+    def commit(self) -> None:
+        """The run ended (its outcome will be recorded): its log becomes the variant's log."""
+        self.close()
+        os.replace(self.live, self.path)
+
+    def discard(self) -> None:
+        """The run was cut short (nothing will be recorded): the previous log stays the log."""
+        self.close()
+        self.live.unlink(missing_ok=True)
+
     def __enter__(self) -> "VariantLog":
         return self
 
@@ -99,22 +123,57 @@ class VariantLog:
 
 
 def follow(path: Path, active: Callable[[], bool], poll: float = 0.25) -> Iterator[str]:
-    """Yield a log's text as it grows, until ``active()`` is false and nothing more arrives."""
-    pos = 0
+    """Yield a variant's log as it grows, until ``active()`` is false and nothing more arrives.
+
+    A running variant writes its live log, renamed to ``path`` when it ends: once a live log
+    appears it is followed (from its start, after the previous log); renamed, it goes on
+    from where it was; discarded (the run was interrupted), nothing of the previous log follows.
+    """
+    live = live_log_path(path)
+    reader = _Reader(path)
     while True:
-        try:
-            size = os.path.getsize(path)
-        except OSError:
-            size = 0
-        if size < pos:  # a new run truncated it
-            pos = 0
-        if size > pos:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                fh.seek(pos)
-                chunk = fh.read()
-                pos = fh.tell()
+        if reader.path != live and live.exists():
+            reader = _Reader(live)
+        elif reader.path == live and not live.exists() and reader.continues_in(path):
+            reader.path = path
+        chunk = reader.read()
+        if chunk:
             yield chunk
             continue
         if not active():
             return
         time.sleep(poll)
+
+
+class _Reader:
+    """Reads a growing file from where it left off, knowing (by digest) what it has read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._restart()
+
+    def _restart(self) -> None:
+        self.pos = 0
+        self.seen = hashlib.sha256()
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def read(self) -> str:
+        try:
+            with open(self.path, "rb") as fh:
+                if os.fstat(fh.fileno()).st_size < self.pos:  # a new file in its place
+                    self._restart()
+                fh.seek(self.pos)
+                data = fh.read()
+        except OSError:
+            return ""
+        self.pos += len(data)
+        self.seen.update(data)
+        return self.decoder.decode(data)
+
+    def continues_in(self, other: Path) -> bool:
+        """Whether ``other`` starts with what was read here (this file was renamed to it)."""
+        try:
+            with open(other, "rb") as fh:
+                return hashlib.sha256(fh.read(self.pos)).digest() == self.seen.digest()
+        except OSError:
+            return False

@@ -4,8 +4,9 @@ Runs wherever the job runs (a Dask worker, or this machine).  Parents' snapshots
 downloaded into this machine's mirror of the location and verified there (signature and
 sha256) before the kernel loads them, so signing and lazy local loading hold as for a
 local build folder; the executed notebook, its log and the snapshot are published after.
-While the variant runs, its log is uploaded every few seconds, so ``nbgraph logs
---follow`` on another machine sees a long cell's output as it comes.
+While the variant runs, its live log is uploaded every few seconds, so ``nbgraph logs
+--follow`` on another machine sees a long cell's output as it comes; it is removed from the
+location when the variant ends (its log is then published under its own name).
 """
 
 
@@ -26,7 +27,7 @@ LOG_UPLOAD_INTERVAL = 5.0
 
 def run_remote(job: Job, run_local: Callable[[Job], Outcome]) -> Outcome:
     from ..store import open_store
-    from .logs import log_path
+    from .logs import live_log_path, log_path
 
     started = time.monotonic()
     store = open_store(job.store, job.storage_options)
@@ -39,7 +40,8 @@ def run_remote(job: Job, run_local: Callable[[Job], Outcome]) -> Outcome:
         snapshot=str(store.local(job.snapshot)) if job.snapshot else None)
     out = Path(local_job.output)
     stop = threading.Event()
-    uploader = threading.Thread(target=_publish_while_running, args=(store, log_path(out), stop),
+    live = live_log_path(log_path(out))
+    uploader = threading.Thread(target=_publish_while_running, args=(store, live, stop),
                                 name=f"nbgraph-log-{job.variant}", daemon=True)
     uploader.start()
     try:
@@ -47,6 +49,10 @@ def run_remote(job: Job, run_local: Callable[[Job], Outcome]) -> Outcome:
     finally:
         stop.set()
         uploader.join()
+        try:
+            store.remove(store.ref(live))
+        except (NbgraphError, OSError):
+            pass  # a stale live log is only shown while a run holds the location
     try:
         from .record import RESULTS_FILE
 

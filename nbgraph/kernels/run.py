@@ -1,9 +1,11 @@
 """Execute one variant: papermill in a fresh kernel, with nbgraph's cells injected.
 
 The executed notebook is, in order: a tagged cell that loads the parents' snapshots, the
-source notebook with papermill's injected parameters (so parameters win over inherited
-values), and a tagged cell that snapshots the kernel for the children.  It is written to
-a temporary name while running and renamed into place at the end, success or failure.
+source notebook with the parameters injected where papermill would put them (so parameters
+win over inherited values), and a tagged cell that snapshots the kernel for the children;
+``cells`` writes their source, with every value a literal.  It and its log are written
+to temporary names while running and renamed into place at the end, success or failure;
+an interrupted run leaves the previous ones as they were.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..fsutil import make_dirs
+from . import cells
 from .job import Job, Outcome
 
 if TYPE_CHECKING:
@@ -25,46 +28,61 @@ if TYPE_CHECKING:
 INJECTED_TAG = "nbgraph-injected"
 INHERIT_TAG = "nbgraph-inherit"
 SNAPSHOT_TAG = "nbgraph-snapshot"
+PARAMETERS_TAG = "parameters"
+#: papermill's tag for the cell of injected parameters (kept: other tools look for it)
+PAPERMILL_PARAMETERS_TAG = "injected-parameters"
 
 __all__ = ["Job", "Outcome", "run_job", "prepare_notebook"]  # Job and Outcome live in .job
 
 
-def _injected_cell(source: str, tag: str):
+def _injected_cell(source: str, tags: list[str]):
     """A code cell of nbgraph's own, tagged so that it can be told from the notebook's cells."""
     import nbformat
 
     cell = nbformat.v4.new_code_cell(source)
-    cell.metadata["tags"] = [INJECTED_TAG, tag]
+    cell.metadata["tags"] = tags
     return cell
 
 
 def _inherit_cell(job: Job):
-    parents = ", ".join(name for name, _ in job.inherit)
-    args = json.dumps(job.parents_to_load())
+    parents = ", ".join(repr(name) for name, _ in job.inherit)
+    verified = {"verified": True} if job.verified else {}
     return _injected_cell(
-        f"# nbgraph: injected cell - loads the kernel state inherited from {parents}\n"
-        f'__import__("nbgraph.kernels.inject", fromlist=["inherit"]).inherit({args}, globals()'
-        f'{", verified=True" if job.verified else ""})', INHERIT_TAG)
+        cells.comment(f"nbgraph: injected cell - loads the kernel state inherited from {parents}") + "\n"
+        + cells.call("nbgraph.kernels.inject", "inherit", job.parents_to_load(), **verified),
+        [INJECTED_TAG, INHERIT_TAG])
 
 
 def _snapshot_cell(job: Job):
     return _injected_cell(
-        "# nbgraph: injected cell - saves this kernel's state for the notebooks that inherit from it\n"
-        f'__import__("nbgraph.kernels.inject", fromlist=["save"]).save(globals(), {json.dumps(job.snapshot)}, '
-        f"exclude={json.dumps(list(job.exclude))}, strict={job.strict!r})", SNAPSHOT_TAG)
+        cells.comment("nbgraph: injected cell - saves this kernel's state for the notebooks that inherit from it")
+        + "\n" + cells.call("nbgraph.kernels.inject", "save", job.snapshot, exclude=list(job.exclude),
+                             strict=job.strict), [INJECTED_TAG, SNAPSHOT_TAG])
+
+
+def _with_parameters(nb, params: dict[str, Any]) -> None:
+    """Put the parameters cell where papermill would: in place of an earlier run's, else after the
+    cell tagged ``parameters``, else first.  Its source is nbgraph's own (``cells.parameters``):
+    papermill's translator writes NaN as ``float('nan')``, a name the inherited state may rebind,
+    and a dict's non-string keys as strings."""
+    tagged = [i for i, c in enumerate(nb.cells) if PARAMETERS_TAG in c.metadata.get("tags", [])]
+    previous = [i for i, c in enumerate(nb.cells) if PAPERMILL_PARAMETERS_TAG in c.metadata.get("tags", [])]
+    cell = _injected_cell(cells.parameters(params), [PAPERMILL_PARAMETERS_TAG])
+    if previous:
+        nb.cells[previous[0]] = cell
+    else:
+        nb.cells.insert(tagged[0] + 1 if tagged else 0, cell)
+    nb.metadata.setdefault("papermill", {})["parameters"] = params
 
 
 def prepare_notebook(job: Job):
     """The notebook papermill will execute: source + parameters + nbgraph's cells."""
-    import nbformat
     from papermill.iorw import load_notebook_node
-    from papermill.parameterize import parameterize_notebook
 
     _quiet_missing_ids()
-    _quiet_no_parameters_cell()
     nb = load_notebook_node(job.notebook)
     if job.params:
-        nb = parameterize_notebook(nb, job.params, kernel_name=job.kernel)
+        _with_parameters(nb, job.params)
     if job.inherit:
         nb.cells.insert(0, _inherit_cell(job))
     if job.snapshot:
@@ -88,30 +106,14 @@ def _quiet_missing_ids() -> None:
     warnings.filterwarnings("ignore", category=MissingIDFieldWarning)
 
 
-class _NoParametersCell:
-    """Drops papermill's context-free warning, printed once per variant; the run says it once
-    per node instead, naming the notebook (see :func:`lacks_parameters_cell`)."""
-
-    def filter(self, record) -> bool:
-        return "does not contain a cell with tag 'parameters'" not in record.getMessage()
-
-
-def _quiet_no_parameters_cell() -> None:
-    import logging
-
-    papermill_log = logging.getLogger("papermill")
-    if not any(isinstance(f, _NoParametersCell) for f in papermill_log.filters):
-        papermill_log.addFilter(_NoParametersCell())
-
-
 def lacks_parameters_cell(notebook: str | Path) -> bool:
-    """Whether papermill will put this notebook's parameters above its first cell, for want of a
-    cell tagged ``parameters`` (so a value the notebook assigns itself would override them)."""
+    """Whether the parameters will go above this notebook's first cell, for want of a cell
+    tagged ``parameters`` (so a value the notebook assigns itself would override them)."""
     try:
-        cells = json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", [])
+        source = json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", [])
     except (OSError, ValueError):
         return False
-    return not any("parameters" in c.get("metadata", {}).get("tags", []) for c in cells)
+    return not any(PARAMETERS_TAG in c.get("metadata", {}).get("tags", []) for c in source)
 
 
 def run_job(job: Job, *, sink: "Sink | None" = None) -> Outcome:
@@ -147,7 +149,10 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
     out = Path(job.output)
     make_dirs(out.parent)
     partial = out.with_name(f".{out.stem}.partial.ipynb")
-    nb = prepare_notebook(job)
+    try:
+        nb = prepare_notebook(job)
+    except cells.UnwritableValue as e:  # nothing ran
+        return Outcome(variant=job.variant, ok=False, output=None, error=str(e), duration=time.monotonic() - started)
     error = None
     executed = None
     with VariantLog(log_path(out), job.variant, sink, append=job.attempt > 1) as log:
@@ -180,6 +185,7 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
         lifecycle.check_run(job.run_id)
     except lifecycle.RunInterrupted:
         partial.unlink(missing_ok=True)  # interrupted: leave the previous executed notebook alone
+        log.discard()  # and the previous log
         raise
     finalize_output(partial, out, job, error)
     results = collect_results(out)
@@ -195,6 +201,8 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
             snapshot = job.snapshot
         except SnapshotError as e:
             error = _stopped_early(executed) or str(e)
+    if error is None or job.attempt > job.retries:  # else a retry follows and goes on with this log
+        log.commit()
     return Outcome(variant=job.variant, ok=error is None, output=str(out) if out.exists() else None,
                    snapshot=snapshot, error=error, duration=time.monotonic() - started, skipped=skipped,
                    results=results)
@@ -222,10 +230,10 @@ def collect_results(out: Path) -> dict[str, Any]:
 
     target = out.with_name(RESULTS_FILE)
     try:
-        cells = json.loads(out.read_text(encoding="utf-8")).get("cells", [])
+        executed = json.loads(out.read_text(encoding="utf-8")).get("cells", [])
     except (OSError, ValueError):
-        cells = []
-    results = recorded(cells)
+        executed = []
+    results = recorded(executed)
     atomic_write_json(target, results)
     return results
 

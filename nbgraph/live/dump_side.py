@@ -1,10 +1,11 @@
-"""Runs INSIDE a live parent kernel, called by the one expression that ``kernel.py`` sends.
+"""Runs INSIDE a live parent kernel, called by the request that ``kernel.py`` sends.
 
-It binds no name in the user's namespace (the caller sends a bare
-``__import__(...).dump(globals(), ...)`` expression, executed silently and without
-history), prints nothing into the user's notebook, and puts back the process-wide
-settings it touches (the signing-key variable, the pickler libraries' settings), so the
-user's own later pickling in that kernel behaves as before.
+It leaves no name in the user's namespace (the request, built by ``kernels.cells.call``,
+imports :func:`dump` under a dunder name it deletes again, and is executed silently and
+without history), looks up no name of it (the namespace is the caller's globals), prints
+nothing into the user's notebook, and puts back the process-wide settings it touches (the
+signing-key variable, the pickler libraries' settings), so the user's own later pickling in
+that kernel behaves as before.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from typing import Any, Iterator, Mapping, Sequence
 _SETTINGS_OF = ("dill",)
 
 
-def dump(ns: Mapping[str, Any], dest: str, exclude: Sequence[str] = (), key_file: str | None = None,
-         strict: bool = False, seal: bool = True) -> None:
-    """Snapshot ``ns`` into ``dest`` with the same format and signature as graph runs.
+def dump(dest: str, exclude: Sequence[str] = (), key_file: str | None = None, strict: bool = False,
+         seal: bool = True, *, ns: Mapping[str, Any] | None = None) -> None:
+    """Snapshot ``ns`` (default: the caller's globals) into ``dest`` with the same format and
+    signature as graph runs.
 
     ``key_file`` is the caller's signing key path: the caller verifies with its own key,
     so the parent signs with that one even if its environment points elsewhere.
@@ -31,6 +33,8 @@ def dump(ns: Mapping[str, Any], dest: str, exclude: Sequence[str] = (), key_file
     from ..snapshot import sign
     from ..snapshot.format import dump_namespace
 
+    if ns is None:
+        ns = sys._getframe(1).f_globals
     with _environ(sign.KEY_ENV, key_file), _settings_kept():
         dump_namespace(ns, Path(dest), exclude=tuple(exclude), strict=strict, seal=seal)
 

@@ -1,9 +1,10 @@
 """Ask a live kernel to dump its state, through jupyter_client and its connection file.
 
-The request is one expression that calls :mod:`nbgraph.live.dump_side`, sent with
-``silent=True, store_history=False, stop_on_error=False``: it binds no name, leaves
-``In``/``Out``/``_`` and the execution count alone, shows nothing in the user's
-notebook, and if it fails it does not abort cells the user has queued.  The reply is
+The request calls :mod:`nbgraph.live.dump_side` with literal arguments only (built by
+``kernels.cells.call``), sent with ``silent=True, store_history=False, stop_on_error=False``:
+it leaves no name behind and looks up none of the user's, leaves ``In``/``Out``/``_`` and
+the execution count alone, shows nothing in the user's notebook, and if it fails it does
+not abort cells the user has queued.  The reply is
 matched by message id.  A busy kernel is waited for (never interrupted) up to the
 timeout; a kernel that dies meanwhile is reported, never restarted.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import KernelBusy, KernelDied, LiveError, ParentRaised
+from ..kernels.cells import call
 from .servers import DEAD_STATES, Session, connection_file, kernel_state
 
 _POLL = 0.25
@@ -34,9 +36,9 @@ class DumpReply:
 
 
 def dump_code(dest: Path, exclude: Sequence[str], key_file: str | None, strict: bool = False) -> str:
-    """The single expression run in the parent (no assignment, so no name is left behind)."""
-    return (f'__import__("nbgraph.live.dump_side", fromlist=["dump"]).dump(globals(), {str(dest)!r}, '
-            f"exclude={[str(x) for x in exclude]!r}, key_file={key_file!r}, strict={bool(strict)!r}, seal=False)")
+    """The code run in the parent: every argument a literal, so a path or a name cannot run as code."""
+    return call("nbgraph.live.dump_side", "dump", dest=str(dest), exclude=[str(x) for x in exclude],
+                key_file=None if key_file is None else str(key_file), strict=bool(strict), seal=False)
 
 
 def dump_live(session: Session, dest: Path, *, exclude: Sequence[str] = (), key_file: str | None = None,
@@ -200,7 +202,7 @@ def _parent_error(session: Session, ename: str, evalue: str) -> ParentRaised:
         return ParentRaised(f"nbgraph is not importable in the kernel of {session.describe()} ({ename}: {first}); "
                             "install nbgraph in that kernel's environment", notebook=session.path, ename=ename,
                             evalue=first)
-    if ename == "TypeError" and first.startswith("dump() got an unexpected keyword argument"):
+    if ename == "TypeError" and first.startswith(("dump() got an unexpected keyword argument", "dump() missing")):
         return ParentRaised(f"the kernel of {session.describe()} runs another nbgraph version ({ename}: {first}); "
                             "install the same nbgraph version in that kernel's environment as in this one",
                             notebook=session.path, ename=ename, evalue=first)

@@ -9,6 +9,7 @@ from typing import Callable
 from ..errors import SelectionError, StoreError
 from ..graph import one_variant, run_graph
 from ..kernels.logs import follow as follow_file
+from ..kernels.logs import live_log_path
 from ..lock import is_locked
 from ..records import SKIPPED, BuildLayout
 from ..spec import load_spec
@@ -21,14 +22,17 @@ def show_log(spec_path: str | Path, query: str, *, follow: bool, write: Callable
     rg = run_graph(spec)
     variant = one_variant(rg, query, spec)
     path = BuildLayout.for_spec(spec).log_path(variant, spec.nodes[variant.node].path)
+    live = live_log_path(path)  # the running variant's, until it ends
     store = open_store(spec.build_location, spec.storage_options, root=spec.build_dir)
 
     def refresh() -> None:
         if store.remote:
-            try:
-                store.fetch(store.ref(path))
-            except StoreError:
-                pass
+            for log in (path, live):
+                try:
+                    store.fetch(store.ref(log))
+                except StoreError:
+                    if log == live:  # the variant ended: its log is the one to show
+                        live.unlink(missing_ok=True)
 
     def running() -> bool:
         refresh()
@@ -36,6 +40,9 @@ def show_log(spec_path: str | Path, query: str, *, follow: bool, write: Callable
 
     refresh()
     if not follow:
+        if live.exists() and is_locked(spec.build_dir):  # it is running: what it wrote so far
+            write(live.read_text(encoding="utf-8", errors="replace"))
+            return
         if not path.exists():
             record = BuildLayout.for_spec(spec).read_record(variant)
             if record is not None and record.status == SKIPPED:  # a parent failed: its log says why
@@ -46,7 +53,7 @@ def show_log(spec_path: str | Path, query: str, *, follow: bool, write: Callable
                                  variant=variant.name)
         write(path.read_text(encoding="utf-8", errors="replace"))
         return
-    while not path.exists():
+    while not (path.exists() or live.exists()):
         if not running():
             raise SelectionError(f"{variant.name} has no log yet and no run is in progress", variant=variant.name)
         time.sleep(0.25)

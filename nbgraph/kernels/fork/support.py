@@ -57,8 +57,7 @@ def kernel_info(name: str) -> KernelInfo:
     if language != "python":
         return KernelInfo(name, blocker=f"kernel '{name}' runs {spec.language or 'an unknown language'}; only Python kernels fork")
     argv = list(spec.argv)
-    launched = any(a == "-m" and b in IPYKERNEL_MODULES for a, b in zip(argv, argv[1:]))
-    if not argv or not launched:
+    if not argv or not launched_by_ipykernel(argv):
         return KernelInfo(name, blocker=f"kernel '{name}' is not started with 'python -m ipykernel_launcher'")
     python = argv[0]
     major, minor = sys.version_info[:2]
@@ -66,6 +65,11 @@ def kernel_info(name: str) -> KernelInfo:
         python = sys.executable  # what jupyter_client does with these names
     env = tuple(sorted((str(k), str(v)) for k, v in (spec.env or {}).items()))
     return KernelInfo(name, python=python, env=env)
+
+
+def launched_by_ipykernel(argv: list[str]) -> bool:
+    """Whether a kernel command line runs ipykernel (``python -m ipykernel_launcher ...``)."""
+    return any(a == "-m" and b in IPYKERNEL_MODULES for a, b in zip(argv, argv[1:]))
 
 
 def fork_blocker(notebook: str | Path, kernel: str | None, platform: str = sys.platform) -> str | None:
