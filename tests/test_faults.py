@@ -5,6 +5,7 @@ from __future__ import annotations
 import psutil
 import pytest
 
+from conftest import outputs_of
 from nbgraph import run
 from nbgraph.records import FAILED, SKIPPED, SUCCEEDED
 
@@ -147,6 +148,8 @@ def test_writes_to_file_descriptors_are_logged_once(project, monkeypatch, fork):
     for log in (project.root / "build/base/default/base.log", project.root / "build/child/default/child.log"):
         text = log.read_text()
         assert [text.count(w) for w in ("fd-out", "fd-err", "sub-out", "py-out")] == [1, 1, 1, 1], text
+        shown = "".join(outputs_of(log.with_suffix(".ipynb")))
+        assert all(w in shown for w in ("fd-out", "fd-err", "sub-out", "py-out")), shown  # as JupyterLab shows it
     assert f"forked {fork}" in text
 
 

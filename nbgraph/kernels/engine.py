@@ -8,12 +8,10 @@ was running when the kernel timed out or died.  nbclient's ``km``/``owns_km`` pa
 gives (1): the client is handed a manager it does not own and never shuts it down.
 
 Output written straight to file descriptors 1 and 2 (a subprocess's, a C library's): an
-ipykernel kernel forwards it to the notebook and also writes it to its own stdout/stderr,
-which are the log, where the notebook's stream output goes too, so each such write would be
-logged twice (ipykernel offers no way to keep one copy only: with ``quiet`` off it even
-writes it to stdout twice).  ipykernel kernels are therefore started with that capture off
-(``capture_fd_output``), as kernels ran before ipykernel 6: such output goes to the log,
-once, and not into the executed notebook.
+ipykernel kernel forwards it to the notebook and also copies it to its own stdout/stderr,
+which are the log, where the notebook's stream output goes too.  ipykernel kernels are
+started with :mod:`.fdstream`'s stream, which forwards it to the notebook only, so each such
+write is logged once and the executed notebook shows it as JupyterLab does.
 """
 
 from __future__ import annotations
@@ -32,8 +30,8 @@ from .fork.support import launched_by_ipykernel
 from .logs import VariantLog
 
 ENGINE_NAME = "nbgraph"
-#: ipykernel's option not to forward file-descriptor output to the notebook (see the docstring)
-NO_FD_CAPTURE = "--IPKernelApp.capture_fd_output=False"
+#: fd output to the notebook, not copied to the log a second time (see the docstring)
+FD_ONCE = "--IPKernelApp.outstream_class=nbgraph.kernels.fdstream.NotebookOnlyOutStream"
 logger = logging.getLogger("nbgraph.kernels")
 logger.addHandler(logging.NullHandler())  # faults are reported as outcomes, not log records
 logger.propagate = False
@@ -52,8 +50,8 @@ class _Client(PapermillNotebookClient):
         lifecycle.check_run(self.run_id)
         kwargs.setdefault("stdout", self.variant_log.kernel_stream)
         kwargs.setdefault("stderr", self.variant_log.kernel_stream)
-        if _is_ipykernel(self.km) and NO_FD_CAPTURE not in self.extra_arguments:
-            self.extra_arguments = [*self.extra_arguments, NO_FD_CAPTURE]
+        if _is_ipykernel(self.km) and FD_ONCE not in self.extra_arguments:
+            self.extra_arguments = [*self.extra_arguments, FD_ONCE]
         await super().async_start_new_kernel(**kwargs)
         lifecycle.register(self.run_id, self.km)
 
