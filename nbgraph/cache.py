@@ -9,13 +9,16 @@ The decision carries the reason, so ``status`` and ``run --dry-run`` can say why
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from .errors import SnapshotError, SpecError
 from .graph import Variant
+from .nbfile import read_notebook
 from .records import FAILED, SKIPPED, SUCCEEDED, BuildLayout, Record
 from .snapshot.format import FORMAT_VERSION
 from .spec import NodeSpec, Spec
@@ -35,39 +38,20 @@ def _sha(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-class NotebookInfo:
-    """Code hash and kernel of each notebook file, read once per process."""
-
-    def __init__(self) -> None:
-        self._cache: dict[Path, tuple[float, str, str | None]] = {}
-
-    def get(self, path: Path) -> tuple[str, str | None]:
-        mtime = path.stat().st_mtime_ns
-        hit = self._cache.get(path)
-        if hit and hit[0] == mtime:
-            return hit[1], hit[2]
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        code = []
-        for cell in doc.get("cells", []):
-            if cell.get("cell_type") != "code":
-                continue
-            if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
-                continue
-            src = cell.get("source", "")
-            code.append("".join(src) if isinstance(src, list) else src)
-        kernel = (doc.get("metadata", {}).get("kernelspec") or {}).get("name")
-        value = (_sha(code), kernel)
-        self._cache[path] = (mtime, *value)
-        return value
+@functools.lru_cache(maxsize=256)
+def _code_digest(code: tuple[str, ...]) -> str:
+    """Hashed once per notebook version, not once per variant of it."""
+    return _sha(list(code))
 
 
-def key_parts(spec: Spec, node: NodeSpec, variant: Variant, parent_keys: list[str],
-              notebooks: NotebookInfo) -> dict[str, Any]:
-    code, nb_kernel = notebooks.get(node.path)
+def key_parts(spec: Spec, node: NodeSpec, variant: Variant, parent_keys: list[str]) -> dict[str, Any]:
+    notebook = read_notebook(node.path)
+    if notebook.complaint:  # it changed since the spec was loaded
+        raise SpecError.at(spec.file, notebook.complaint, line=node.line, node=node.name, field="path")
     return {
-        "code": code,
+        "code": _code_digest(notebook.code),
         "params": _sha(dict(variant.own_params)),
-        "kernel": spec.node_kernel(node) or nb_kernel or "python3",
+        "kernel": spec.node_kernel(node) or notebook.kernel or "python3",
         "format": FORMAT_VERSION,
         "passes": _sha({"exclude": sorted(node.exclude), "snapshot": node.snapshot}),
         "parents": list(parent_keys),
@@ -145,7 +129,6 @@ def _snapshot_ok(record: Record) -> bool:
     a no-op run stays fast however big the snapshots are.  The binding is not: a snapshot
     copied over from another variant is not this record's, however sound its files.
     """
-    from .errors import SnapshotError
     from .snapshot.format import read_manifest
 
     path = record.snapshot

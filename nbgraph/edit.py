@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from .errors import NbgraphError, SpecError
 from .fsutil import atomic_write_text
+from .nbfile import read_notebook
 from .spec import NAME_RE, PARAM_RE, Spec, load_spec
 from .specfile import PlainLoader
 
@@ -185,9 +186,5 @@ def write_child_notebook(path: Path, parent_notebook: Path, grid: dict[str, list
 
 
 def _kernelspec(notebook: Path) -> dict[str, Any] | None:
-    try:
-        meta = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {})
-    except (OSError, ValueError):
-        return None
-    spec = meta.get("kernelspec")
-    return dict(spec) if isinstance(spec, dict) else None
+    kernelspec = read_notebook(notebook).kernelspec
+    return dict(kernelspec) if kernelspec is not None else None

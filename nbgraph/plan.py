@@ -7,7 +7,7 @@ from typing import Iterable
 
 import networkx as nx
 
-from .cache import Decision, NotebookInfo, decide, key_parts, result_id
+from .cache import Decision, decide, key_parts, result_id
 from .errors import SelectionError
 from .graph import Variant, run_graph, variants_of
 from .live.attach import decision as attached_decision
@@ -53,7 +53,6 @@ def make_plan(spec: Spec, *, force: bool = False, only: Iterable[str] | None = N
     for name in only_nodes:
         if name not in spec.nodes:
             raise SelectionError(spec.no_such_node(name, "--only"), node=name)
-    notebooks = NotebookInfo()
     items: list[Planned] = []
     by_name: dict[str, Planned] = {}
     for variant in variants_of(rg):
@@ -67,7 +66,7 @@ def make_plan(spec: Spec, *, force: bool = False, only: Iterable[str] | None = N
         if node.attach:
             decision = attached_decision(record)
         else:
-            parts = key_parts(spec, node, variant, parent_keys, notebooks)
+            parts = key_parts(spec, node, variant, parent_keys)
             reruns = [p.variant.name for p in parents if p.will_run]
             decision = decide(parts, record, needs_snapshot=rg.out_degree(variant.name) > 0,
                               parent_reruns=reruns, force=force and selected)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import SpecError
+from .nbfile import read_notebook
 
 Err = Callable[[str], SpecError]
 
@@ -81,10 +82,6 @@ def check_notebook(path: Path, err: Err) -> None:
     if len(path.name.encode("utf-8", "surrogatepass")) > MAX_NOTEBOOK_NAME_BYTES:
         raise err(f"the notebook's file name is longer than {MAX_NOTEBOOK_NAME_BYTES} bytes, too long for the "
                   "files nbgraph names after it in the build folder; rename the notebook")
-    try:
-        with path.open(encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise err(f"'{path.name}' is not a valid notebook ({e.__class__.__name__}: {e}); open and save it in Jupyter") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list) or "nbformat" not in doc:
-        raise err(f"'{path.name}' is not a valid notebook (no 'cells'/'nbformat'); open and save it in Jupyter")
+    complaint = read_notebook(path).complaint
+    if complaint:
+        raise err(complaint)

@@ -5,11 +5,12 @@ Forking is an optimisation, so every doubt falls back to a fresh kernel (and say
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from ...nbfile import read_notebook
 
 IPYKERNEL_MODULES = ("ipykernel_launcher", "ipykernel", "ipykernel.kernelapp")
 
@@ -35,14 +36,7 @@ def platform_blocker(platform: str = sys.platform) -> str | None:
 
 def kernel_name(notebook: str | Path, kernel: str | None) -> str:
     """The kernel papermill will start: the node's, else the notebook's, else python3."""
-    if kernel:
-        return kernel
-    try:
-        with open(notebook, encoding="utf-8") as fh:
-            name = json.load(fh).get("metadata", {}).get("kernelspec", {}).get("name")
-    except (OSError, ValueError):
-        name = None
-    return name or "python3"
+    return kernel or read_notebook(notebook).kernel or "python3"
 
 
 def kernel_info(name: str) -> KernelInfo:
