@@ -198,7 +198,7 @@ def logs(variant: str, spec: Path, follow: bool) -> None:
 def validate(spec: Path) -> None:
     """Check SPEC and its notebooks without running anything."""
     from .graph import run_graph
-    from .kernels.installed import check_kernels, runs_here
+    from .preflight import check_kernels, runs_here
     from .spec import load_spec
 
     loaded = load_spec(spec)

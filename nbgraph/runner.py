@@ -19,11 +19,11 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
+from . import preflight
 from .errors import RunFailed, SpecError, StoreError
 from .executors.base import Executor
 from .fsutil import make_dirs
 from .kernels import UNDER_RUN_ENV
-from .kernels.installed import check_kernels, runs_here
 from .kernels.logs import Sink, add_listener, remove_listener
 from .live import attach
 from .lock import BuildLock
@@ -158,9 +158,7 @@ def run(
         if attach.attached_nodes(spec, only):
             attached = attach.refresh(spec, only=only, store=store, strict=strict)  # their keys decide what is stale
             plan = make_plan(spec, force=force, only=only)
-        if plan.to_run and runs_here(spec, executor):
-            check_kernels(spec, {item.variant.node: item.node for item in plan.to_run}.values())
-        _note_untagged(plan)
+        preflight.check(plan, executor)
         fork = plan.spec.fork if fork is None else fork
         result = _execute(plan, store, executor, scheduler, jobs, strict, events, log_output, fork)
     for item in attached:
@@ -203,18 +201,6 @@ def _execute(plan, store: Store, executor, scheduler, jobs, strict, events, log_
         if marked is None:
             os.environ.pop(UNDER_RUN_ENV, None)
     return result
-
-
-def _note_untagged(plan) -> None:
-    """Once per node: its parameters go above its first cell, where its own code can override them."""
-    from .kernels.run import lacks_parameters_cell
-
-    nodes = {item.node.name: item.node for item in plan.to_run if item.variant.own_params}
-    for node in nodes.values():
-        if lacks_parameters_cell(node.path):
-            print(f"nbgraph: note: {node.path.name} (node {node.name}) has no cell tagged 'parameters'; "
-                  f"its parameters are set above its first cell, so a value its own code assigns wins; "
-                  f"tag the cell of defaults 'parameters'", file=sys.stderr, flush=True)
 
 
 def _fork_manager(plan, executor: Executor):

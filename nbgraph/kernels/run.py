@@ -106,16 +106,6 @@ def _quiet_missing_ids() -> None:
     warnings.filterwarnings("ignore", category=MissingIDFieldWarning)
 
 
-def lacks_parameters_cell(notebook: str | Path) -> bool:
-    """Whether the parameters will go above this notebook's first cell, for want of a cell
-    tagged ``parameters`` (so a value the notebook assigns itself would override them)."""
-    try:
-        source = json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", [])
-    except (OSError, ValueError):
-        return False
-    return not any(PARAMETERS_TAG in c.get("metadata", {}).get("tags", []) for c in source)
-
-
 def run_job(job: Job, *, sink: "Sink | None" = None) -> Outcome:
     """Run one variant to completion; never raises for a notebook's own failure.
 
