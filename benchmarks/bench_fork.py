@@ -187,7 +187,7 @@ def bench_memory(work: Path, gib: float, n: int = 4) -> None:
             [ForkKernelManager(kernel_name="python3", zygote=zygote.address) for _ in range(n)], READ, (zygote.pid,)))
     finally:
         zygote.close()
-    load = f"__import__('nbgraph.kernels.inject', fromlist=['inherit']).inherit([['parent', {str(big)!r}]], globals())"
+    load = f"__import__('nbgraph.notebook.inject', fromlist=['inherit']).inherit([['parent', {str(big)!r}]], globals())"
     fresh, _ = asyncio.run(_children_pss([AsyncKernelManager(kernel_name="python3") for _ in range(n)],
                                          f"{load}\n{READ}"))
     print(f"\n3. memory: {n} idle children of a parent holding {gib:g} GiB, after reading it (summed Pss)")

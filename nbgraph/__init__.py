@@ -25,9 +25,9 @@ _ERRORS = (
 _LAZY = {
     "load_spec": ("nbgraph.spec", "load_spec"),
     "run": ("nbgraph.runner", "run"),
-    "record": ("nbgraph.kernels.record", "record"),
-    "inherit_from": ("nbgraph.inherit", "inherit_from"),
-    "Inherited": ("nbgraph.summary", "Inherited"),
+    "record": ("nbgraph.notebook.record", "record"),
+    "inherit_from": ("nbgraph.notebook.inherit", "inherit_from"),
+    "Inherited": ("nbgraph.notebook.provenance", "Inherited"),
     **{name: ("nbgraph.errors", name) for name in _ERRORS},
 }
 

@@ -282,7 +282,7 @@ def _collisions(parent_snapshots: list[str]) -> list[str]:
     if len(parent_snapshots) < 2:
         return []
     from .snapshot.format import read_manifest
-    from .summary import collisions
+    from .notebook.provenance import collisions
 
     defined = []
     for path in parent_snapshots:

@@ -105,7 +105,7 @@ def test_random_values_reach_the_child_exactly_and_run_nothing(tmp_path):
 
 
 def test_literal_writes_plain_data_only():
-    from nbgraph.kernels import cells
+    from nbgraph import kernelcode as cells
 
     for value in ["a\n\0'\"\\\u2028😀", -0.0, math.inf, 2**70, (1,), (), {None: [True, 1.5]}]:
         source = cells.literal(value)

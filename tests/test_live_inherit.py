@@ -184,7 +184,7 @@ def test_dead_kernel(jupyter, monkeypatch):
 
 
 def test_error_inside_parent_is_surfaced(jupyter, monkeypatch):
-    broken = jupyter.open("broken.ipynb", "w = 1\nimport sys\nsys.modules['nbgraph.live.dump_side'] = None")
+    broken = jupyter.open("broken.ipynb", "w = 1\nimport sys\nsys.modules['nbgraph.notebook.live_dump'] = None")
     monkeypatch.chdir(jupyter.root)
     with pytest.raises(ParentRaised, match="nbgraph is not importable in the kernel of broken.ipynb"):
         inherit_from("broken.ipynb", into={})
@@ -192,9 +192,9 @@ def test_error_inside_parent_is_surfaced(jupyter, monkeypatch):
 
 
 def test_a_parent_kernel_with_an_older_nbgraph_is_named(jupyter, monkeypatch):
-    jupyter.open("older.ipynb", "import sys, types\nolder = types.ModuleType('nbgraph.live.dump_side')\n"
+    jupyter.open("older.ipynb", "import sys, types\nolder = types.ModuleType('nbgraph.notebook.live_dump')\n"
                  "def dump(ns, dest, exclude=(), key_file=None, strict=False): pass\n"
-                 "older.dump = dump\nsys.modules['nbgraph.live.dump_side'] = older")
+                 "older.dump = dump\nsys.modules['nbgraph.notebook.live_dump'] = older")
     monkeypatch.chdir(jupyter.root)
     with pytest.raises(ParentRaised, match="the kernel of older.ipynb .*runs another nbgraph version .*"
                                            "install the same nbgraph version in that kernel's environment"):

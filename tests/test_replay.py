@@ -69,7 +69,7 @@ def test_names_that_do_not_designate_one_variant(study):
 
 
 def test_under_nbgraph_run_the_call_does_nothing(monkeypatch):
-    from nbgraph.kernels import inject
+    from nbgraph.notebook import inject
 
     monkeypatch.setattr(inject, "INJECTED", ["load[scale=2]"])
     summary = inherit_from("anything.ipynb")

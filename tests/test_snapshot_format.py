@@ -314,7 +314,7 @@ def test_nbgraphs_own_key_readable_by_others_is_made_private_again(tmp_path, mon
 def test_a_snapshot_is_bound_to_its_variant_key_and_run_at_every_check(tmp_path, other, problem):
     """The runner signs the binding in when it seals; every load for a record compares it, and a
     remembered full check (the .checked note) stands for the buffers' bytes only."""
-    from nbgraph.kernels.inject import inherit
+    from nbgraph.notebook.inject import inherit
     from nbgraph.snapshot import checked
     from nbgraph.snapshot.format import binding, seal_snapshot
 

@@ -1,6 +1,7 @@
-"""Driving kernels: ``run`` executes a variant with papermill; ``inject`` is the code
-that runs *inside* the kernel (it must stay light: no papermill, no networkx)."""
+"""Driving kernels: ``run`` executes a variant with papermill, with cells that
+:mod:`nbgraph.kernelcode` writes; what those cells call *inside* the kernel lives apart,
+in :mod:`nbgraph.notebook`."""
 
-#: set in the environment of the kernels ``nbgraph run`` starts on this machine, so that
-#: ``inherit_from`` in a node without parents refuses to reach for a live kernel
-UNDER_RUN_ENV = "NBGRAPH_RUN"
+from ..notebook import UNDER_RUN_ENV
+
+__all__ = ["UNDER_RUN_ENV"]

@@ -10,7 +10,7 @@ gives (1): the client is handed a manager it does not own and never shuts it dow
 Output written straight to file descriptors 1 and 2 (a subprocess's, a C library's): an
 ipykernel kernel forwards it to the notebook and also copies it to its own stdout/stderr,
 which are the log, where the notebook's stream output goes too.  ipykernel kernels are
-started with :mod:`.fdstream`'s stream, which forwards it to the notebook only, so each such
+started with :mod:`nbgraph.notebook.fdstream`'s stream, which forwards it to the notebook only, so each such
 write is logged once and the executed notebook shows it as JupyterLab does.
 """
 
@@ -31,7 +31,7 @@ from .logs import VariantLog
 
 ENGINE_NAME = "nbgraph"
 #: fd output to the notebook, not copied to the log a second time (see the docstring)
-FD_ONCE = "--IPKernelApp.outstream_class=nbgraph.kernels.fdstream.NotebookOnlyOutStream"
+FD_ONCE = "--IPKernelApp.outstream_class=nbgraph.notebook.fdstream.NotebookOnlyOutStream"
 logger = logging.getLogger("nbgraph.kernels")
 logger.addHandler(logging.NullHandler())  # faults are reported as outcomes, not log records
 logger.propagate = False

@@ -54,7 +54,7 @@ def run_remote(job: Job, run_local: Callable[[Job], Outcome]) -> Outcome:
         except (NbgraphError, OSError):
             pass  # a stale live log is only shown while a run holds the location
     try:
-        from .record import RESULTS_FILE
+        from .results import RESULTS_FILE
 
         for path in (log_path(out), out.with_name(RESULTS_FILE), out):
             if path.exists():

@@ -3,14 +3,14 @@
 The executed notebook is, in order: a tagged cell that loads the parents' snapshots, the
 source notebook with the parameters injected where papermill would put them (so parameters
 win over inherited values), and a tagged cell that snapshots the kernel for the children;
-``cells`` writes their source, with every value a literal.  It and its log are written
-to temporary names while running and renamed into place at the end, success or failure;
-an interrupted run leaves the previous ones as they were.
+:mod:`nbgraph.kernelcode` writes their source, with every value a literal, and the injected
+cells call :mod:`nbgraph.notebook.inject`.  It and its log are written to temporary names
+while running and renamed into place at the end, success or failure; an interrupted run
+leaves the previous ones as they were.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import traceback
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..fsutil import make_dirs
-from . import cells
+from .. import kernelcode
 from .job import Job, Outcome
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ SNAPSHOT_TAG = "nbgraph-snapshot"
 PARAMETERS_TAG = "parameters"
 #: papermill's tag for the cell of injected parameters (kept: other tools look for it)
 PAPERMILL_PARAMETERS_TAG = "injected-parameters"
+#: the module the injected cells call, inside the kernel
+INJECT = "nbgraph.notebook.inject"
 
 __all__ = ["Job", "Outcome", "run_job", "prepare_notebook"]  # Job and Outcome live in .job
 
@@ -48,26 +50,26 @@ def _inherit_cell(job: Job):
     parents = ", ".join(repr(name) for name, _ in job.inherit)
     verified = {"verified": True} if job.verified else {}
     return _injected_cell(
-        cells.comment(f"nbgraph: injected cell - loads the kernel state inherited from {parents}") + "\n"
-        + cells.call("nbgraph.kernels.inject", "inherit", job.parents_to_load(), **verified),
+        kernelcode.comment(f"nbgraph: injected cell - loads the kernel state inherited from {parents}") + "\n"
+        + kernelcode.call(INJECT, "inherit", job.parents_to_load(), **verified),
         [INJECTED_TAG, INHERIT_TAG])
 
 
 def _snapshot_cell(job: Job):
     return _injected_cell(
-        cells.comment("nbgraph: injected cell - saves this kernel's state for the notebooks that inherit from it")
-        + "\n" + cells.call("nbgraph.kernels.inject", "save", job.snapshot, exclude=list(job.exclude),
+        kernelcode.comment("nbgraph: injected cell - saves this kernel's state for the notebooks that inherit from it")
+        + "\n" + kernelcode.call(INJECT, "save", job.snapshot, exclude=list(job.exclude),
                              strict=job.strict), [INJECTED_TAG, SNAPSHOT_TAG])
 
 
 def _with_parameters(nb, params: dict[str, Any]) -> None:
     """Put the parameters cell where papermill would: in place of an earlier run's, else after the
-    cell tagged ``parameters``, else first.  Its source is nbgraph's own (``cells.parameters``):
+    cell tagged ``parameters``, else first.  Its source is nbgraph's own (``kernelcode.parameters``):
     papermill's translator writes NaN as ``float('nan')``, a name the inherited state may rebind,
     and a dict's non-string keys as strings."""
     tagged = [i for i, c in enumerate(nb.cells) if PARAMETERS_TAG in c.metadata.get("tags", [])]
     previous = [i for i, c in enumerate(nb.cells) if PAPERMILL_PARAMETERS_TAG in c.metadata.get("tags", [])]
-    cell = _injected_cell(cells.parameters(params), [PAPERMILL_PARAMETERS_TAG])
+    cell = _injected_cell(kernelcode.parameters(params), [PAPERMILL_PARAMETERS_TAG])
     if previous:
         nb.cells[previous[0]] = cell
     else:
@@ -134,6 +136,7 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
     from .engine import engine_name
     from .faults import KernelFault, raised_where
     from .logs import VariantLog, log_path
+    from .results import collect_results
 
     lifecycle.check_run(job.run_id)
     out = Path(job.output)
@@ -141,7 +144,7 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
     partial = out.with_name(f".{out.stem}.partial.ipynb")
     try:
         nb = prepare_notebook(job)
-    except cells.UnwritableValue as e:  # nothing ran
+    except kernelcode.UnwritableValue as e:  # nothing ran
         return Outcome(variant=job.variant, ok=False, output=None, error=str(e), duration=time.monotonic() - started)
     error = None
     executed = None
@@ -211,21 +214,6 @@ def _stopped_early(executed: Any) -> str | None:
                         f"{raised_where(cells, index)}), so its state was not saved for its children; "
                         f"remove that exit, or set 'snapshot: false' for this node if nothing inherits from it")
     return None
-
-
-def collect_results(out: Path) -> dict[str, Any]:
-    """The values recorded in the executed notebook, also written to ``results.json`` beside it."""
-    from ..fsutil import atomic_write_json
-    from .record import RESULTS_FILE, recorded
-
-    target = out.with_name(RESULTS_FILE)
-    try:
-        executed = json.loads(out.read_text(encoding="utf-8")).get("cells", [])
-    except (OSError, ValueError):
-        executed = []
-    results = recorded(executed)
-    atomic_write_json(target, results)
-    return results
 
 
 def finalize_output(partial: Path, out: Path, job: Job, error: str | None = None) -> None:

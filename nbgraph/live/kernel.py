@@ -1,7 +1,7 @@
 """Ask a live kernel to dump its state, through jupyter_client and its connection file.
 
-The request calls :mod:`nbgraph.live.dump_side` with literal arguments only (built by
-``kernels.cells.call``), sent with ``silent=True, store_history=False, stop_on_error=False``:
+The request calls :mod:`nbgraph.notebook.live_dump` (in the parent kernel) with literal arguments only (built by
+``kernelcode.call``), sent with ``silent=True, store_history=False, stop_on_error=False``:
 it leaves no name behind and looks up none of the user's, leaves ``In``/``Out``/``_`` and
 the execution count alone, shows nothing in the user's notebook, and if it fails it does
 not abort cells the user has queued.  The reply is
@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import KernelBusy, KernelDied, LiveError, ParentRaised
-from ..kernels.cells import call
+from ..kernelcode import call
 from .servers import DEAD_STATES, Session, connection_file, kernel_state
 
+#: the module the request calls inside the parent kernel
+DUMP_MODULE = "nbgraph.notebook.live_dump"
 _POLL = 0.25
 #: an idle kernel answers kernel_info on its control channel in milliseconds
 _IDENTITY_TIMEOUT = 5.0
@@ -37,7 +39,7 @@ class DumpReply:
 
 def dump_code(dest: Path, exclude: Sequence[str], key_file: str | None, strict: bool = False) -> str:
     """The code run in the parent: every argument a literal, so a path or a name cannot run as code."""
-    return call("nbgraph.live.dump_side", "dump", dest=str(dest), exclude=[str(x) for x in exclude],
+    return call(DUMP_MODULE, "dump", dest=str(dest), exclude=[str(x) for x in exclude],
                 key_file=None if key_file is None else str(key_file), strict=bool(strict), seal=False)
 
 

@@ -78,8 +78,8 @@ class Zygote:
 
     def load(self, parents: Iterable[Iterable[Any]], cwd: str, verified: bool = False,
              timeout: float = LOAD_TIMEOUT) -> dict[str, Any]:
-        """Load the parents' snapshots as the injected cell would (``parents``, ``verified``: see ``inject.inherit``);
-        the reply says ``ok`` (and ``address``) or why not."""
+        """Load the parents' snapshots as the injected cell would (``parents``, ``verified``: see
+        ``notebook.inject.inherit``); the reply says ``ok`` (and ``address``) or why not."""
         with self._lock:
             try:
                 message = {"op": "load", "parents": [list(p) for p in parents], "cwd": cwd, "verified": verified}

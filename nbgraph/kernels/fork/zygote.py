@@ -115,7 +115,7 @@ def _preimport() -> None:
     import ipykernel.kernelapp  # noqa: F401
     import ipykernel_launcher  # noqa: F401
 
-    from ...kernels import inject  # noqa: F401
+    from ...notebook import inject  # noqa: F401
     from ...snapshot import format as _format  # noqa: F401
 
     for name in KERNEL_IMPORTS:
@@ -220,7 +220,7 @@ class Zygote:
             self.draining = True
 
     def _load(self, message: dict[str, Any]) -> dict[str, Any]:
-        from ..inject import preload
+        from ...notebook.inject import preload
 
         started = time.monotonic()
         try:

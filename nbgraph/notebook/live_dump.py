@@ -1,6 +1,6 @@
-"""Runs INSIDE a live parent kernel, called by the request that ``kernel.py`` sends.
+"""Runs INSIDE a live parent kernel, called by the request that ``live.kernel`` sends.
 
-It leaves no name in the user's namespace (the request, built by ``kernels.cells.call``,
+It leaves no name in the user's namespace (the request, built by ``kernelcode.call``,
 imports :func:`dump` under a dunder name it deletes again, and is executed silently and
 without history), looks up no name of it (the namespace is the caller's globals), prints
 nothing into the user's notebook, and puts back the process-wide settings it touches (the

@@ -3,17 +3,17 @@
 A recorded value travels as a display output with nbgraph's own mimetype, so it lives
 in the executed notebook itself: nothing to configure in the kernel, nothing lost when
 a later cell fails (what was recorded before the failure is kept), and outside nbgraph
-the same call simply shows ``name = value`` in the notebook (or prints it).
+the same call simply shows ``name = value`` in the notebook (or prints it).  nbgraph reads
+it back from the executed notebook (:mod:`nbgraph.kernels.results`).
 """
 
 from __future__ import annotations
 
-import json
 import math
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
+#: the display output's mimetype that marks a recorded value
 MIMETYPE = "application/vnd.nbgraph.record+json"
-RESULTS_FILE = "results.json"
 
 
 def _jsonable(value: Any, name: str) -> Any:
@@ -60,19 +60,3 @@ def record(name: str, value: Any) -> Any:
     else:
         display({MIMETYPE: {"name": name, "value": data}, "text/plain": text}, raw=True)
     return value
-
-
-def recorded(cells: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Values recorded in an executed notebook's cells, in order (a later record of a name wins)."""
-    values: dict[str, Any] = {}
-    for cell in cells:
-        for output in cell.get("outputs", ()) or ():
-            data = (output.get("data") or {}).get(MIMETYPE)
-            if isinstance(data, str):  # some writers keep JSON mimetypes as text
-                try:
-                    data = json.loads(data)
-                except ValueError:
-                    continue
-            if isinstance(data, Mapping) and isinstance(data.get("name"), str):
-                values[data["name"]] = data.get("value")
-    return values

@@ -12,13 +12,13 @@ import os
 import time
 from typing import Any
 
-from .cache import result_id
-from .errors import SelectionError, SnapshotError
-from .graph import one_variant, run_graph
-from .records import SUCCEEDED, BuildLayout
-from .spec import Spec, load_spec
-from .store import open_store
-from .summary import Source
+from ..cache import result_id
+from ..errors import SelectionError, SnapshotError
+from ..graph import one_variant, run_graph
+from ..records import SUCCEEDED, BuildLayout
+from ..spec import Spec, load_spec
+from ..store import open_store
+from .provenance import Source
 
 
 def variant_sources(queries: list[str], spec: str | os.PathLike | Spec) -> tuple[list[Source], dict[str, Any], list[str]]:

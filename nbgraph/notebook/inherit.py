@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, MutableMapping
 
-from .errors import LiveError, SelectionError
-from .kernels import UNDER_RUN_ENV
-from .summary import Inherited, Source, collisions
+from ..errors import LiveError, SelectionError
+from . import UNDER_RUN_ENV
+from .provenance import Inherited, Source, collisions
 
 DEFAULT_TIMEOUT = 120.0
 
@@ -62,7 +62,7 @@ def inherit_from(
     sources = live_sources([os.fspath(n) for n in notebooks], server=server, token=token, timeout=timeout,
                            exclude=tuple(exclude))
     summary = load_sources(sources, into)
-    from .live import scratch
+    from ..live import scratch
 
     for source in sources:
         scratch.forget_older(Path(source.snapshot))
@@ -72,9 +72,9 @@ def inherit_from(
 def live_sources(notebooks: list[str], *, server: str | None, token: str | None, timeout: float,
                  exclude: tuple[str, ...]) -> list[Source]:
     """Dump every parent first, so that one failing parent loads nothing at all."""
-    from .live import scratch, servers
-    from .live.kernel import dump_live
-    from .snapshot import sign
+    from ..live import scratch, servers
+    from ..live.kernel import dump_live
+    from ..snapshot import sign
 
     for name in notebooks:
         if not name.endswith(".ipynb") and ("[" in name or "/" not in name and "." not in name):
@@ -114,13 +114,13 @@ def load_sources(sources: list[Source], into: MutableMapping[str, Any], *, param
     A name defined by several parents is a collision when their values differ (or when
     a value has no content digest to compare).
     """
-    from .snapshot.format import is_kernel_internal, load_with_manifest, read_manifest
+    from ..snapshot.format import is_kernel_internal, load_with_manifest, read_manifest
 
     summary = Inherited(sources=list(sources), params=dict(params or {}), notes=list(notes or []))
     before = {k for k in into if not is_kernel_internal(k)}
     defined: list[tuple[str, dict[str, str | None]]] = []
-    from .errors import SnapshotError
-    from .snapshot.format import seal_snapshot
+    from ..errors import SnapshotError
+    from ..snapshot.format import seal_snapshot
 
     def expect(source: Source) -> dict[str, Any] | None:  # a graph variant's: the snapshot its record names
         return dict(source.bound_to) if source.bound_to is not None else None
@@ -134,8 +134,8 @@ def load_sources(sources: list[Source], into: MutableMapping[str, Any], *, param
         except SnapshotError as e:
             if not source.live:
                 raise
-            from .live.kernel import refused_dump
-            from .live.scratch import forget
+            from ..live.kernel import refused_dump
+            from ..live.scratch import forget
 
             for dumped in sources:
                 forget(Path(dumped.snapshot))
@@ -188,8 +188,9 @@ def own_kernel_id() -> str | None:
 
 
 def _injected_by_nbgraph() -> list[str]:
-    inject = sys.modules.get("nbgraph.kernels.inject")
-    return list(getattr(inject, "INJECTED", None) or [])
+    from . import inject
+
+    return list(inject.INJECTED)
 
 
 def _selection_error(name: str) -> SelectionError:

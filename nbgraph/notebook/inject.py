@@ -1,8 +1,8 @@
 """Runs inside the kernel: the injected cells call these to load and save kernel state.
 
 Kept free of heavy imports, and careful to leave no names behind in the user
-namespace.  Called from an injected cell (see ``cells``), they work on that cell's globals,
-the user namespace, found as their caller's: the cell names nothing of it.  Both print a
+namespace.  Called from an injected cell (see ``nbgraph.kernelcode``), they work on that
+cell's globals, the user namespace, found as their caller's: the cell names nothing of it.  Both print a
 short note that stays in the executed notebook: what was inherited or saved, and every
 variable left out, with its type and the reason.
 """
@@ -43,7 +43,7 @@ def inherit(parents: Sequence[Sequence[Any]], verified: bool = False, *,
         print(out)
         return
     from ..snapshot.format import load_with_manifest
-    from ..summary import collisions
+    from .provenance import collisions
 
     defined: list[tuple[str, dict[str, str | None]]] = []
     lines = []

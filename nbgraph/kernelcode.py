@@ -1,5 +1,8 @@
 """The source of the code nbgraph puts into a kernel: its injected cells and the live dump request.
 
+Written in nbgraph's own process (by ``kernels.run`` and ``live.kernel``); what that code
+calls inside the kernel is :mod:`nbgraph.notebook`.
+
 Every value in that code (a parameter, a parent's name, a path) is written by :func:`literal`,
 never pasted as text: a value can hold quotes, newlines or NUL and still be one Python literal,
 so it arrives intact and cannot run as code.  A comment names things with ``repr``, which

@@ -1,7 +1,9 @@
-"""What ``inherit_from`` returns: what arrived from where, what did not and why.
+"""Provenance of inherited state: what arrived from where, what did not and why.
 
-It is the last expression of a notebook cell, so it renders itself: plain text for
-terminals and logs (``__repr__``), a compact table in JupyterLab (``_repr_html_``).
+:class:`Inherited` is what ``inherit_from`` returns.  It is the last expression of a
+notebook cell, so it renders itself: plain text for terminals and logs (``__repr__``), a
+compact table in JupyterLab (``_repr_html_``).  :func:`collisions` is the one rule for
+names several parents set, shared by the injected cells, ``inherit_from`` and the scheduler.
 """
 
 from __future__ import annotations
