@@ -73,6 +73,7 @@ def test_interrupt_kills_every_kernel_and_exits_130(project, signum):
         assert cleaner.returncode == 2 and "in use by another nbgraph run" in cleaner.stderr
         follower = subprocess.Popen([sys.executable, "-m", "nbgraph", "logs", "child[k=1]", "--follow"],
                                     cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = follower.stdout.readline()  # it follows the running variant before the run is stopped
 
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
@@ -82,7 +83,8 @@ def test_interrupt_kills_every_kernel_and_exits_130(project, signum):
     assert not partials(project.root / "build")
     assert not list((project.root / "build/child").rglob("record.json"))  # nothing recorded for cut-short runs
     if signum == signal.SIGINT:
-        followed, _ = follower.communicate(timeout=30)  # ends when the run ends
+        followed = first + follower.stdout.read()  # ends when the run ends
+        assert follower.wait(timeout=30) == 0
         assert "child started 1" in followed
 
 
