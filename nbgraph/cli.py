@@ -26,7 +26,7 @@ class _Seconds(click.ParamType):
     name = "seconds"
 
     def convert(self, value, param, ctx):
-        from .specfields import timeout_problem
+        from .spec.checks import timeout_problem
 
         try:
             seconds = float(value)
