@@ -228,9 +228,6 @@ def status(spec: Path, as_json: bool) -> None:
     print_status(_console(), rows)
 
 
-# --- issue 5: plot, results, report, add, clean ----------------------------------------
-
-
 @main.command()
 @SPEC_ARG
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
