@@ -31,7 +31,8 @@ class Decision:
     parts: Mapping[str, Any]
 
 
-def _sha(data: Any) -> str:
+def digest(data: Any) -> str:
+    """sha256 of plain data, the same for equal data (keys sorted; anything else as its text)."""
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -56,7 +57,7 @@ class NotebookInfo:
             src = cell.get("source", "")
             code.append("".join(src) if isinstance(src, list) else src)
         kernel = (doc.get("metadata", {}).get("kernelspec") or {}).get("name")
-        value = (_sha(code), kernel)
+        value = (digest(code), kernel)
         self._cache[path] = (mtime, *value)
         return value
 
@@ -66,16 +67,16 @@ def key_parts(spec: Spec, node: NodeSpec, variant: Variant, parent_keys: list[st
     code, nb_kernel = notebooks.get(node.path)
     return {
         "code": code,
-        "params": _sha(dict(variant.own_params)),
+        "params": digest(dict(variant.own_params)),
         "kernel": spec.node_kernel(node) or nb_kernel or "python3",
         "format": FORMAT_VERSION,
-        "passes": _sha({"exclude": sorted(node.exclude), "snapshot": node.snapshot}),
+        "passes": digest({"exclude": sorted(node.exclude), "snapshot": node.snapshot}),
         "parents": list(parent_keys),
     }
 
 
 def key_of(parts: Mapping[str, Any]) -> str:
-    return _sha(parts)
+    return digest(parts)
 
 
 def result_id(record: Record) -> str:
@@ -85,7 +86,7 @@ def result_id(record: Record) -> str:
     with unchanged inputs (``--force``, or a notebook that draws new data) still makes its
     children stale: they were built on a snapshot that no longer exists.
     """
-    return _sha([record.key, record.finished])
+    return digest([record.key, record.finished])
 
 
 def with_parent_results(parts: Mapping[str, Any], parents: list[Record]) -> tuple[str, dict[str, Any]]:

@@ -216,3 +216,19 @@ def test_an_alias_bomb_is_refused_at_once(nbs):
     assert proc.returncode == 2, proc.stdout
     [message] = proc.stderr.strip().splitlines()
     assert "aliases here expand to more than 100000 values" in message and "inheritance.yaml:" in message
+
+
+def test_every_key_of_the_tables_refuses_a_value_of_the_wrong_shape_on_its_own_line(nbs):
+    """A key is one row of :mod:`nbgraph.spec.fields`; each row's check names its key and points at its line."""
+    from nbgraph.spec.fields import NODE_FIELDS, TOP_FIELDS
+
+    for row in NODE_FIELDS:
+        text = f"notebooks:\n  a:\n    {'path: a.ipynb' if row.key != 'path' else 'kernel: python3'}\n    {row.key}: [[1]]\n"
+        error = error_for(nbs, text)
+        assert (error.line, error.node, error.field) == (4, "a", row.key), str(error)
+    for row in TOP_FIELDS:
+        if row.key != "notebooks":
+            error = error_for(nbs, f"notebooks:\n  a: {{path: a.ipynb}}\n{row.key}: [[1]]\n")
+            assert (error.line, error.node, error.field) == (3, None, row.key), str(error)
+    assert str(error_for(nbs, "notebooks: [[1]]\n")).endswith(":1: 'notebooks:' must map node names to nodes, "
+                                                              "e.g. notebooks: {load: {path: load.ipynb}}")

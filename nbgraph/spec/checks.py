@@ -1,4 +1,4 @@
-"""Checks of single spec fields, shared by the YAML's validation and the command line.
+"""Checks of single spec values, shared by the YAML's validation and the command line.
 
 Each takes the value and ``err``, which turns a message into the :class:`SpecError` that
 names the file, line, node and field; it returns the value as the spec keeps it.  The
@@ -13,11 +13,13 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import SpecError
+from ..errors import SpecError
+from ..names import node_name_problem
 
 Err = Callable[[str], SpecError]
 
 PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 #: seconds per cell (about 11 days); far larger ones overflow a live kernel's client (zmq polls C longs of ms)
 MAX_TIMEOUT = 1_000_000
@@ -64,6 +66,15 @@ def opt_address(value: Any, err: Err) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise err("must be a Dask scheduler address such as tcp://127.0.0.1:8786")
     return value.strip()
+
+
+def check_node_name(name: Any, err: Err) -> str:
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise err(f"node name {name!r} must start with a letter or _ and use only letters, digits, _ . -")
+    problem = node_name_problem(name)
+    if problem:
+        raise err(f"node name '{name if len(name) <= 60 else name[:40] + '...'}' {problem}")
+    return name
 
 
 def check_param(key: Any, value: Any, err: Err) -> None:
