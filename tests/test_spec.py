@@ -116,6 +116,13 @@ RUN_WOULD_REFUSE = {
                                         f"node name '{'n' * 40}...' is 300 characters long; node names are at most 100"),
     "notebook name too long for the files named after it": (f"notebooks:\n  a: {{path: {'x' * 220}.ipynb}}\n", ":2:",
                                                             "node 'a', field 'path'"),
+    # '$' matched before a final newline: a grid key 'p\n' validated, then failed at run time
+    "parameter name ending in a newline": ('notebooks:\n  a: {path: a.ipynb, grid: {"p\\n": [1]}}\n', ":2:",
+                                           "node 'a', field 'grid': parameter name 'p\\n' must be a Python identifier"),
+    # 1 and '1' as keys: sorting them for the key was an internal error; in JSON they are one key
+    "mapping keys of two types": ("notebooks:\n  a: {path: a.ipynb, params: {d: {1: x, b: 2}}}\n", ":2:",
+                                  "node 'a', field 'params': value of 'd': mapping key 1 must be a string"),
+    "a node name ending in a newline": ('notebooks:\n  "a\\n": {path: a.ipynb}\n', ":2:", "node name 'a\\n' must start"),
 }
 
 

@@ -18,8 +18,8 @@ from ..names import node_name_problem
 
 Err = Callable[[str], SpecError]
 
-PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+PARAM_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" also matches before a final newline
+NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_.-]*\Z")
 
 #: seconds per cell (about 11 days); far larger ones overflow a live kernel's client (zmq polls C longs of ms)
 MAX_TIMEOUT = 1_000_000
@@ -86,6 +86,26 @@ def check_param(key: Any, value: Any, err: Err) -> None:
         json.dumps(value)
     except (TypeError, ValueError):
         raise err(f"value of '{key}' must be plain data (string, number, bool, null, list, mapping)") from None
+    odd = _non_string_key(value)
+    if odd is not None:  # JSON (names, records, keys) would make 1 and '1' one key
+        raise err(f"value of '{key}': mapping key {odd!r} must be a string; quote it: '{odd}'")
+
+
+def _non_string_key(value: Any) -> Any:
+    """The first mapping key in ``value`` that is not a string, or None."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return k
+            found = _non_string_key(v)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for v in value:
+            found = _non_string_key(v)
+            if found is not None:
+                return found
+    return None
 
 
 def check_notebook(path: Path, err: Err) -> None:
