@@ -34,14 +34,15 @@ class Decision:
     parts: Mapping[str, Any]
 
 
-def _sha(data: Any) -> str:
+def digest(data: Any) -> str:
+    """sha256 of plain data, the same for equal data (keys sorted; anything else as its text)."""
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @functools.lru_cache(maxsize=256)
 def _code_digest(code: tuple[str, ...]) -> str:
     """Hashed once per notebook version, not once per variant of it."""
-    return _sha(list(code))
+    return digest(list(code))
 
 
 def key_parts(spec: Spec, node: NodeSpec, variant: Variant, parent_keys: list[str]) -> dict[str, Any]:
@@ -50,16 +51,16 @@ def key_parts(spec: Spec, node: NodeSpec, variant: Variant, parent_keys: list[st
         raise SpecError.at(spec.file, notebook.complaint, line=node.line, node=node.name, field="path")
     return {
         "code": _code_digest(notebook.code),
-        "params": _sha(dict(variant.own_params)),
+        "params": digest(dict(variant.own_params)),
         "kernel": spec.node_kernel(node) or notebook.kernel or "python3",
         "format": FORMAT_VERSION,
-        "passes": _sha({"exclude": sorted(node.exclude), "snapshot": node.snapshot}),
+        "passes": digest({"exclude": sorted(node.exclude), "snapshot": node.snapshot}),
         "parents": list(parent_keys),
     }
 
 
 def key_of(parts: Mapping[str, Any]) -> str:
-    return _sha(parts)
+    return digest(parts)
 
 
 def result_id(record: Record) -> str:
@@ -69,7 +70,7 @@ def result_id(record: Record) -> str:
     with unchanged inputs (``--force``, or a notebook that draws new data) still makes its
     children stale: they were built on a snapshot that no longer exists.
     """
-    return _sha([record.key, record.finished])
+    return digest([record.key, record.finished])
 
 
 def with_parent_results(parts: Mapping[str, Any], parents: list[Record]) -> tuple[str, dict[str, Any]]:

@@ -26,7 +26,7 @@ class _Seconds(click.ParamType):
     name = "seconds"
 
     def convert(self, value, param, ctx):
-        from .specfields import timeout_problem
+        from .spec.checks import timeout_problem
 
         try:
             seconds = float(value)
@@ -226,9 +226,6 @@ def status(spec: Path, as_json: bool) -> None:
     from .report.terminal import print_status
 
     print_status(_console(), rows)
-
-
-# --- issue 5: plot, results, report, add, clean ----------------------------------------
 
 
 @main.command()

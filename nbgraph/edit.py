@@ -19,7 +19,7 @@ from .errors import NbgraphError, SpecError
 from .fsutil import atomic_write_text
 from .nbfile import read_notebook
 from .spec import NAME_RE, PARAM_RE, Spec, load_spec
-from .specfile import PlainLoader
+from .spec.load import PlainLoader
 
 
 @dataclass
@@ -34,7 +34,7 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
     """``["model=ridge,forest", "alpha=0.1,1"]`` -> ``{"model": ["ridge", "forest"], "alpha": [0.1, 1]}``.
 
     Values are read as YAML scalars, so numbers and booleans keep their types, and a date
-    stays the string written, as in the YAML itself (:class:`~nbgraph.specfile.PlainLoader`).
+    stays the string written, as in the YAML itself (:class:`~nbgraph.spec.load.PlainLoader`).
     """
     import yaml
 

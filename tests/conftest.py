@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 
 sys.modules.setdefault("rfc3987_syntax", None)
@@ -56,6 +57,23 @@ def outputs_of(path: Path) -> list[str]:
     nb = nbformat.read(path, as_version=4)
     return ["".join(o.get("text", "") for o in c.get("outputs", []) if o.get("output_type") == "stream")
             for c in nb.cells if c.cell_type == "code"]
+
+
+#: a cell that appends its kernel's pid to ./pids.txt, so a test can check the kernel is gone
+PID_CELL = "import os\nopen('pids.txt', 'a').write(f'{os.getpid()}\\n')"
+
+
+def pids(project) -> list[int]:
+    """The pids :data:`PID_CELL` recorded in ``project``."""
+    path = project.root / "pids.txt"
+    return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
+from conftest import PID_CELL, alive, pids
 from nbgraph.executors.local import LocalExecutor
 from nbgraph.kernels.run import Job
-from test_faults import PID_CELL, alive, pids
 
 distributed = pytest.importorskip("distributed")
 

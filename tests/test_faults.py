@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import psutil
 import pytest
 
-from conftest import outputs_of
+from conftest import PID_CELL, alive, outputs_of, pids
 from nbgraph import run
 from nbgraph.records import FAILED, SKIPPED, SUCCEEDED
-
-PID_CELL = "import os\nopen('pids.txt', 'a').write(f'{os.getpid()}\\n')"
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def pids(project) -> list[int]:
-    path = project.root / "pids.txt"
-    return [int(x) for x in path.read_text().split()] if path.exists() else []
 
 
 def test_hung_cell_times_out_and_its_kernel_is_killed(project):

@@ -329,7 +329,7 @@ def test_a_snapshot_is_bound_to_its_variant_key_and_run_at_every_check(tmp_path,
         lambda: load_snapshot(snap, verify_buffers=False, expect=wrong),
         lambda: seal_snapshot(snap, expect=wrong),  # the scheduler's check of an earlier run's snapshot
         lambda: read_manifest(snap, check_files=False, expect=wrong),  # status
-        lambda: inherit([["a", str(snap), wrong]], {}, verified=True),  # the child kernel's (or zygote's) load
+        lambda: inherit([["a", str(snap), wrong]], verified=True, ns={}),  # the child kernel's (or zygote's) load
     ]
     for refused in checks:
         with pytest.raises(SnapshotError, match=pattern):

@@ -116,6 +116,13 @@ RUN_WOULD_REFUSE = {
                                         f"node name '{'n' * 40}...' is 300 characters long; node names are at most 100"),
     "notebook name too long for the files named after it": (f"notebooks:\n  a: {{path: {'x' * 220}.ipynb}}\n", ":2:",
                                                             "node 'a', field 'path'"),
+    # '$' matched before a final newline: a grid key 'p\n' validated, then failed at run time
+    "parameter name ending in a newline": ('notebooks:\n  a: {path: a.ipynb, grid: {"p\\n": [1]}}\n', ":2:",
+                                           "node 'a', field 'grid': parameter name 'p\\n' must be a Python identifier"),
+    # 1 and '1' as keys: sorting them for the key was an internal error; in JSON they are one key
+    "mapping keys of two types": ("notebooks:\n  a: {path: a.ipynb, params: {d: {1: x, b: 2}}}\n", ":2:",
+                                  "node 'a', field 'params': value of 'd': mapping key 1 must be a string"),
+    "a node name ending in a newline": ('notebooks:\n  "a\\n": {path: a.ipynb}\n', ":2:", "node name 'a\\n' must start"),
 }
 
 
@@ -216,3 +223,19 @@ def test_an_alias_bomb_is_refused_at_once(nbs):
     assert proc.returncode == 2, proc.stdout
     [message] = proc.stderr.strip().splitlines()
     assert "aliases here expand to more than 100000 values" in message and "inheritance.yaml:" in message
+
+
+def test_every_key_of_the_tables_refuses_a_value_of_the_wrong_shape_on_its_own_line(nbs):
+    """A key is one row of :mod:`nbgraph.spec.fields`; each row's check names its key and points at its line."""
+    from nbgraph.spec.fields import NODE_FIELDS, TOP_FIELDS
+
+    for row in NODE_FIELDS:
+        text = f"notebooks:\n  a:\n    {'path: a.ipynb' if row.key != 'path' else 'kernel: python3'}\n    {row.key}: [[1]]\n"
+        error = error_for(nbs, text)
+        assert (error.line, error.node, error.field) == (4, "a", row.key), str(error)
+    for row in TOP_FIELDS:
+        if row.key != "notebooks":
+            error = error_for(nbs, f"notebooks:\n  a: {{path: a.ipynb}}\n{row.key}: [[1]]\n")
+            assert (error.line, error.node, error.field) == (3, None, row.key), str(error)
+    assert str(error_for(nbs, "notebooks: [[1]]\n")).endswith(":1: 'notebooks:' must map node names to nodes, "
+                                                              "e.g. notebooks: {load: {path: load.ipynb}}")

@@ -22,6 +22,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from ..procs import pid_alive
+
 _NAME = re.compile(r"^kernel-(?P<pid>\d+)-[0-9a-f]{8}-(?P<host>.+)\.json$")
 _lock = threading.Lock()
 _swept = False
@@ -76,7 +78,7 @@ def remove_stale(where: Path) -> list[Path]:
         if not match or match["host"] != host or not entry.is_file(follow_symlinks=False):
             continue
         pid = int(match["pid"])
-        if pid == os.getpid() or running(pid):
+        if pid == os.getpid() or pid_alive(pid):
             continue
         try:
             os.unlink(entry.path)
@@ -84,28 +86,6 @@ def remove_stale(where: Path) -> list[Path]:
         except OSError:
             pass
     return removed
-
-
-def running(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie (a killed child not yet reaped is gone).
-
-    POSIX only (on Windows ``os.kill(pid, 0)`` would end the process).
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-    except FileNotFoundError:
-        if os.path.exists("/proc/self/stat"):  # Linux: no such process
-            return False
-    except OSError:
-        pass
-    try:  # no /proc (macOS): ask the kernel
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # it exists, as another user's process
-        return True
-    return True
 
 
 def _uid() -> str:

@@ -20,7 +20,8 @@ import threading
 import time
 from typing import Any
 
-from .connection import new_connection_file, running
+from ..procs import pid_alive
+from .connection import new_connection_file
 
 _lock = threading.Lock()
 _kernels: dict[str, set[Any]] = {}
@@ -110,7 +111,7 @@ def kill_run(run_id: str, wait: float = 3.0) -> int:
     pids = [p for p in (kernel_pid(km) for km in kms) if p]
     deadline = time.monotonic() + wait
     while pids and time.monotonic() < deadline:
-        pids = [p for p in pids if running(p)]
+        pids = [p for p in pids if pid_alive(p)]
         if pids:
             time.sleep(0.02)
     return len(kms)

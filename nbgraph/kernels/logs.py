@@ -146,10 +146,15 @@ def follow(path: Path, active: Callable[[], bool], poll: float = 0.25) -> Iterat
 
 
 class _Reader:
-    """Reads a growing file from where it left off, knowing (by digest) what it has read."""
+    """Reads a growing file from where it left off, knowing (by digest) what it has read.
+
+    The file stays open between reads, so what was written before it was removed (a live log
+    discarded when its run is interrupted) is still read to its end.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._fh: IO[bytes] | None = None
         self._restart()
 
     def _restart(self) -> None:
@@ -157,15 +162,31 @@ class _Reader:
         self.seen = hashlib.sha256()
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
-    def read(self) -> str:
+    def _open(self) -> IO[bytes] | None:
+        """The open file, reopened when another file now has its name (a new run's log)."""
         try:
-            with open(self.path, "rb") as fh:
-                if os.fstat(fh.fileno()).st_size < self.pos:  # a new file in its place
-                    self._restart()
-                fh.seek(self.pos)
-                data = fh.read()
+            current = os.stat(self.path)
         except OSError:
+            return self._fh  # gone: drain what is left of the open one
+        if self._fh is not None:
+            held = os.fstat(self._fh.fileno())
+            if (held.st_ino, held.st_dev) == (current.st_ino, current.st_dev) and current.st_size >= self.pos:
+                return self._fh
+            self._fh.close()
+        try:
+            self._fh = open(self.path, "rb")
+        except OSError:
+            self._fh = None
+            return None
+        self._restart()
+        return self._fh
+
+    def read(self) -> str:
+        fh = self._open()
+        if fh is None:
             return ""
+        fh.seek(self.pos)
+        data = fh.read()
         self.pos += len(data)
         self.seen.update(data)
         return self.decoder.decode(data)

@@ -17,7 +17,6 @@ they judge the children against the last snapshot taken.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import time
@@ -25,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cache import Decision, key_of
+from ..cache import Decision, digest, key_of
 from ..errors import LiveError, SnapshotError
 from ..fsutil import make_dirs
 from ..graph import Variant, run_graph
@@ -177,14 +176,14 @@ def content_digest(path: Path, manifest: dict) -> str:
     """
     entries = manifest.get("entries")
     if isinstance(entries, list):
-        return _sha([[e.get("name"), e.get("digest") or _entry_bytes_digest(path, manifest, e)] for e in entries]
+        return digest([[e.get("name"), e.get("digest") or _entry_bytes_digest(path, manifest, e)] for e in entries]
                     + [sorted(str(s.get("name")) for s in manifest.get("skipped", []))])
     files = manifest.get("files")
     if isinstance(files, dict) and files and all(isinstance(v, str) for v in files.values()):
-        return _sha(files)
+        return digest(files)
     from ..snapshot.sign import file_sha256
 
-    return _sha({str(p.relative_to(path)): file_sha256(p) for p in sorted(path.rglob("*"))
+    return digest({str(p.relative_to(path)): file_sha256(p) for p in sorted(path.rglob("*"))
                  if p.is_file() and p.name != MANIFEST})
 
 
@@ -201,11 +200,7 @@ def _entry_bytes_digest(path: Path, manifest: dict, entry: dict) -> str:
     shas = [b[2] for b in manifest.get("buffers", [])[first:first + count]]
     if None in shas:  # unsealed buffers: cannot tell, so count it as changed
         return str(manifest.get("hmac"))
-    return _sha([hashlib.sha256(chunk).hexdigest(), shas])
-
-
-def _sha(data) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    return digest([hashlib.sha256(chunk).hexdigest(), shas])
 
 
 def _for_node(error: LiveError, node: NodeSpec) -> LiveError:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from ..errors import SnapshotError
+from ..procs import pid_alive
 
 ENV = "NBGRAPH_LIVE_DIR"
 _collected = False
@@ -78,22 +79,12 @@ def _process_tag(pid: int) -> str:
 def _start_time(pid: int) -> str | None:
     """The process's start time in clock ticks since boot ("0" without /proc), None if it is gone."""
     if not os.path.exists("/proc/self/stat"):
-        return "0" if _pid_alive(pid) else None
+        return "0" if pid_alive(pid) else None
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _collect(base: Path) -> None:

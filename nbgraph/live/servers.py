@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import Ambiguous, KernelDied, NoServer, NotOpen
+from ..procs import pid_alive
 
 _SERVER_FILE = re.compile(r"^(jpserver|nbserver)-(\d+)\.json$")
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "::", ""}
@@ -111,7 +112,7 @@ def list_servers(folder: Path | None = None) -> list[Server]:
             info = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue  # being written, or unreadable: not a server we can use
-        if not isinstance(info, dict) or not _alive(info.get("pid")) or info.get("sock") or not info.get("url"):
+        if not isinstance(info, dict) or not pid_alive(info.get("pid"), mine=True) or info.get("sock") or not info.get("url"):
             continue
         servers.append(Server(url=_normal_url(info["url"]), token=str(info.get("token") or ""),
                               root_dir=info.get("root_dir") or info.get("notebook_dir"),
@@ -245,18 +246,6 @@ def _unique(sessions: list[Session]) -> list[Session]:
     for session in sessions:
         seen.setdefault((session.server.url, session.kernel_id), session)
     return list(seen.values())
-
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False  # another user's process: not a server this user runs
-    return True
 
 
 def _resolve(path: Path) -> Path:

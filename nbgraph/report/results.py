@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from ..errors import SelectionError
-from ..names import format_value as name_value
+from ..names import format_value
 from ..plan import Plan
 from ..records import PENDING
 from .jsonout import dumps
@@ -100,7 +100,8 @@ def _sortable(value: Any) -> tuple[int, Any]:
     return (1, json.dumps(value, sort_keys=True) if not isinstance(value, str) else value)
 
 
-def format_value(value: Any) -> str:
+def result_text(value: Any) -> str:
+    """A recorded result in a table cell (floats to 4 significant digits); parameters are written as in names."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -135,7 +136,7 @@ def table_cells(rows: Sequence[ResultRow]) -> tuple[list[str], list[list[str]]]:
     params, results = columns(rows)
     fmt = {r: _column_format([row.results.get(r) for row in rows]) for r in results}
     body = [[row.name, row.status + (" (stale)" if row.stale and row.status != PENDING else ""),
-             *("" if p not in row.params else name_value(row.params[p]) for p in params),
+             *("" if p not in row.params else format_value(row.params[p]) for p in params),
              *(fmt[r](row.results.get(r)) for r in results)] for row in rows]
     return _header(params, results), body
 
@@ -144,7 +145,7 @@ def _column_format(values: list[Any]):
     """Floats of one column with the same number of decimals (at most 4 significant), for alignment."""
     floats = [v for v in values if isinstance(v, float)]
     if not floats or any(abs(v) >= 1e6 or (v and abs(v) < 1e-3) for v in floats):
-        return format_value
+        return result_text
     decimals = 0
     for v in floats:
         text = f"{v:.4g}"
@@ -152,7 +153,7 @@ def _column_format(values: list[Any]):
             decimals = max(decimals, len(text.split(".")[1]))
 
     def fmt(value: Any) -> str:
-        return f"{value:.{decimals}f}" if isinstance(value, float) else format_value(value)
+        return f"{value:.{decimals}f}" if isinstance(value, float) else result_text(value)
 
     return fmt
 

@@ -65,12 +65,28 @@ def skip_reason(value: Any) -> str | None:
         return reason
 
 
-def _reason_for_type(cls: type) -> str | None:
+def _module_of(cls: type) -> str:
     module = getattr(cls, "__module__", None)
-    module = module if isinstance(module, str) else ""
+    return module if isinstance(module, str) else ""
+
+
+def _package_reason(cls: type) -> str | None:
+    """A kind of package never worth copying, for the class or any class it derives from
+    (a subclass of ipykernel's stream is bound to the kernel as much as the stream is)."""
+    for base in getattr(cls, "__mro__", (cls,)):
+        module = _module_of(base)
+        root = module.partition(".")[0]
+        if root in _BY_PACKAGE:
+            return None if module.startswith(_IPYTHON_DATA) else _BY_PACKAGE[root].format(root=root)
+    return None
+
+
+def _reason_for_type(cls: type) -> str | None:
+    module = _module_of(cls)
     root = module.partition(".")[0]
-    if root in _BY_PACKAGE and not module.startswith(_IPYTHON_DATA):
-        return _BY_PACKAGE[root].format(root=root)
+    reason = _package_reason(cls)
+    if reason is not None:
+        return reason
     if issubclass(cls, (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)):
         return _GENERATOR.format(t=cls.__name__)
     if issubclass(cls, (types.FrameType, types.TracebackType)):

@@ -18,7 +18,7 @@ import sys
 import traceback
 from typing import Any, Callable, MutableMapping
 
-from .zygote import die_with
+from ...procs import die_with
 
 def become_kernel(request: dict[str, Any], fds: list[int], conn: socket.socket, zygote_pid: int,
                   ns: MutableMapping[str, Any], close_zygote: Callable[[], None]) -> None:

@@ -33,7 +33,7 @@ import threading
 import time
 from typing import Any
 
-PR_SET_PDEATHSIG = 1
+from ...procs import die_with
 
 #: Modules whose state cannot be forked safely once imported (devices, native thread pools).
 UNSAFE_MODULES = {
@@ -64,16 +64,6 @@ def main(argv: list[str] | None = None) -> None:
 
 def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
-
-
-def die_with(parent: int, signum: int = signal.SIGKILL) -> None:
-    """Get ``signum`` when ``parent`` (more exactly: the thread that forked us) dies."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
-    if os.getppid() != parent:  # it died before prctl took effect
-        os._exit(1)
 
 
 def close_stray_fds(keep: set[int]) -> None:

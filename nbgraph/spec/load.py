@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .errors import SpecError
+from ..errors import SpecError
 
 #: how many values aliases may add to a document (each use of an alias counts its whole value)
 MAX_ALIAS_GROWTH = 100_000

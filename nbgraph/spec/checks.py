@@ -1,4 +1,4 @@
-"""Checks of single spec fields, shared by the YAML's validation and the command line.
+"""Checks of single spec values, shared by the YAML's validation and the command line.
 
 Each takes the value and ``err``, which turns a message into the :class:`SpecError` that
 names the file, line, node and field; it returns the value as the spec keeps it.  The
@@ -13,12 +13,14 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import SpecError
-from .nbfile import read_notebook
+from ..errors import SpecError
+from ..names import node_name_problem
+from ..nbfile import read_notebook
 
 Err = Callable[[str], SpecError]
 
-PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PARAM_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" also matches before a final newline
+NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_.-]*\Z")
 
 #: seconds per cell (about 11 days); far larger ones overflow a live kernel's client (zmq polls C longs of ms)
 MAX_TIMEOUT = 1_000_000
@@ -67,6 +69,15 @@ def opt_address(value: Any, err: Err) -> str | None:
     return value.strip()
 
 
+def check_node_name(name: Any, err: Err) -> str:
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise err(f"node name {name!r} must start with a letter or _ and use only letters, digits, _ . -")
+    problem = node_name_problem(name)
+    if problem:
+        raise err(f"node name '{name if len(name) <= 60 else name[:40] + '...'}' {problem}")
+    return name
+
+
 def check_param(key: Any, value: Any, err: Err) -> None:
     if not isinstance(key, str) or not PARAM_RE.match(key):
         raise err(f"parameter name {key!r} must be a Python identifier")
@@ -76,6 +87,26 @@ def check_param(key: Any, value: Any, err: Err) -> None:
         json.dumps(value)
     except (TypeError, ValueError):
         raise err(f"value of '{key}' must be plain data (string, number, bool, null, list, mapping)") from None
+    odd = _non_string_key(value)
+    if odd is not None:  # JSON (names, records, keys) would make 1 and '1' one key
+        raise err(f"value of '{key}': mapping key {odd!r} must be a string; quote it: '{odd}'")
+
+
+def _non_string_key(value: Any) -> Any:
+    """The first mapping key in ``value`` that is not a string, or None."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return k
+            found = _non_string_key(v)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for v in value:
+            found = _non_string_key(v)
+            if found is not None:
+                return found
+    return None
 
 
 def check_notebook(path: Path, err: Err) -> None:

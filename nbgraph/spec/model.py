@@ -1,0 +1,62 @@
+"""A validated spec as the rest of nbgraph sees it: frozen, paths already resolved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One notebook of the graph, as declared."""
+
+    name: str
+    path: Path
+    parents: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+    grid: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    kernel: str | None = None
+    timeout: float | None = None
+    exclude: tuple[str, ...] = ()
+    attach: bool = False
+    snapshot: bool = True
+    strict: bool = False
+    line: int | None = None
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A whole validated inheritance.yaml."""
+
+    file: Path
+    nodes: Mapping[str, NodeSpec]
+    build_dir: Path
+    kernel: str | None = None
+    timeout: float | None = None
+    fork: bool = True
+    #: the build location as written when it is a URL; ``build_dir`` is then its local mirror
+    build_url: str | None = None
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+    executor: str | None = None
+    scheduler: str | None = None
+
+    @property
+    def build_location(self) -> str:
+        """What records and jobs refer to: the URL of a remote build location, else the folder."""
+        return self.build_url or str(self.build_dir)
+
+    @property
+    def root(self) -> Path:
+        return self.file.parent
+
+    def node_kernel(self, node: NodeSpec) -> str | None:
+        return node.kernel or self.kernel
+
+    def node_timeout(self, node: NodeSpec) -> float | None:
+        return node.timeout if node.timeout is not None else self.timeout
+
+    def no_such_node(self, name: str, option: str) -> str:
+        """The one line for a node named on the command line (``--only``, ``--node``...) that this spec lacks."""
+        return f"{option} {name}: no such node in {self.file.name}; known nodes: {', '.join(self.nodes)}"
