@@ -41,7 +41,10 @@ def runs_here(spec: Spec, executor: object = None) -> bool:
         return (spec.executor or "local") == "local"
     if isinstance(executor, str):
         return executor == "local"
-    from .executors.local import LocalExecutor
+    says = getattr(executor, "runs_kernels_here", None)  # an executor that says so itself
+    if says is not None:
+        return bool(says)
+    from .executors.local import LocalExecutor  # else: only the local one does
 
     return isinstance(executor, LocalExecutor)
 

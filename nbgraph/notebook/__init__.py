@@ -18,6 +18,6 @@ these modules in the code it writes into kernels (``kernels.run``, ``live.kernel
 ``kernels.fork``, ``kernels.engine``).
 """
 
-#: set in the environment of the kernels ``nbgraph run`` starts on this machine, so that
-#: ``inherit_from`` in a node without parents refuses to reach for a live kernel
+#: set in the environment of the kernels ``nbgraph run`` starts, so that ``inherit_from``
+#: in a node without parents refuses to reach for a live kernel
 UNDER_RUN_ENV = "NBGRAPH_RUN"
