@@ -65,7 +65,7 @@ def test_a_bad_file_is_a_value_and_is_read_again(tmp_path):
     path = tmp_path / "n.ipynb"
     path.write_text("{")
     broken = read_notebook(path)
-    assert broken.problem == "JSONDecodeError: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+    assert broken.problem.startswith("JSONDecodeError: Expecting property name enclosed in double quotes")
     assert broken.code == () and broken.kernel is None
     _write(path, [nbformat.v4.new_code_cell("x = 1")])
     assert read_notebook(path).problem is None
