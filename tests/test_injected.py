@@ -86,9 +86,9 @@ def test_random_values_reach_the_child_exactly_and_run_nothing(tmp_path):
     canary = tmp_path / "canary"
     grid = list(dict.fromkeys(breakouts(canary)[:3] + [random_text(rng) for _ in range(3)]))
     many = [random_text(rng) for _ in range(30)] + breakouts(canary) + [
-        math.nan, math.inf, -math.inf, -0.0, 1e308, 2**70, True, None, [], {}, {1: "a", 2: [None, False, 2.5]},
+        math.nan, math.inf, -math.inf, -0.0, 1e308, 2**70, True, None, [], {}, {"1": "a", "2": [None, False, 2.5]},
         {"k": {"": "v"}}]
-    own = [{random_text(rng): random_text(rng) for _ in range(10)}, math.nan, {3: "c"}]
+    own = [{random_text(rng): random_text(rng) for _ in range(10)}, math.nan, {"3": "c"}]  # keys are strings: validate refuses others
     # papermill wrote NaN as float('nan'), which calls the float the child inherited
     write_notebook(tmp_path / "base.ipynb", RECORD_P, "float = str", parameters="p = ''\nmany = []")
     write_notebook(tmp_path / "child.ipynb", "import nbgraph\nnbgraph.record('seen', repr((p, many, own)))",
