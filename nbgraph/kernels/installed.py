@@ -26,11 +26,9 @@ def notebook_kernel(node: NodeSpec) -> str | None:
 
 def runs_here(spec: Spec, executor: object = None) -> bool:
     """Whether kernels start on this machine (the local executor), so that its kernels matter."""
-    from ..executors.local import LocalExecutor
-
     if executor is None:
         return (spec.executor or "local") == "local"
-    return executor == "local" or isinstance(executor, LocalExecutor)
+    return executor == "local" or bool(getattr(executor, "runs_kernels_here", False))
 
 
 def check_kernels(spec: Spec, nodes: Iterable[NodeSpec]) -> None:
