@@ -21,6 +21,8 @@ import nbgraph
 
 from conftest import run_cli, write_notebook, write_spec
 
+pytestmark = pytest.mark.slow  # every test here runs real kernels
+
 SPEC = """
 # a study with a failure in it
 build_dir: out
