@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from .errors import SnapshotError, SpecError
 from .graph import Variant
 from .nbfile import read_notebook
-from .records import FAILED, SKIPPED, SUCCEEDED, BuildLayout, Record
+from .records import FAILED, SKIPPED, SUCCEEDED, Record
 from .snapshot.format import FORMAT_VERSION
 from .spec import NodeSpec, Spec
 

@@ -20,6 +20,7 @@ from .nbfile import read_notebook
 from .spec import NodeSpec, Spec
 
 if TYPE_CHECKING:
+    from .executors.base import Executor
     from .plan import Plan
 
 
@@ -32,7 +33,7 @@ def check(plan: "Plan", executor: object = None) -> None:
         print(note, file=sys.stderr, flush=True)
 
 
-def runs_here(spec: Spec, executor: object = None) -> bool:
+def runs_here(spec: Spec, executor: "Executor | str | None" = None) -> bool:
     """Whether kernels start on this machine (the local executor), so that its kernels matter.
 
     ``executor``: what ``nbgraph.run`` was given (an executor, its name, or None for the spec's).
@@ -41,12 +42,7 @@ def runs_here(spec: Spec, executor: object = None) -> bool:
         return (spec.executor or "local") == "local"
     if isinstance(executor, str):
         return executor == "local"
-    says = getattr(executor, "runs_kernels_here", None)  # an executor that says so itself
-    if says is not None:
-        return bool(says)
-    from .executors.local import LocalExecutor  # else: only the local one does
-
-    return isinstance(executor, LocalExecutor)
+    return bool(getattr(executor, "runs_kernels_here", False))  # an Executor says so itself
 
 
 def check_kernels(spec: Spec, nodes: Iterable[NodeSpec]) -> None:

@@ -8,6 +8,10 @@ had a record pointing to it), so the next run simply completes what is left.
 On KeyboardInterrupt (Ctrl-C; the CLI turns SIGTERM into one too) the run stops
 scheduling, kills every kernel it started (on every Dask worker too), lets in-flight jobs
 discard their partial files, and re-raises: no record is written for what was cut short.
+
+A run leaves the caller's ``os.environ`` alone, so runs in several threads of one process do
+not meet: its key file is a context variable here (``snapshot.sign.using_key_file``) and goes
+to its kernels in each job's ``env``.
 """
 
 from __future__ import annotations
@@ -17,13 +21,13 @@ import os
 import sys
 import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from . import preflight
 from .errors import RunFailed, SpecError, StoreError
-from .executors.base import Executor
+from .executors.base import Executor, RunInfo
 from .fsutil import make_dirs
-from .kernels import UNDER_RUN_ENV
+from .kernels.job import run_env
 from .kernels.logs import Sink, add_listener, remove_listener
 from .live import attach
 from .lock import BuildLock
@@ -129,6 +133,7 @@ def run(
     log_output: Sink | None = None,
     raise_on_failure: bool = False,
     fork: bool | None = None,
+    key_file: str | Path | None = None,
 ) -> RunResult:
     """Run every stale variant of the graph; children start from their parents' snapshots.
 
@@ -139,8 +144,18 @@ def run(
     Returns the :class:`RunResult`; with ``raise_on_failure`` a run with failed variants
     raises :class:`RunFailed` (carrying the result) instead.  ``fork`` (default: the spec's
     ``fork``, true) lets children fork from a zygote holding their parent's state instead of
-    starting fresh kernels, where that is safe (see ``nbgraph.kernels.fork``).
+    starting fresh kernels, where that is safe (see ``nbgraph.kernels.fork``).  ``key_file``
+    (default: ``$NBGRAPH_KEY_FILE``, else ``~/.config/nbgraph/snapshot.key``) is the key this
+    run's snapshots are signed and verified with.
     """
+    with sign.using_key_file(key_file) as named:
+        return _run(spec, only=only, force=force, jobs=jobs, timeout=timeout, strict=strict, executor=executor,
+                    scheduler=scheduler, events=events, log_output=log_output,
+                    raise_on_failure=raise_on_failure, fork=fork, env=run_env(named))
+
+
+def _run(spec, *, only, force, jobs, timeout, strict, executor, scheduler, events, log_output,
+         raise_on_failure, fork, env: Mapping[str, str]) -> RunResult:
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
     if timeout is not None:
@@ -152,7 +167,6 @@ def run(
         check_owner(spec)
         plan = make_plan(spec, force=force, only=only)
         _claim(plan, store)
-        sign.pin_key_path()  # kernels run elsewhere: a relative key path must name the same key there
         sign.signing_key()  # create it once, before kernels race to
         attached = []
         if attach.attached_nodes(spec, only):
@@ -160,7 +174,7 @@ def run(
             plan = make_plan(spec, force=force, only=only)
         preflight.check(plan, executor)
         fork = plan.spec.fork if fork is None else fork
-        result = _execute(plan, store, executor, scheduler, jobs, strict, events, log_output, fork)
+        result = _execute(plan, store, executor, scheduler, jobs, strict, events, log_output, fork, env)
     for item in attached:
         result.outcome[item.variant.name] = attach.OUTCOME
     result.attached = attached
@@ -170,7 +184,8 @@ def run(
     return result
 
 
-def _execute(plan, store: Store, executor, scheduler, jobs, strict, events, log_output, fork: bool) -> RunResult:
+def _execute(plan, store: Store, executor, scheduler, jobs, strict, events, log_output, fork: bool,
+             env: Mapping[str, str]) -> RunResult:
     run_id = uuid.uuid4().hex
     owns_executor = not isinstance(executor, Executor)
     if owns_executor:
@@ -180,45 +195,36 @@ def _execute(plan, store: Store, executor, scheduler, jobs, strict, events, log_
     if log_output is not None:
         add_listener(log_output)
     interrupted = True
-    marked = os.environ.get(UNDER_RUN_ENV)
-    os.environ[UNDER_RUN_ENV] = "1"  # inherited by the kernels started on this machine
-    forks = None
+    started = False
     try:
-        if fork:
-            forks = _fork_manager(plan, executor)  # after the line above: zygotes inherit it too
-        result = Scheduler(plan, executor, events, strict=strict, store=store, run_id=run_id).run()
+        executor.start_run(RunInfo(run_id, _fork_children(plan, executor) if fork else (), env))
+        started = True
+        result = Scheduler(plan, executor, events, strict=strict, store=store, run_id=run_id, env=env).run()
         interrupted = False
     finally:
         if interrupted:
             executor.cancel(run_id)
+        if started:
+            executor.end_run(run_id)
         if owns_executor:
             executor.shutdown(cancel=interrupted)
-        if forks is not None:
-            executor.forks = None  # type: ignore[attr-defined]
-            forks.close()
         if log_output is not None:
             remove_listener(log_output)
-        if marked is None:
-            os.environ.pop(UNDER_RUN_ENV, None)
     return result
 
 
-def _fork_manager(plan, executor: Executor):
-    """Let a local executor fork children from zygotes for this run; others run fresh kernels."""
-    from .executors.local import LocalExecutor
-    from .kernels.fork.manager import fork_manager
-
-    children = [(item.variant.parents, str(item.node.path.parent), str(item.node.path), plan.spec.node_kernel(item.node))
-                for item in plan.to_run if item.variant.parents]
+def _fork_children(plan, executor: Executor) -> tuple:
+    """The children the executor may fork from zygotes in this run, or none (saying why once)."""
+    children = tuple((tuple(item.variant.parents), str(item.node.path.parent), str(item.node.path),
+                      plan.spec.node_kernel(item.node)) for item in plan.to_run if item.variant.parents)
     if not children:
-        return None
+        return ()
     why = None
-    if not isinstance(executor, LocalExecutor) or executor.forks is not None:
+    if not executor.runs_kernels_here:
         why = f"{type(executor).__name__} runs kernels elsewhere"
     elif plan.spec.build_url:
         why = "the snapshots live at a remote build location"
     if why:
         print(f"nbgraph: not forking kernels: {why}; children start fresh kernels", file=sys.stderr, flush=True)
-        return None
-    executor.forks = fork_manager(children)
-    return executor.forks
+        return ()
+    return children

@@ -17,7 +17,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Mapping, Protocol
 
 import networkx as nx
 
@@ -72,12 +72,13 @@ class RunResult:
 
 def build_job(plan: Plan, item: Planned, parent_snapshots: list[tuple[str, str]], strict: bool = False,
               *, store: Store | None = None, run_id: str = "local", verified: bool = False,
-              parent_records: list[Record] | None = None) -> Job:
+              parent_records: list[Record] | None = None, env: Mapping[str, str] | None = None) -> Job:
     """The job of one variant; with a remote ``store`` its paths are the location's URLs.
 
     ``verified``: the scheduler read every byte of the parents' snapshots in this run.
     ``parent_records``: the parents' records, whose bindings the child's load checks and
     which complete the variant's key (signed into its own snapshot's binding).
+    ``env``: what the run adds to its kernels' environment (``kernels.job.run_env``).
     """
     variant, node, spec = item.variant, item.node, plan.spec
     store = store or LocalStore(plan.layout.root)
@@ -109,18 +110,20 @@ def build_job(plan: Plan, item: Planned, parent_snapshots: list[tuple[str, str]]
         run_id=run_id,
         store=store.location if store.remote else None,
         storage_options=dict(getattr(store, "storage_options", {}) or {}),
+        env=dict(env or {}),
     )
 
 
 class Scheduler:
     def __init__(self, plan: Plan, executor: Executor, events: Events | None = None, *, strict: bool = False,
-                 store: Store | None = None, run_id: str = "local") -> None:
+                 store: Store | None = None, run_id: str = "local", env: Mapping[str, str] | None = None) -> None:
         self.plan = plan
         self.executor = executor
         self.events = events or _NoEvents()
         self.strict = strict
         self.store = store or LocalStore(plan.layout.root)
         self.run_id = run_id
+        self.env = dict(env or {})
         self.result = RunResult(plan)
         self._snapshots: dict[str, str] = {}
         self._attempts: dict[str, int] = {}
@@ -176,7 +179,7 @@ class Scheduler:
                 self._finish(item, Outcome(variant=name, ok=False, output=None, error=problem), pending)
                 return
         job = build_job(self.plan, item, inputs, self.strict, store=self.store, run_id=self.run_id,
-                        verified=verified, parent_records=parents)
+                        verified=verified, parent_records=parents, env=self.env)
         if self._attempts[name] > 1:
             job = dataclasses.replace(job, attempt=self._attempts[name])
         self.events.started(item)

@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 sys.modules.setdefault("rfc3987_syntax", None)
+pytest_plugins = ["fast_lane"]  # a test that starts kernels must be marked slow: fast_lane checks it
 
 REPO = Path(__file__).resolve().parent.parent
 # kernels and CLI subprocesses must import the nbgraph under test, not another checkout

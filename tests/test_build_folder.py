@@ -8,6 +8,10 @@ import stat
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # every test here runs real kernels
+
 
 def test_commands_that_only_look_do_not_create_the_build_folder(project):
     project.notebook("a.ipynb", "x = 1")

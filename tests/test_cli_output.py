@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 
 def test_status_piped_is_one_line_per_variant_and_a_closed_pipe_is_quiet(project):
     project.notebook("n.ipynb", "y = 1", parameters="x = 0")
@@ -30,6 +32,7 @@ def test_status_piped_is_one_line_per_variant_and_a_closed_pipe_is_quiet(project
     assert err == ""
 
 
+@pytest.mark.slow
 def test_a_notebook_without_parameters_cell_is_noted_once_per_node(project):
     project.notebook("plain.ipynb", "print('a is', a)", "gen = (i for i in range(3))")  # no cell tagged 'parameters'
     project.spec("""
@@ -89,6 +92,7 @@ def test_debug_keeps_the_exit_code_and_adds_the_traceback(project):
     assert debug.stderr.splitlines()[-1] == quiet.stderr.strip()  # the same line, last
 
 
+@pytest.mark.slow
 def test_json_output_is_strict_json_with_non_finite_numbers_as_strings(project):
     import json
     import math

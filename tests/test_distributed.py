@@ -14,6 +14,8 @@ from nbgraph.records import SUCCEEDED
 
 distributed = pytest.importorskip("distributed")
 
+pytestmark = pytest.mark.slow  # a real Dask cluster and real kernels
+
 
 def small_graph(project, build_dir: str | None = None, extra: str = "") -> None:
     project.notebook("load.ipynb", "import os\nrows = list(range(10))\nprint('loaded', flush=True)")

@@ -9,6 +9,7 @@ from nbgraph import run
 from nbgraph.records import FAILED, SKIPPED, SUCCEEDED
 
 
+@pytest.mark.slow
 def test_hung_cell_times_out_and_its_kernel_is_killed(project):
     project.notebook("base.ipynb", "x = 1")
     project.notebook("hang.ipynb", PID_CELL, "import time\ntime.sleep(120)", "print('never')")
@@ -34,6 +35,7 @@ def test_hung_cell_times_out_and_its_kernel_is_killed(project):
     assert "timed out in cell 2" in log
 
 
+@pytest.mark.slow
 def test_kernel_that_dies_fails_only_its_variant(project):
     project.notebook("base.ipynb", "x = 1")
     project.notebook("die.ipynb", "print('about to die', flush=True)", "import os\nos._exit(7)")
@@ -72,6 +74,7 @@ def test_fault_errors_survive_pickling():
     assert extra.extra == "dask" and extra.exit_code == 2
 
 
+@pytest.mark.slow
 def test_retries_rerun_a_flaky_notebook(project):
     project.notebook("flaky.ipynb", """
         import os
@@ -92,6 +95,7 @@ def test_retries_rerun_a_flaky_notebook(project):
     assert "flaky on the first try" in log and "nbgraph: attempt 2 (retries)" in log  # both attempts kept
 
 
+@pytest.mark.slow
 def test_live_log_and_log_output_and_kernel_stderr_off_the_terminal(project):
     project.notebook("a.ipynb", "print('hello'); import sys; print('warned', file=sys.stderr)", "print('bye')")
     project.notebook("b.ipynb", "print('child of a')")
@@ -117,6 +121,7 @@ def test_live_log_and_log_output_and_kernel_stderr_off_the_terminal(project):
     assert missing.returncode == 2 and "nope: no such node or variant in inheritance.yaml" in missing.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fork", [False, True], ids=["fresh", "forked"])
 def test_writes_to_file_descriptors_are_logged_once(project, monkeypatch, fork):
     """Issue 10, item 13: ``os.write(1, ...)``, a subprocess's or a C library's output appeared twice."""

@@ -21,7 +21,8 @@ from nbgraph import runner
 from nbgraph.executors.base import Executor
 from nbgraph.kernels.fork.support import fork_blocker, platform_blocker
 
-pytestmark = pytest.mark.skipif(platform_blocker() is not None, reason="forking kernels needs Linux")
+pytestmark = [pytest.mark.slow,  # every test here runs real kernels
+              pytest.mark.skipif(platform_blocker() is not None, reason="forking kernels needs Linux")]
 
 PARENT = [
     """

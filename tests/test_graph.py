@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import outputs_of
 
 from nbgraph.graph import find_variants, run_graph, variants_of
@@ -100,6 +102,7 @@ def test_a_value_cannot_forge_the_hashed_folder_of_another(project):
     assert slugs[f"b[p={long}]"] == hashed != slugs[f"b[p={hashed[2:]}]"]
 
 
+@pytest.mark.slow
 def test_variants_whose_folders_once_met_each_run_into_their_own(project):
     """Issue 10: with one folder for two variants, one stayed 'pending' for ever."""
     project.notebook("a.ipynb", "print('value', p)", parameters="p = None")

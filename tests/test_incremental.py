@@ -10,12 +10,15 @@ import json
 import re
 
 import nbformat
+import pytest
 
 import nbgraph
 from nbgraph.plan import make_plan
 from nbgraph.spec import load_spec
 
 from conftest import outputs_of
+
+pytestmark = pytest.mark.slow  # every test here runs real kernels
 
 SPEC = """
 notebooks:

@@ -32,6 +32,7 @@ def breakouts(canary) -> list[str]:
             f"\r%system touch {canary}"]
 
 
+@pytest.mark.slow
 def test_a_grid_value_cannot_run_code_in_the_children(project):
     """Issue 10, item 1: a newline ended the comment of the loading cell; NUL and triple quotes broke it."""
     canary = project.root / "INJECTED"
@@ -47,6 +48,7 @@ def test_a_grid_value_cannot_run_code_in_the_children(project):
     assert sorted(r["results"]["p"] for r in rows if r["node"] == "child") == sorted(repr(v) for v in values)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fork", [False, True], ids=["fresh", "forked"])
 def test_injected_cells_need_no_name_of_the_user_namespace(tmp_path, fork):
     """Issue 10, item 11: a notebook rebinding builtins the injected cells used broke them."""
@@ -76,6 +78,7 @@ def random_text(rng: random.Random) -> str:
     return "".join(rng.choice(PIECES) for _ in range(rng.randint(0, 8)))
 
 
+@pytest.mark.slow
 def test_random_values_reach_the_child_exactly_and_run_nothing(tmp_path):
     """Property test: random values (grid of the parent, parameters of both) arrive exactly.
 

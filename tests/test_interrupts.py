@@ -14,6 +14,8 @@ import pytest
 
 from conftest import PID_CELL, alive, pids
 
+pytestmark = pytest.mark.slow  # every test here runs real kernels
+
 SLOW_CELL = "import os, time\nif os.path.exists('slow'):\n    time.sleep(120)"
 
 

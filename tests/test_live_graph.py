@@ -26,6 +26,7 @@ def jupyter(tmp_path_factory):
         yield server
 
 
+@pytest.mark.slow
 def test_attached_parent_is_snapshotted_from_its_live_kernel(jupyter):
     study = jupyter.root / "attach"
     write_notebook(study / "notes.ipynb", "data = ['never executed by nbgraph']")
@@ -77,6 +78,7 @@ def test_attached_parent_is_snapshotted_from_its_live_kernel(jupyter):
         run(spec, strict=True)  # the generator cannot be copied: strict refuses, the run stops
 
 
+@pytest.mark.slow
 def test_an_attached_kernel_of_another_environment_is_refused_with_its_own_remedy(jupyter):
     study = jupyter.root / "otherenv"
     write_notebook(study / "notes.ipynb", "data = 1")
@@ -97,6 +99,7 @@ def test_an_attached_kernel_of_another_environment_is_refused_with_its_own_remed
     assert not list((study / "build").rglob("manifest.json"))  # the refused dump is not kept
 
 
+@pytest.mark.slow
 def test_attached_notebook_not_open_stops_the_run_before_anything_runs(jupyter):
     study = jupyter.root / "closed"
     write_notebook(study / "notes.ipynb", "data = 1")
@@ -116,6 +119,7 @@ def test_attached_notebook_not_open_stops_the_run_before_anything_runs(jupyter):
     assert not (study / "build" / "child").exists()
 
 
+@pytest.mark.slow
 def test_one_notebook_two_homes(jupyter):
     study = jupyter.root / "homes"
     write_notebook(study / "load.ipynb", "x = 41")
@@ -141,6 +145,7 @@ def test_one_notebook_two_homes(jupyter):
     assert printed[1] == "x + 1 = 2\n"
 
 
+@pytest.mark.slow
 def test_replay_a_failed_variant_cell_by_cell_in_jupyter(jupyter):
     study = jupyter.root / "replay"
     write_notebook(study / "load.ipynb", "base = 10")
@@ -200,6 +205,7 @@ def test_content_digest_is_stable_for_the_same_state_and_sees_every_change(tmp_p
     assert digest(ns, "four") not in (first, changed)
 
 
+@pytest.mark.slow
 def test_attached_parent_with_a_build_on_s3(jupyter, s3, monkeypatch, tmp_path):
     endpoint, client = s3
     monkeypatch.setenv("NBGRAPH_CACHE_DIR", str(tmp_path / "cache"))

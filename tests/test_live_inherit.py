@@ -14,6 +14,8 @@ from jupyter_live import JupyterServer, KernelCellError, live_server
 from nbgraph import inherit_from
 from nbgraph.errors import Ambiguous, KernelBusy, KernelDied, LiveError, NoServer, NotOpen, ParentRaised, SelectionError
 
+pytestmark = pytest.mark.slow  # a real Jupyter server and its kernels
+
 BASE_CELLS = (
     "import numpy as np\nx = 'Hey!'\narr = np.arange(6)\nalias = arr",
     "class Point:\n    def __init__(self, v): self.v = v\n    def twice(self): return self.v * 2\n"

@@ -27,6 +27,7 @@ def study(project):
     return project
 
 
+@pytest.mark.slow
 def test_loads_the_parents_snapshots_and_the_variant_parameters(study):
     result = run(study.root / "inheritance.yaml", only=["load", "extra"])
     assert result.ok
@@ -40,6 +41,7 @@ def test_loads_the_parents_snapshots_and_the_variant_parameters(study):
     assert "parameters (set after the state, as in the run): model='forest', alpha=1.0" in repr(summary)
 
 
+@pytest.mark.slow
 def test_after_a_failed_run_and_when_a_parent_changed_since(study):
     result = run(study.root / "inheritance.yaml")
     assert result.outcome["train[model=forest,alpha=1.0]"] == "failed"
@@ -77,6 +79,7 @@ def test_under_nbgraph_run_the_call_does_nothing(monkeypatch):
     assert repr(summary) == "nbgraph: state already injected by nbgraph run from load[scale=2]; inherit_from did nothing"
 
 
+@pytest.mark.slow
 def test_a_root_node_calling_inherit_from_under_nbgraph_run_is_told_to_declare_its_parent(project):
     project.notebook("solo.ipynb", "from nbgraph import inherit_from\ninherit_from('base.ipynb')")
     project.spec("notebooks:\n  solo: {path: solo.ipynb}\n")
@@ -86,6 +89,7 @@ def test_a_root_node_calling_inherit_from_under_nbgraph_run_is_told_to_declare_i
     assert "declare its parent in inheritance.yaml" in error
 
 
+@pytest.mark.slow
 def test_replay_from_a_build_on_s3_on_another_machine(project, s3, monkeypatch, tmp_path):
     endpoint, _ = s3
     project.notebook("load.ipynb", "rows = [1, 2, 3]")

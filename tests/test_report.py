@@ -21,6 +21,8 @@ import nbgraph
 
 from conftest import run_cli, write_notebook, write_spec
 
+pytestmark = pytest.mark.slow  # every test here runs real kernels
+
 SPEC = """
 # a study with a failure in it
 build_dir: out
@@ -108,7 +110,7 @@ def test_plot_images_and_text(study, tmp_path):
 
     dot = cli(study, "plot", "--format", "dot").stdout
     assert dot.startswith("digraph") and '"base" -> "a";' in dot and '"flaky" -> "after";' in dot
-    assert f'"flaky" [label="flaky' in dot and COLORS["failed"][0] in dot
+    assert '"flaky" [label="flaky' in dot and COLORS["failed"][0] in dot
     mermaid = cli(study, "plot", "--format", "mermaid").stdout
     assert mermaid.startswith("flowchart TD") and ":::failed" in mermaid and ":::skipped" in mermaid
 

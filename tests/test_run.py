@@ -10,6 +10,8 @@ import pytest
 
 from conftest import outputs_of, write_notebook
 
+pytestmark = pytest.mark.slow  # every test here runs real kernels
+
 STUDY = """
     notebooks:
       base:

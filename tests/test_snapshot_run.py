@@ -62,6 +62,7 @@ CHILD = [
 ]
 
 
+@pytest.mark.slow
 def test_unpicklable_kinds_are_skipped_and_reported_everywhere(project):
     project.notebook("parent.ipynb", *PARENT)
     project.notebook("child.ipynb", *CHILD)
@@ -107,6 +108,7 @@ def test_unpicklable_kinds_are_skipped_and_reported_everywhere(project):
             "re-run it: nbgraph run --force --only parent") in again.stdout
 
 
+@pytest.mark.slow
 def test_strict_per_node_and_per_run(project):
     cells = ["import threading\nkept = 1\nlock = threading.Lock()"]
     project.notebook("strict.ipynb", *cells)
@@ -130,6 +132,7 @@ def test_strict_per_node_and_per_run(project):
     assert "strict mode: cannot snapshot lock" in again.stdout
 
 
+@pytest.mark.slow
 def test_mixin_parents_report_only_names_whose_values_differ(project):
     project.notebook("base.ipynb", "import numpy as np\nshared = np.arange(200_000.0)\nconfig = {'k': [1, 2]}")
     project.notebook("left.ipynb", "mine = 'left'\nleft_only = 1")
@@ -159,6 +162,7 @@ def test_strict_key_is_validated(project):
         load_spec(project.spec("notebooks:\n  a:\n    strict: 1\n    path: a.ipynb\n"))
 
 
+@pytest.mark.slow
 def test_a_relative_key_file_names_the_same_key_in_kernels_run_elsewhere(project, monkeypatch):
     import os
     import subprocess
@@ -179,6 +183,7 @@ def test_a_relative_key_file_names_the_same_key_in_kernels_run_elsewhere(project
     assert [p.relative_to(project.root) for p in project.root.rglob("*.key")] == [Path("keys/snapshot.key")]
 
 
+@pytest.mark.slow
 def test_a_private_umask_keeps_every_output_private(project):
     import os
     import stat
@@ -202,6 +207,7 @@ def test_a_private_umask_keeps_every_output_private(project):
     assert not loose  # executed notebooks, results and records hold the data too
 
 
+@pytest.mark.slow
 def test_a_snapshot_copied_over_from_a_sibling_variant_is_refused(project):
     """The signed manifest names the variant, key and run it was made for: sound bytes are not enough."""
     import shutil
@@ -290,6 +296,7 @@ def test_a_key_file_that_cannot_be_a_key_is_refused_and_never_touched(project, k
     assert state() == before and not (project.root / "build/a").exists()  # bytes, mode, no file beside it
 
 
+@pytest.mark.slow
 def test_key_folders_are_private_whatever_the_umask(project):
     import os
     import stat

@@ -160,6 +160,7 @@ def test_a_node_cannot_share_its_folder_with_nbgraphs_own_files(nbs, name):
     assert f"(build_dir/{OWN_NAMES[name]}); rename the node" in message
 
 
+@pytest.mark.slow
 def test_the_names_refused_are_exactly_what_nbgraph_writes_beside_node_folders(nbs):
     """One list (nbgraph.names.OWN_ENTRIES) for the lock, the plots and the report: a new one cannot be forgotten."""
     from nbgraph.names import OWN_ENTRIES

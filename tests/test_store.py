@@ -1,7 +1,6 @@
-"""The store contract, run against every implementation: a local folder and an fsspec URL.
-
-``memory://`` is fsspec's real in-memory filesystem: the same code path as ``s3://``
-without a server (the S3 protocol itself is covered in test_distributed.py with moto).
+"""The store contract (nbgraph/store.py), run against every implementation: a local folder, and
+fsspec URLs: ``memory://`` (fsspec's real in-memory filesystem), ``file://`` through fsspec, and
+``s3://`` on a real S3 protocol server (moto; slow: a server).
 """
 
 from __future__ import annotations
@@ -16,19 +15,24 @@ from nbgraph.snapshot.format import dump_namespace, load_snapshot
 from nbgraph.store import FsspecStore, LocalStore, clean_partials, is_url, mirror_dir, open_store
 
 
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(params=["local", "memory", "file", pytest.param("s3", marks=pytest.mark.slow)])
 def store(request, tmp_path, monkeypatch):
     monkeypatch.setenv("NBGRAPH_CACHE_DIR", str(tmp_path / "cache"))
     if request.param == "local":
         return open_store(tmp_path / "build")
-    return open_store(f"memory://nbgraph-test-{uuid.uuid4().hex}/build")
+    if request.param == "memory":
+        return open_store(f"memory://nbgraph-test-{uuid.uuid4().hex}/build")
+    if request.param == "file":  # open_store takes file:// as a local folder; fsspec's local filesystem here
+        return FsspecStore(f"file://{tmp_path}/location", {"auto_mkdir": True})
+    endpoint, _ = request.getfixturevalue("s3")
+    return open_store(f"s3://nbgraph-builds/{uuid.uuid4().hex}/build", {"endpoint_url": endpoint})
 
 
 def other_machine(store, tmp_path):
     """The same location seen from a machine with an empty cache."""
     if not store.remote:
         return store
-    return FsspecStore(store.location, root=tmp_path / "other-cache")
+    return FsspecStore(store.location, store.storage_options, root=tmp_path / "other-cache")
 
 
 def test_refs_round_trip(store):
@@ -36,7 +40,7 @@ def test_refs_round_trip(store):
     ref = store.ref(path)
     assert store.local(ref) == path
     assert store.ref(ref) == ref and store.local(store.local(ref)) == path
-    assert ref.startswith("memory://") if store.remote else ref == str(path)
+    assert ref.startswith(store.location + "/") if store.remote else ref == str(path)
 
 
 def test_published_snapshot_is_fetched_verified_and_loaded_elsewhere(store, tmp_path):
@@ -99,3 +103,73 @@ def test_a_snapshot_rewritten_in_place_is_fetched_again_even_with_same_sizes(sto
     there.fetch(ref, manifest_only=True)  # what the scheduler's machine mirrors after a run
     assert load_snapshot(there.fetch(ref))["arr"].sum() == 50_000
     assert load_snapshot(there.fetch(ref))["arr"].sum() == 50_000  # and a second fetch keeps it
+
+
+def test_a_published_file_is_fetched_elsewhere_with_its_content(store, tmp_path):
+    path = store.root / "node" / "default" / "node.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"cells": []}')
+    ref = store.publish(path)
+    assert ref == store.ref(path)
+    there = other_machine(store, tmp_path)
+    fetched = there.fetch(ref)
+    assert fetched == there.local(ref) and fetched.read_text() == '{"cells": []}'
+    assert fetched.is_relative_to(there.root)
+
+
+def test_fetch_manifest_only_brings_only_the_manifest(store, tmp_path):
+    snap = store.root / "load" / "default" / "snapshot-00112233445566ff"
+    dump_namespace({"x": 1}, snap)
+    ref = store.publish(snap)
+    there = other_machine(store, tmp_path)
+    local = there.fetch(ref, manifest_only=True)
+    present = sorted(p.name for p in local.iterdir())
+    assert present == (sorted(p.name for p in snap.iterdir()) if not store.remote else ["manifest.json"])
+    assert load_snapshot(there.fetch(ref)) == {"x": 1}  # then the whole snapshot, on demand
+
+
+def test_push_record_stores_refs_and_pull_records_mirrors_each(store, tmp_path):
+    for k in (1, 2):
+        folder = store.root / "train" / f"k={k}"
+        folder.mkdir(parents=True)
+        (folder / "train.ipynb").write_text("{}")
+        store.publish(folder / "train.ipynb")
+        (folder / "record.json").write_text(json.dumps({"name": f"train[k={k}]", "output": str(folder / "train.ipynb"),
+                                                       "snapshot": None}))
+        store.push_record(folder / "record.json")
+    there = other_machine(store, tmp_path)
+    assert there.pull_records() == (2 if store.remote else 0)  # a local folder has nothing to mirror
+    for k in (1, 2):
+        assert json.loads((there.root / "train" / f"k={k}" / "record.json").read_text())["name"] == f"train[k={k}]"
+    if store.remote:  # at the location, a record names what it points to by ref, for every machine
+        import fsspec
+
+        record = store.ref(store.root / "train" / "k=1" / "record.json")
+        with fsspec.open(record, "rb", **store.storage_options) as fh:
+            assert json.loads(fh.read())["output"] == store.ref(store.root / "train" / "k=1" / "train.ipynb")
+
+
+def test_remove_deletes_at_the_location_and_in_the_local_root(store, tmp_path):
+    snap = store.root / "load" / "default" / "snapshot-00112233445566ff"
+    dump_namespace({"x": 1}, snap)
+    out = snap.parent / "load.ipynb"
+    out.write_text("{}")
+    refs = [store.publish(snap), store.publish(out)]
+    for ref in refs:
+        store.remove(ref)
+        store.remove(ref)  # already gone: nothing to do
+    assert not snap.exists() and not out.exists()
+    if store.remote:
+        there = other_machine(store, tmp_path)
+        for ref in refs:
+            with pytest.raises(StoreError, match="does not exist"):
+                there.fetch(ref)
+
+
+def test_location_root_and_remote_describe_the_store(store):
+    assert store.remote is isinstance(store, FsspecStore)
+    if not store.remote:
+        assert store.location == str(store.root)
+    else:  # the URL as given (no trailing slash), mirrored in this machine's cache
+        assert "://" in store.location and not store.location.endswith("/")
+        assert store.root == mirror_dir(store.location) and store.root.is_dir()

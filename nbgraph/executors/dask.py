@@ -3,8 +3,9 @@
 The workers run papermill themselves, so every worker must be able to import nbgraph,
 start the notebooks' kernels, read the notebooks (same paths) and reach the build
 location: a folder mounted on every machine, or an fsspec URL (``s3://...``).  They must
-also share the user's signing key (``$NBGRAPH_KEY_FILE``): they verify the parents'
-snapshots and sign their own.
+also share the user's signing key: they verify the parents' snapshots and sign their own.
+A key file the run names (``key_file=``, ``$NBGRAPH_KEY_FILE``) goes to them in each job's
+``env`` and must exist at that path there; otherwise each uses its own default key.
 
 Ownership is explicit.  Given a ``Client``, the executor uses it and never closes it.
 Given an address, it opens its own client to that scheduler and closes only that client:
@@ -53,6 +54,8 @@ def _kill_run_on_worker(run_id: str) -> int:
 
 
 class DaskExecutor(Executor):
+    runs_kernels_here = False  # even an in-process cluster's: kernels are the workers' business
+
     def __init__(self, scheduler: Any = None, jobs: int | None = None, *, forward_output: bool = False) -> None:
         from ..extras import require
 
@@ -78,8 +81,9 @@ class DaskExecutor(Executor):
             self._owns_client = True
         threads = sum(self.client.nthreads().values()) or 1
         self.slots = jobs or threads
-        self._futures: dict[Any, Future] = {}
+        self._futures: dict[Any, tuple[Future, str]] = {}  # Dask's future -> ours, and its run's id
         self._lock = threading.Lock()
+        self._closed = False
         self._topic = f"nbgraph-output-{uuid.uuid4().hex}" if forward_output else None
         if self._topic:
             from ..kernels.logs import broadcast
@@ -92,7 +96,7 @@ class DaskExecutor(Executor):
         future: Future = Future()
         future.set_running_or_notify_cancel()
         with self._lock:
-            self._futures[dfuture] = future
+            self._futures[dfuture] = (future, job.run_id)
 
         def done(df: Any) -> None:
             with self._lock:
@@ -110,7 +114,7 @@ class DaskExecutor(Executor):
     def cancel(self, run_id: str) -> None:
         super().cancel(run_id)
         with self._lock:
-            dfutures = list(self._futures)
+            dfutures = [df for df, (_, run) in self._futures.items() if run == run_id]
         try:
             if dfutures:
                 self.client.cancel(dfutures, force=True)
@@ -119,6 +123,14 @@ class DaskExecutor(Executor):
             pass  # a scheduler that is gone has no kernels left to kill
 
     def shutdown(self, cancel: bool = False) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if cancel:
+            with self._lock:
+                runs = {run for _, run in self._futures.values()}
+            for run_id in runs:
+                self.cancel(run_id)
         if self._topic:
             try:
                 self.client.unsubscribe_topic(self._topic)

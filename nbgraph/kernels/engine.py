@@ -17,7 +17,8 @@ write is logged once and the executed notebook shows it as JupyterLab does.
 from __future__ import annotations
 
 import logging
-from typing import Any
+import os
+from typing import Any, Mapping
 
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -40,16 +41,20 @@ logger.propagate = False
 class _Client(PapermillNotebookClient):
     """Papermill's client, plus: kernel output to the log, current cell tracked."""
 
-    def __init__(self, nb_man: Any, *, variant_log: VariantLog, run_id: str, **kw: Any) -> None:
+    def __init__(self, nb_man: Any, *, variant_log: VariantLog, run_id: str, kernel_env: Mapping[str, str],
+                 **kw: Any) -> None:
         super().__init__(nb_man, **kw)
         self.variant_log = variant_log
         self.run_id = run_id
+        self.kernel_env = dict(kernel_env)
         self.current_index: int | None = None
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
         lifecycle.check_run(self.run_id)
         kwargs.setdefault("stdout", self.variant_log.kernel_stream)
         kwargs.setdefault("stderr", self.variant_log.kernel_stream)
+        # the job's env, as jupyter_client passes it on: a Popen's env, or a forked kernel's request
+        kwargs.setdefault("env", {**os.environ, **self.kernel_env})
         if _is_ipykernel(self.km) and FD_ONCE not in self.extra_arguments:
             self.extra_arguments = [*self.extra_arguments, FD_ONCE]
         await super().async_start_new_kernel(**kwargs)
@@ -71,7 +76,8 @@ class _Client(PapermillNotebookClient):
 
 
 class NbgraphEngine(NBClientEngine):
-    """Registered under :data:`ENGINE_NAME`; takes ``variant_log``, ``run_id`` and ``fork_from`` keywords."""
+    """Registered under :data:`ENGINE_NAME`; takes ``variant_log``, ``run_id``, ``fork_from`` and
+    ``kernel_env`` (added to the kernel's environment) keywords."""
 
     @classmethod
     def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
@@ -80,10 +86,11 @@ class NbgraphEngine(NBClientEngine):
         variant_log: VariantLog = kwargs.pop("variant_log")
         run_id: str = kwargs.pop("run_id")
         fork_from: str | None = kwargs.pop("fork_from", None)
+        kernel_env: Mapping[str, str] = kwargs.pop("kernel_env", None) or {}
         kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
         km = lifecycle.new_kernel_manager(kernel_name, fork_from=fork_from)
         # nbclient's ``timeout`` trait is an int; ``timeout_func`` keeps fractional seconds
-        client = _Client(nb_man, km=km, variant_log=variant_log, run_id=run_id, timeout=None,
+        client = _Client(nb_man, km=km, variant_log=variant_log, run_id=run_id, kernel_env=kernel_env, timeout=None,
                          timeout_func=(lambda cell: execution_timeout) if execution_timeout else None,
                          startup_timeout=start_timeout, kernel_name=kernel_name, log=logger, log_output=True,
                          **kwargs)

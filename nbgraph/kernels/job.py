@@ -7,7 +7,8 @@ the scheduler and :mod:`nbgraph.kernels.remote` share these types without import
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class Job:
     retries: int = 0
     #: fork-server socket of a zygote holding the parents' state (see ``kernels.fork``); None: fresh kernel
     fork_from: str | None = None
+    #: what the run tells its kernels, added to their environment (see :func:`run_env`); the run's
+    #: key file is also the one nbgraph's side of the job seals with.  Never set in ``os.environ``.
+    env: Mapping[str, str] = field(default_factory=dict)
 
     def parents_to_load(self) -> list[list[Any]]:
         """``[parent, snapshot, binding]`` per parent (binding left out if unknown), as the kernel loads them."""
@@ -62,3 +66,16 @@ class Outcome:
     skipped: list[dict[str, str]] = field(default_factory=list)
     #: values the notebook recorded with ``nbgraph.record`` (also in ``results.json`` beside it)
     results: dict[str, Any] = field(default_factory=dict)
+
+
+def run_env(key_file: Path | None) -> dict[str, str]:
+    """The environment a run adds for its kernels (and zygotes): that they run under ``nbgraph
+    run`` (so ``inherit_from`` in a node without parents refuses to reach for a live kernel), and
+    the run's key file when the user named one (absolute), else they find the default key."""
+    from ..snapshot.sign import KEY_ENV
+    from . import UNDER_RUN_ENV
+
+    env = {UNDER_RUN_ENV: "1"}
+    if key_file is not None:
+        env[KEY_ENV] = str(key_file)
+    return env

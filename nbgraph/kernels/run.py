@@ -115,15 +115,17 @@ def run_job(job: Job, *, sink: "Sink | None" = None) -> Outcome:
     With a remote build location, parents' snapshots are fetched into the local cache
     first and the results are published after; paths in the outcome are then URLs.
     """
+    from ..snapshot.sign import KEY_ENV, using_key_file
     from .lifecycle import RunInterrupted
 
     started = time.monotonic()
     try:
-        if job.store is None:
-            return _run_local(job, sink, started)
-        from .remote import run_remote
+        with using_key_file(job.env.get(KEY_ENV)):  # this thread seals with the run's key, as its kernel signs
+            if job.store is None:
+                return _run_local(job, sink, started)
+            from .remote import run_remote
 
-        return run_remote(job, lambda local_job: _run_local(local_job, sink, started))
+            return run_remote(job, lambda local_job: _run_local(local_job, sink, started))
     except RunInterrupted as e:
         return Outcome(variant=job.variant, ok=False, output=None, error=f"interrupted: {e}",
                        duration=time.monotonic() - started)
@@ -165,6 +167,7 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
                 variant_log=log,
                 run_id=job.run_id,
                 fork_from=job.fork_from,
+                kernel_env=job.env,
             )
         except papermill.PapermillExecutionError as e:
             error = f"{e.ename}: {e.evalue}".strip().splitlines()[0] if e.evalue else e.ename

@@ -156,7 +156,6 @@ def draw(summaries: list[NodeSummary], title: str = ""):
         raise PlotError("nbgraph plot: PNG and SVG need matplotlib; install it with "
                               "pip install 'nbgraph[plot]' (or use --format dot / --format mermaid)") from None
 
-    by_name = {s.name: s for s in summaries}
     layers = _layers(summaries)
     widest = max((len(layer) for layer in layers), default=1)
     width = widest * (BOX_W + GAP_X) + GAP_X

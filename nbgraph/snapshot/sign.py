@@ -8,9 +8,15 @@ in constant time before anything is unpickled.
 Whoever can read or replace the key can sign a snapshot that runs code here, so the key
 file is opened without following a symbolic link and must be a regular file of at least
 32 bytes that only its owner can read or write.  nbgraph creates it on first use (0600,
-in folders it creates 0700 whatever the umask).  A file named by ``$NBGRAPH_KEY_FILE`` is
-the user's: it is never modified, and a bad one is refused with one line saying what to
-do.  Only nbgraph's own default key, found readable by others, is made 0600 again.
+in folders it creates 0700 whatever the umask).  A file named by ``$NBGRAPH_KEY_FILE`` (or
+by :func:`using_key_file`) is the user's: it is never modified, and a bad one is refused
+with one line saying what to do.  Only nbgraph's own default key, found readable by others,
+is made 0600 again.
+
+A run chooses its key with :func:`using_key_file`, a context variable rather than
+``os.environ``: two runs in one process (threads, a notebook server) each sign with their
+own key, and the caller's environment is never rewritten.  Kernels get the run's key path in
+their own environment (``Job.env``).
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ import json
 import os
 import secrets
 import stat
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import NbgraphError, SnapshotError
 
@@ -31,24 +39,46 @@ KEY_ENV = "NBGRAPH_KEY_FILE"
 KEY_BYTES = 32
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # POSIX; elsewhere a link is caught by islink only
 _OPEN_FLAGS = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+#: the key file chosen for this context (a run's thread, a job's), see :func:`using_key_file`
+_chosen: ContextVar[Path | None] = ContextVar("nbgraph_key_file", default=None)
 
 
 def key_path() -> Path:
+    return named_key_file() or _default_key_path()
+
+
+def named_key_file() -> Path | None:
+    """The key file the user named for this context, absolute: :func:`using_key_file`'s, else
+    ``$NBGRAPH_KEY_FILE``'s; None for nbgraph's default key.
+
+    Absolute because kernels and zygotes run in their notebook's folder: a relative path would
+    point each to another (new) key, and every snapshot would then be refused as altered.
+    """
+    chosen = _chosen.get()
+    if chosen is not None:
+        return chosen
     override = os.environ.get(KEY_ENV)
-    if override:
-        return Path(override).expanduser().absolute()
+    return Path(override).expanduser().absolute() if override else None
+
+
+def _default_key_path() -> Path:
     base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return base / "nbgraph" / "snapshot.key"
 
 
-def pin_key_path() -> None:
-    """Make a relative ``$NBGRAPH_KEY_FILE`` absolute for the processes started from here.
-
-    Kernels and zygotes run in their notebook's folder: a relative path would point each
-    to another (new) key, and every snapshot would then be refused as altered.
-    """
-    if os.environ.get(KEY_ENV):
-        os.environ[KEY_ENV] = str(key_path())
+@contextmanager
+def using_key_file(path: str | Path | None) -> Iterator[Path | None]:
+    """Sign and verify with the key in ``path`` within this context (this thread, or the task
+    it runs), leaving ``os.environ`` alone; None keeps the key already in use.  Yields the
+    named key file in force (None: the default key)."""
+    if path is None:
+        yield named_key_file()
+        return
+    token = _chosen.set(Path(path).expanduser().absolute())
+    try:
+        yield _chosen.get()
+    finally:
+        _chosen.reset(token)
 
 
 def signing_key() -> bytes:
@@ -161,7 +191,7 @@ def _make_private_folders(folder: Path) -> None:
 
 
 def _named_by_user() -> bool:
-    return bool(os.environ.get(KEY_ENV))
+    return named_key_file() is not None
 
 
 def _bad_key(path: Path, problem: str, remedy: str) -> NbgraphError:

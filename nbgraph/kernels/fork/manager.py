@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Iterable
+from typing import Any, Callable, Hashable, Iterable, Mapping
 
 from ..run import Job, Outcome
 from .support import kernel_info, kernel_name, platform_blocker
@@ -48,12 +48,15 @@ class ZygoteError(RuntimeError):
 class Zygote:
     """One zygote process: started at once, importing; ``load`` then makes it fork-ready."""
 
-    def __init__(self, python: str = sys.executable, env: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(self, python: str = sys.executable, env: tuple[tuple[str, str], ...] = (),
+                 run_env: Mapping[str, str] | None = None) -> None:
         self.python = python
         self.folder = tempfile.mkdtemp(prefix="nbgraph-fork-")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        # the kernel spec's env, as a fresh kernel gets it (thread counts...): ${VAR} expanded as jupyter_client does
-        env = {**os.environ, **{k: string.Template(v).safe_substitute(os.environ) for k, v in env}}
+        # the run's env (its key file, see Job.env) and the kernel spec's, as a fresh kernel gets
+        # them (thread counts...): ${VAR} expanded as jupyter_client does
+        base = {**os.environ, **(run_env or {})}
+        env = {**base, **{k: string.Template(v).safe_substitute(base) for k, v in env}}
         env.setdefault("MPLBACKEND", INLINE_BACKEND)  # before any matplotlib import, as ipykernel does
         try:
             self.process = subprocess.Popen(
@@ -137,12 +140,14 @@ class ForkManager:
     """Assigns each child job a zygote to fork from (``Job.fork_from``), or leaves it fresh.
 
     ``expected`` counts the children of each group (:func:`group_key`) that this run will
-    execute; a group's zygote is drained once that many have finished.
+    execute; a group's zygote is drained once that many have finished.  ``env``: the run's
+    environment for its kernels (``Job.env``), which the zygotes load the parents' state with.
     """
 
     def __init__(self, expected: dict[Hashable, int], *, spare: bool = True,
-                 say: Callable[[str], None] = _say) -> None:
+                 say: Callable[[str], None] = _say, env: Mapping[str, str] | None = None) -> None:
         self._lock = threading.RLock()
+        self._env = dict(env or {})
         self._said: set[str] = set()
         self._say = say
         self._spares: dict[Hashable, Zygote] = {}
@@ -244,7 +249,7 @@ class ForkManager:
         if self._closed or (python, env) in self._spares:
             return
         try:
-            zygote = Zygote(python, env)
+            zygote = Zygote(python, env, self._env)
         except OSError:  # said when a group needs it and it cannot start either
             return
         self.zygotes.append(zygote)
@@ -254,7 +259,7 @@ class ForkManager:
         """The spare zygote (already importing) for this interpreter and environment, else a new one."""
         zygote = self._spares.pop((python, env), None)
         if zygote is None or not zygote.alive():
-            zygote = Zygote(python, env)
+            zygote = Zygote(python, env, self._env)
             self.zygotes.append(zygote)
         return zygote
 
@@ -293,7 +298,7 @@ def expected_children(items: Iterable[tuple[Iterable[str], str, str, str | None]
 
 
 def fork_manager(children: Iterable[tuple[Iterable[str], str, str, str | None]], *,
-                 say: Callable[[str], None] = _say) -> ForkManager | None:
+                 say: Callable[[str], None] = _say, env: Mapping[str, str] | None = None) -> ForkManager | None:
     """A manager for these children, or None (saying why once) where this platform cannot fork."""
     expected = expected_children(children)
     if not expected:
@@ -302,5 +307,5 @@ def fork_manager(children: Iterable[tuple[Iterable[str], str, str, str | None]],
     if reason:
         say(f"not forking kernels: {reason}; children start fresh kernels")
         return None
-    manager = ForkManager(expected, say=say)
+    manager = ForkManager(expected, say=say, env=env)
     return manager if manager.forking else None
