@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from .errors import SnapshotError, SpecError
 from .graph import Variant
-from .nbfile import read_notebook
+from .nbfile import kernel_for, read_notebook
 from .records import FAILED, SKIPPED, SUCCEEDED, Record
 from .snapshot.format import FORMAT_VERSION
 from .spec import NodeSpec, Spec
@@ -52,7 +52,7 @@ def key_parts(spec: Spec, node: NodeSpec, variant: Variant, parent_keys: list[st
     return {
         "code": _code_digest(notebook.code),
         "params": digest(dict(variant.own_params)),
-        "kernel": spec.node_kernel(node) or notebook.kernel or "python3",
+        "kernel": kernel_for(node.path, spec.node_kernel(node)),
         "format": FORMAT_VERSION,
         "passes": digest({"exclude": sorted(node.exclude), "snapshot": node.snapshot}),
         "parents": list(parent_keys),

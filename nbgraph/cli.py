@@ -198,13 +198,15 @@ def logs(variant: str, spec: Path, follow: bool) -> None:
 def validate(spec: Path) -> None:
     """Check SPEC and its notebooks without running anything."""
     from .graph import run_graph
-    from .preflight import check_kernels, runs_here
+    from .preflight import check_kernels, kernel_notes, runs_here
     from .spec import load_spec
 
     loaded = load_spec(spec)
     rg = run_graph(loaded)
     if runs_here(loaded):
         check_kernels(loaded, loaded.nodes.values())
+    for note in kernel_notes(loaded, loaded.nodes.values()):
+        click.echo(note, err=True)
     click.echo(f"{loaded.file.name}: OK, {len(loaded.nodes)} notebooks, {rg.number_of_nodes()} variants")
 
 

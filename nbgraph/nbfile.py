@@ -59,6 +59,15 @@ _cache: dict[str, tuple[tuple[int, int, int], NotebookFile]] = {}
 _lock = threading.Lock()
 
 
+#: the kernel of a notebook that names none (no ``metadata.kernelspec``) and no ``kernel:`` in the spec
+DEFAULT_KERNEL = "python3"
+
+
+def kernel_for(path: str | os.PathLike[str], declared: str | None) -> str:
+    """The kernel a notebook runs on: the spec's (node or top-level), else its own, else python3."""
+    return declared or read_notebook(path).kernel or DEFAULT_KERNEL
+
+
 def read_notebook(path: str | os.PathLike[str]) -> NotebookFile:
     """The notebook at ``path``, parsed at most once while the file stays unchanged.
 

@@ -16,7 +16,7 @@ import sys
 from typing import TYPE_CHECKING, Iterable
 
 from .errors import SpecError
-from .nbfile import read_notebook
+from .nbfile import DEFAULT_KERNEL, kernel_for, read_notebook
 from .spec import NodeSpec, Spec
 
 if TYPE_CHECKING:
@@ -29,8 +29,17 @@ def check(plan: "Plan", executor: object = None) -> None:
     nodes = {item.variant.node: item.node for item in plan.to_run}
     if nodes and runs_here(plan.spec, executor):
         check_kernels(plan.spec, nodes.values())
-    for note in untagged_notes(plan):
+    for note in kernel_notes(plan.spec, nodes.values()) + untagged_notes(plan):
         print(note, file=sys.stderr, flush=True)
+
+
+def kernel_notes(spec: Spec, nodes: Iterable[NodeSpec]) -> list[str]:
+    """Once per node: its notebook names no kernel and the spec none either, so it runs on python3
+    (papermill alone would refuse it at run time)."""
+    return [f"nbgraph: note: {node.path.name} (node {node.name}) names no kernel (no metadata.kernelspec); "
+            f"it runs on {DEFAULT_KERNEL}; set 'kernel:' in {spec.file.name} to choose another"
+            for node in nodes if not node.attach and not spec.node_kernel(node)
+            and read_notebook(node.path).problem is None and not read_notebook(node.path).kernel]
 
 
 def runs_here(spec: Spec, executor: "Executor | str | None" = None) -> bool:
@@ -54,7 +63,7 @@ def check_kernels(spec: Spec, nodes: Iterable[NodeSpec]) -> None:
         if node.attach:
             continue
         declared = spec.node_kernel(node)
-        name = declared or read_notebook(node.path).kernel or "python3"
+        name = kernel_for(node.path, declared)
         if installed is None:
             installed = set(KernelSpecManager().find_kernel_specs())
         if name.lower() in {k.lower() for k in installed}:  # jupyter matches names case-insensitively

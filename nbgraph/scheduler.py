@@ -24,6 +24,7 @@ import networkx as nx
 from .cache import with_parent_results
 from .executors.base import Executor
 from .kernels.job import Job, Outcome
+from .nbfile import kernel_for
 from .plan import Plan, Planned
 from .records import FAILED, SKIPPED, SUCCEEDED, Record
 from .store import LocalStore, Store
@@ -97,7 +98,7 @@ def build_job(plan: Plan, item: Planned, parent_snapshots: list[tuple[str, str]]
         output=store.ref(plan.layout.output_path(variant, node.path)),
         cwd=str(node.path.parent),
         params=dict(variant.own_params),
-        kernel=spec.node_kernel(node),
+        kernel=kernel_for(node.path, spec.node_kernel(node)),
         timeout=spec.node_timeout(node),
         inherit=tuple((name, store.ref(path)) for name, path in parent_snapshots),
         expect=expect,

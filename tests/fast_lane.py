@@ -56,9 +56,18 @@ def _guarded_async_start(original: Any) -> Any:
 _popen_init = subprocess.Popen.__init__
 
 
+def _started_by(args: Any) -> str:
+    """The command line without the text of a ``-c`` program: what it starts, not what it mentions."""
+    words = [str(a) for a in args] if isinstance(args, (list, tuple)) else str(args).split()
+    if "-c" in words:
+        at = words.index("-c")
+        words = words[:at] + words[at + 2:]
+    return " ".join(words)
+
+
 def _guarded_popen(self, args: Any, *rest: Any, **kwargs: Any) -> None:
     if _Lane.test is not None:
-        line = " ".join(map(str, args)) if isinstance(args, (list, tuple)) else str(args)
+        line = _started_by(args)
         found = next((c for c in SLOW_COMMANDS if c in line), None)
         if found:
             _refuse(f"starts {found}")

@@ -55,3 +55,16 @@ def test_an_installed_kernel_passes_and_nothing_to_run_checks_nothing(tmp_path, 
     write_notebook(tmp_path / "a.ipynb", "x = 1")
     preflight.check(make_plan(load_spec(write_spec(tmp_path, "notebooks: {a: {path: a.ipynb}}\n"))))
     assert capsys.readouterr().err == ""
+
+
+def test_a_notebook_naming_no_kernel_is_noted_unless_the_spec_names_one(tmp_path):
+    import nbformat
+
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), tmp_path / "bare.ipynb")
+    write_notebook(tmp_path / "named.ipynb", "x = 1")
+    spec = load_spec(write_spec(tmp_path, "notebooks:\n  bare: {path: bare.ipynb}\n  named: {path: named.ipynb}\n"))
+    assert preflight.kernel_notes(spec, spec.nodes.values()) == [
+        "nbgraph: note: bare.ipynb (node bare) names no kernel (no metadata.kernelspec); it runs on python3; "
+        "set 'kernel:' in inheritance.yaml to choose another"]
+    chosen = load_spec(write_spec(tmp_path, "kernel: python3\nnotebooks: {bare: {path: bare.ipynb}}\n"))
+    assert preflight.kernel_notes(chosen, chosen.nodes.values()) == []

@@ -256,3 +256,24 @@ def test_a_kernel_that_is_not_installed_is_bad_input_before_anything_runs(projec
     assert proc.returncode == 2
     assert "its notebook theirs.ipynb asks for kernel 'conda-env-someone-else-py'" in proc.stderr
     assert "set 'kernel:' for this node" in proc.stderr
+
+
+def test_a_notebook_without_kernel_metadata_runs_on_python3_and_says_so(project):
+    """A tool that wrote no ``metadata.kernelspec``: papermill alone refuses it at run time."""
+    for name, cells in (("p.ipynb", ["x = 41"]), ("c.ipynb", ["y = x + 1", "print(y)"])):
+        nb = nbformat.v4.new_notebook()  # no kernelspec at all
+        nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+        nbformat.write(nb, project.root / name)
+    project.spec("""
+        notebooks:
+          p: {path: p.ipynb}
+          c: {path: c.ipynb, parent: p}
+    """)
+    note = "c.ipynb (node c) names no kernel (no metadata.kernelspec); it runs on python3; set 'kernel:' in"
+    checked = project.cli("validate")
+    assert checked.returncode == 0 and note in checked.stderr, checked.stderr
+    ran = project.cli("run")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stderr.count(note) == 1, ran.stderr  # once per node, not per variant
+    assert "42\n" in outputs_of(project.root / "build" / "c" / "default" / "c.ipynb")
+    assert nbformat.read(project.root / "c.ipynb", as_version=4).metadata.get("kernelspec") is None  # source untouched

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...nbfile import read_notebook
+from ...nbfile import kernel_for
 
 IPYKERNEL_MODULES = ("ipykernel_launcher", "ipykernel", "ipykernel.kernelapp")
 
@@ -36,7 +36,7 @@ def platform_blocker(platform: str = sys.platform) -> str | None:
 
 def kernel_name(notebook: str | Path, kernel: str | None) -> str:
     """The kernel papermill will start: the node's, else the notebook's, else python3."""
-    return kernel or read_notebook(notebook).kernel or "python3"
+    return kernel_for(notebook, kernel)
 
 
 def kernel_info(name: str) -> KernelInfo:
