@@ -14,7 +14,6 @@ MAX_FUNCTION_LINES = 60
 #: to be split by issue 11's other parts (the coordinator empties this list)
 TOO_LONG_FOR_NOW = {
     "nbgraph/kernels/run.py:_run_local",
-    "nbgraph/snapshot/format.py:dump_namespace",
 }
 
 

@@ -139,70 +139,25 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
     the large buffers to :func:`seal_snapshot` (the runner does it once the kernel is
     done, so the kernel only writes); such a snapshot cannot be fully verified before.
     """
-    from .pickler import array_roots, pickler_class
     from .skips import skip_reason
 
     dest = Path(dest)
     report = DumpReport(path=str(dest))
     candidates = select_variables(ns, exclude)
-    todo: list[str] = []
+    todo: dict[str, Any] = {}
     for name, value in candidates.items():
         reason = skip_reason(value)
         if reason is not None:
             report.skipped.append(_skip(name, value, reason))
         else:
-            todo.append(name)
+            todo[name] = value
     _check_strict(strict, report)
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     try:
-        from .buffers import BufferWriter
-
-        stream = _Stream(tmp / STATE)
-        buffers = BufferWriter(tmp / BUFFERS, hash=seal)
-        try:
-            roots = array_roots([candidates[n] for n in todo])
-            pickler_type = pickler_class(ns, roots)
-            pickler = pickler_type(stream, protocol=5, buffer_callback=buffers)
-            token = os.urandom(8).hex()
-            entries = []
-            with gc_paused():
-                for name in todo:
-                    value = candidates[name]
-                    entry, reason = _dump_one(pickler, stream, buffers, name, value, [len(entries), token])
-                    if entry is None:
-                        report.skipped.append(_skip(name, value, reason))
-                        continue
-                    entry["digest_of"] = _digest_parts(pickler_type, value, entry, buffers)
-                    entries.append(entry)
-            _check_strict(strict, report)
-            del pickler
-            stream_size, stream_sha = stream.size, stream.hash.hexdigest()
-        finally:
-            stream.close()
-            buffers.close()
-        finish_digests(entries, buffers.entries)
-        report.variables = {e["name"]: e["type"] for e in entries}
-        report.size = stream_size + sum(e[1] for e in buffers.entries)
-        manifest = {
-            "format": FORMAT_VERSION,
-            "python": platform.python_version(),
-            **_library_versions(),
-            "variables": report.variables,
-            "skipped": report.skipped,
-            "entries": entries,
-            "token": token,
-            "files": {STATE: {"size": stream_size, "sha256": stream_sha}, BUFFERS: {"size": buffers.size}},
-            "buffers": buffers.entries,
-            "sealed": seal,
-            "size": report.size,
-        }
-        import json
-
-        fd = os.open(tmp / MANIFEST, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(json.dumps(sign.sign(manifest), indent=1, sort_keys=True).encode())
+        manifest = _pickle_variables(ns, todo, tmp, report, strict=strict, seal=seal)
+        _write_manifest(tmp, manifest)
         os.chmod(tmp, 0o700)
         if dest.exists():
             shutil.rmtree(dest)
@@ -211,6 +166,60 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return report
+
+
+def _pickle_variables(ns: Mapping[str, Any], todo: dict[str, Any], tmp: Path, report: DumpReport, *,
+                      strict: bool, seal: bool) -> dict[str, Any]:
+    """Write ``todo``'s pickle stream and buffers into ``tmp``; the manifest (unsigned) that describes them."""
+    from .buffers import BufferWriter
+    from .pickler import array_roots, pickler_class
+
+    stream = _Stream(tmp / STATE)
+    buffers = BufferWriter(tmp / BUFFERS, hash=seal)
+    try:
+        pickler_type = pickler_class(ns, array_roots(list(todo.values())))
+        pickler = pickler_type(stream, protocol=5, buffer_callback=buffers)
+        token = os.urandom(8).hex()
+        entries = []
+        with gc_paused():
+            for name, value in todo.items():
+                entry, reason = _dump_one(pickler, stream, buffers, name, value, [len(entries), token])
+                if entry is None:
+                    report.skipped.append(_skip(name, value, reason))
+                    continue
+                entry["digest_of"] = _digest_parts(pickler_type, value, entry, buffers)
+                entries.append(entry)
+        _check_strict(strict, report)
+        del pickler
+        stream_size, stream_sha = stream.size, stream.hash.hexdigest()
+    finally:
+        stream.close()
+        buffers.close()
+    finish_digests(entries, buffers.entries)
+    report.variables = {e["name"]: e["type"] for e in entries}
+    report.size = stream_size + sum(e[1] for e in buffers.entries)
+    return {
+        "format": FORMAT_VERSION,
+        "python": platform.python_version(),
+        **_library_versions(),
+        "variables": report.variables,
+        "skipped": report.skipped,
+        "entries": entries,
+        "token": token,
+        "files": {STATE: {"size": stream_size, "sha256": stream_sha}, BUFFERS: {"size": buffers.size}},
+        "buffers": buffers.entries,
+        "sealed": seal,
+        "size": report.size,
+    }
+
+
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """The signed manifest, readable by its owner only (it vouches for code)."""
+    import json
+
+    fd = os.open(folder / MANIFEST, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(json.dumps(sign.sign(manifest), indent=1, sort_keys=True).encode())
 
 
 def _check_strict(strict: bool, report: DumpReport) -> None:
