@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import StoreError
+from .extras import install_hint
 from .fsutil import find_partials, make_dirs
 from .snapshot.manifest import BUFFERS, MANIFEST
 
@@ -140,7 +141,7 @@ class FsspecStore(Store):
             self.fs, self.base = fsspec.core.url_to_fs(self.location, **self.storage_options)
         except ImportError as e:
             raise StoreError(f"build location {url}: fsspec has no driver for '{protocol}://' ({e}); "
-                             f"for s3:// install it with: pip install 'nbgraph[s3]'", location=url) from None
+                             f"for s3:// install it with: {install_hint('s3')}", location=url) from None
         except Exception as e:
             raise StoreError(f"build location {url}: {type(e).__name__}: {e}", location=url) from None
         make_dirs(self.root)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PlotError
+from ..extras import install_hint
 from ..fsutil import atomic_write_json, atomic_write_text, make_dirs, read_json
 from ..names import REPORT_DIR
 from ..plan import Plan
@@ -181,7 +182,7 @@ def _page(plan: Plan, out: Path, graph: Path | None, notebooks: dict[str, Path])
     if graph is not None:
         parts.append(f'<h2>Graph</h2><img class="graph" id="graph" src="{e(_rel(graph, out))}" alt="notebook graph">')
     else:
-        parts.append("<h2>Graph</h2><p>The picture needs matplotlib: <code>pip install 'nbgraph[plot]'</code>.</p>")
+        parts.append(f"<h2>Graph</h2><p>The picture needs matplotlib: <code>{e(install_hint('plot'))}</code>.</p>")
     parts.append(_results_section(plan, out, notebooks))
     parts.append(_variants_section(plan, out, notebooks))
     parts.append("</body></html>")

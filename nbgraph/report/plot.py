@@ -153,8 +153,10 @@ def draw(summaries: list[NodeSummary], title: str = ""):
         from matplotlib.figure import Figure
         from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch, Rectangle
     except ImportError:
+        from ..extras import install_hint
+
         raise PlotError("nbgraph plot: PNG and SVG need matplotlib; install it with "
-                              "pip install 'nbgraph[plot]' (or use --format dot / --format mermaid)") from None
+                        f"{install_hint('plot')} (or use --format dot / --format mermaid)") from None
 
     layers = _layers(summaries)
     widest = max((len(layer) for layer in layers), default=1)
