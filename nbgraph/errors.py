@@ -38,6 +38,10 @@ process and Dask boundaries.
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import Callable
+
 EXIT_OK = 0
 EXIT_NOTEBOOK_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -63,6 +67,25 @@ class NbgraphError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def _render_traceback_(self) -> Callable[[], list[str]]:
+        """How IPython shows the error in a notebook: its one line, not nbgraph's inner frames.
+
+        The full traceback is a switch away: ``%xmode Verbose`` in the notebook, or
+        ``NBGRAPH_DEBUG=1`` in the kernel's environment (IPython asks ``hasattr`` first).
+        """
+        if _full_tracebacks():
+            raise AttributeError("_render_traceback_")
+        return lambda: [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self.message}"]
+
+
+def _full_tracebacks() -> bool:
+    if os.environ.get("NBGRAPH_DEBUG", "").strip().lower() not in ("", "0", "false", "no"):
+        return True
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(getattr(shell, "InteractiveTB", None), "mode", "") == "Verbose"
 
 
 def _rebuild(cls, message, fields):

@@ -89,6 +89,18 @@ class LiveKernel:
             raise KernelCellError(errors[0] if errors else str(reply["content"]))
         return "".join(out)
 
+    def traceback(self, code: str, timeout: float = 60) -> list[str]:
+        """Execute a cell that must fail; the traceback lines the notebook would show."""
+        shown: list[list[str]] = []
+
+        def hook(msg):
+            if msg["msg_type"] == "error":
+                shown.append(msg["content"]["traceback"])
+
+        self.client.execute_interactive(code, timeout=timeout, output_hook=hook)
+        assert shown, f"the cell did not fail: {code}"
+        return shown[0]
+
     def start(self, code: str) -> str:
         """Send a cell without waiting for it (to keep the kernel busy)."""
         return self.client.execute(code)

@@ -280,3 +280,17 @@ def test_a_parent_that_rebinds_builtins_is_dumped_all_the_same(jupyter, monkeypa
     assert into["y"] == 7 and into["globals"] == {"g": 1} and into["print"] is len
     left = odd.run("import sys\nsys.stdout.write(repr(sorted(n for n in get_ipython().user_ns if 'nbgraph' in n)));")
     assert left == "[]"  # the request left no name behind
+
+
+def test_an_error_of_inherit_from_is_one_line_in_the_notebook_unless_asked(jupyter, base):
+    child = jupyter.open("one_line.ipynb")
+    try:
+        cell = "from nbgraph import inherit_from\ninherit_from('nowhere.ipynb')"
+        shown = child.traceback(cell)
+        assert len(shown) == 1, shown
+        assert "NotOpen" in shown[0] and "nowhere.ipynb is not open" in shown[0], shown
+        child.run("%xmode Verbose")  # the switch for the whole traceback
+        full = child.traceback(cell)
+        assert len(full) > 3 and any("inherit.py" in line for line in full), full
+    finally:
+        child.close()
