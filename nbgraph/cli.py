@@ -16,7 +16,7 @@ sys.modules.setdefault("rfc3987_syntax", None)
 
 import click  # noqa: E402
 
-from .errors import EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, NbgraphError  # noqa: E402
+from .errors import EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, NbgraphError, SelectionError  # noqa: E402
 from .spec import DEFAULT_SPEC  # noqa: E402
 
 
@@ -180,16 +180,30 @@ def _terminate_as_interrupt() -> None:
 
 
 @main.command()
-@click.argument("variant")
-@click.option("--spec", "spec", default=DEFAULT_SPEC, type=click.Path(dir_okay=True, path_type=Path),
-              help="The graph (default: ./inheritance.yaml).")
+@click.argument("names", nargs=-1, required=True, metavar="[SPEC] VARIANT")
+@click.option("--spec", "spec_option", default=None, type=click.Path(dir_okay=True, path_type=Path),
+              help="The graph, as the first argument does (default: ./inheritance.yaml).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing as the variant runs, until the run ends.")
 @handle_errors
-def logs(variant: str, spec: Path, follow: bool) -> None:
+def logs(names: tuple[str, ...], spec_option: Path | None, follow: bool) -> None:
     """Show the cell output (stdout/stderr) of VARIANT, e.g. 'train[model=svm,strength=0.1]'."""
     from .report.logs import show_log
 
+    spec, variant = _spec_and_variant(names, spec_option)
     show_log(spec, variant, follow=follow, write=lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+
+
+def _spec_and_variant(names: tuple[str, ...], spec_option: Path | None) -> tuple[Path, str]:
+    """``logs [SPEC] VARIANT`` like every other command, ``--spec`` as before; a lone YAML file is a slip."""
+    if len(names) > 2 or (len(names) == 2 and spec_option is not None):
+        raise SelectionError("nbgraph logs: give one spec and one variant: nbgraph logs [SPEC] VARIANT")
+    if len(names) == 2:
+        return Path(names[0]), names[1]
+    (variant,) = names
+    if variant.endswith((".yaml", ".yml")) and Path(variant).is_file():
+        raise SelectionError(f"nbgraph logs {variant}: that is a spec, not a variant; name the variant too: "
+                             f"nbgraph logs {variant} VARIANT (nbgraph status {variant} lists them)", variant=variant)
+    return spec_option or Path(DEFAULT_SPEC), variant
 
 
 @main.command()
@@ -207,7 +221,9 @@ def validate(spec: Path) -> None:
         check_kernels(loaded, loaded.nodes.values())
     for note in kernel_notes(loaded, loaded.nodes.values()):
         click.echo(note, err=True)
-    click.echo(f"{loaded.file.name}: OK, {len(loaded.nodes)} notebooks, {rg.number_of_nodes()} variants")
+    files = len({node.path for node in loaded.nodes.values()})
+    click.echo(f"{loaded.file.name}: OK, {len(loaded.nodes)} nodes ({files} notebook file{'s' * (files != 1)}), "
+               f"{rg.number_of_nodes()} variants")
 
 
 @main.command()

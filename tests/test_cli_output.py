@@ -116,3 +116,33 @@ def test_json_output_is_strict_json_with_non_finite_numbers_as_strings(project):
     assert all(r["params"]["cap"] == "inf" for r in status + results)
     assert all(r["results"] == {"loss": "nan", "ok": 0.5} for r in status)
     assert not any(isinstance(v, float) and not math.isfinite(v) for r in results for v in r["params"].values())
+
+
+def test_logs_takes_its_spec_first_like_every_command_and_names_a_slip(project):
+    project.notebook("n.ipynb", "y = 1", parameters="k = 0")
+    project.spec("""
+        notebooks:
+          n: {path: n.ipynb, grid: {k: [1, 2]}}
+    """)
+    (project.root / "study.yaml").write_text((project.root / "inheritance.yaml").read_text())
+    shown = [project.cli(*args) for args in (("logs", "n[k=1]"), ("logs", "study.yaml", "n[k=1]"),
+                                             ("logs", "--spec", "study.yaml", "n[k=1]"))]
+    assert len({(p.returncode, p.stdout, p.stderr) for p in shown}) == 1, shown  # the same answer three ways
+    slip = project.cli("logs", "study.yaml")
+    assert slip.returncode == 2 and "Traceback" not in slip.stderr
+    assert slip.stderr == ("nbgraph: error: nbgraph logs study.yaml: that is a spec, not a variant; name the "
+                           "variant too: nbgraph logs study.yaml VARIANT (nbgraph status study.yaml lists them)\n")
+    both = project.cli("logs", "study.yaml", "n[k=1]", "--spec", "inheritance.yaml")
+    assert both.returncode == 2 and "nbgraph logs [SPEC] VARIANT" in both.stderr
+
+
+def test_validate_counts_nodes_and_their_notebook_files(project):
+    project.notebook("model.ipynb", "y = 1", parameters="k = 0")
+    project.spec("""
+        notebooks:
+          svm: {path: model.ipynb, params: {k: 1}}
+          forest: {path: model.ipynb, params: {k: 2}, grid: {depth: [3, 5]}}
+    """)
+    proc = project.cli("validate")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "inheritance.yaml: OK, 2 nodes (1 notebook file), 3 variants\n"
