@@ -146,3 +146,13 @@ def test_validate_counts_nodes_and_their_notebook_files(project):
     proc = project.cli("validate")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "inheritance.yaml: OK, 2 nodes (1 notebook file), 3 variants\n"
+
+
+def test_report_of_a_build_that_never_ran_says_there_is_nothing_to_report(project):
+    project.notebook("n.ipynb", "y = 1")
+    project.spec("notebooks: {n: {path: n.ipynb}}\n")
+    proc = project.cli("report")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr == ("nbgraph: error: nbgraph report: nothing to report: no variant of inheritance.yaml "
+                           "has run yet; run nbgraph run inheritance.yaml first\n")
+    assert not (project.root / "build").exists()  # no empty page, no folder

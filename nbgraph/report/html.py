@@ -42,6 +42,10 @@ WRITTEN = ".nbgraph-report.json"
 
 def write_report(plan: Plan, out_dir: Path | None = None, *, force: bool = False) -> Report:
     """Write the page and the rendered notebooks; returns where they are."""
+    if all(item.record is None for item in plan.items):
+        spec = plan.spec.file.name
+        raise PlotError(f"nbgraph report: nothing to report: no variant of {spec} has run yet; "
+                        f"run nbgraph run {spec} first", path=str(plan.spec.file))
     out = Path(out_dir) if out_dir is not None else plan.spec.build_dir / REPORT_DIR
     earlier = earlier_report(out, force)
     try:
