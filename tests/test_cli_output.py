@@ -156,3 +156,18 @@ def test_report_of_a_build_that_never_ran_says_there_is_nothing_to_report(projec
     assert proc.stderr == ("nbgraph: error: nbgraph report: nothing to report: no variant of inheritance.yaml "
                            "has run yet; run nbgraph run inheritance.yaml first\n")
     assert not (project.root / "build").exists()  # no empty page, no folder
+
+
+def test_plot_tells_apart_two_nodes_of_one_notebook_by_their_fixed_parameters(project):
+    project.notebook("model.ipynb", "y = 1", parameters="C = 0\nkernel = 'linear'")
+    project.spec("""
+        notebooks:
+          svm: {path: model.ipynb, params: {C: 1, kernel: rbf}}
+          plain: {path: model.ipynb}
+    """)
+    dot = project.cli("plot", "--format", "dot")
+    assert dot.returncode == 0, dot.stderr
+    assert 'label="svm\\nmodel.ipynb  C=1, kernel=rbf\\n' in dot.stdout, dot.stdout
+    assert 'label="plain\\nmodel.ipynb\\n' in dot.stdout, dot.stdout
+    mermaid = project.cli("plot", "--format", "mermaid")
+    assert "<b>svm</b><br/>model.ipynb  C=1, kernel=rbf<br/>" in mermaid.stdout, mermaid.stdout

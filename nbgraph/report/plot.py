@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import PlotError
 from ..graph import node_order
-from ..names import plot_file
+from ..names import format_value, plot_file
 from ..plan import Plan
 from ..records import FAILED, PENDING, SKIPPED, SUCCEEDED
 
@@ -48,6 +48,8 @@ class NodeSummary:
     counts: Counter = field(default_factory=Counter)
     stale: int = 0
     parents: tuple[str, ...] = ()
+    #: the node's fixed parameters (``params:``): what tells apart two nodes of one notebook
+    params: tuple[tuple[str, str], ...] = ()
 
     @property
     def status(self) -> str:
@@ -56,6 +58,11 @@ class NodeSummary:
             if self.counts.get(status):
                 return status
         return SUCCEEDED if self.variants else PENDING
+
+    def notebook_text(self) -> str:
+        """The notebook and, if any, the fixed parameters: ``model.ipynb  C=1, kernel=rbf``."""
+        fixed = ", ".join(f"{k}={v}" for k, v in self.params)
+        return f"{self.notebook}  {fixed}" if fixed else self.notebook
 
     def grid_text(self) -> str:
         return " × ".join(f"{k} ({n})" for k, n in self.grid)
@@ -84,7 +91,8 @@ def summarize(plan: Plan) -> list[NodeSummary]:
         except ValueError:
             notebook = str(node.path)
         out[name] = NodeSummary(name=name, notebook=notebook, grid=[(k, len(v)) for k, v in node.grid],
-                                variants=0, parents=tuple(node.parents))
+                                variants=0, parents=tuple(node.parents),
+                                params=tuple((k, format_value(v)) for k, v in node.params.items()))
     for item in plan.items:
         summary = out[item.variant.node]
         summary.variants += 1
@@ -98,7 +106,7 @@ def to_dot(summaries: list[NodeSummary]) -> str:
              '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
     for s in summaries:
         fill, edge = COLORS[s.status]
-        label = "\\n".join(filter(None, [s.name, s.notebook, s.grid_text(), s.count_text()]))
+        label = "\\n".join(filter(None, [s.name, s.notebook_text(), s.grid_text(), s.count_text()]))
         lines.append(f'  "{s.name}" [label="{_dot_escape(label)}", fillcolor="{fill}", color="{edge}"];')
     for s in summaries:
         for p in s.parents:
@@ -115,7 +123,7 @@ def to_mermaid(summaries: list[NodeSummary]) -> str:
     ids = {s.name: f"n{i}" for i, s in enumerate(summaries)}
     lines = ["flowchart TD", _MARK_LINES["mermaid"]]
     for s in summaries:
-        label = "<br/>".join(filter(None, [f"<b>{s.name}</b>", s.notebook, s.grid_text(), s.count_text()]))
+        label = "<br/>".join(filter(None, [f"<b>{s.name}</b>", s.notebook_text(), s.grid_text(), s.count_text()]))
         lines.append(f'  {ids[s.name]}["{label.replace(chr(34), "#quot;")}"]:::{s.status}')
     for s in summaries:
         for p in s.parents:
@@ -186,7 +194,7 @@ def draw(summaries: list[NodeSummary], title: str = ""):
                                     boxstyle="round,pad=0,rounding_size=0.12", fc=fill, ec=edge, lw=1.8, zorder=2))
         top = y + BOX_H / 2
         ax.text(x, top - 0.25, _fit(s.name, 28), ha="center", va="center", fontsize=11.5, weight="bold", zorder=3)
-        ax.text(x, top - 0.52, _fit(s.notebook, 34), ha="center", va="center", fontsize=8, color="#333333",
+        ax.text(x, top - 0.52, _fit(s.notebook_text(), 40), ha="center", va="center", fontsize=8, color="#333333",
                 family="monospace", zorder=3)
         ax.text(x, top - 0.78, _fit(s.grid_text() or "no grid", 40), ha="center", va="center", fontsize=8.5,
                 color="#222222" if s.grid else "#888888", zorder=3)
