@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -124,8 +127,7 @@ def connection_files(folder: Path) -> list[Path]:
 
 def test_kill_9_leaves_no_kernel_connection_file_once_the_next_run_is_done(project):
     slow_project(project)
-    tmp = project.root / "tmp"
-    tmp.mkdir()
+    tmp = Path(tempfile.mkdtemp(prefix="k9-"))  # short: a Unix socket's path fits in 107 bytes
     env = {**os.environ, "TMPDIR": str(tmp)}
     others = tmp / f"nbgraph-{os.getuid()}" / "kernel-999999999-0123abcd-elsewhere.json"  # another machine's: kept
     others.parent.mkdir(mode=0o700)
@@ -133,6 +135,8 @@ def test_kill_9_leaves_no_kernel_connection_file_once_the_next_run_is_done(proje
     proc = start(project, env=env)
     kernels = wait_for_pids(project, 2, proc)
     assert len(connection_files(tmp)) == 3  # the two running kernels' (base's was removed when it ended)
+    sockets = tmp / f"nbgraph-{os.getuid()}"
+    assert len(list(sockets.glob("*.ipc-*"))) == 2 * 5  # IPC, not TCP: 5 Unix sockets per running kernel
     proc.kill()
     proc.communicate()
     assert wait_dead(kernels)
@@ -143,7 +147,11 @@ def test_kill_9_leaves_no_kernel_connection_file_once_the_next_run_is_done(proje
                            text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     assert connection_files(tmp) == [others]
+    assert not list(sockets.glob("*.ipc-*"))  # the killed kernels' sockets went with their files
     assert oct(others.parent.stat().st_mode & 0o777) == "0o700"
+    logs = list((project.root / "build").rglob("*.log"))
+    assert logs and not [log for log in logs if "without encryption" in log.read_text()]  # ipykernel's TCP warning
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_only_connection_files_of_gone_writers_on_this_machine_are_removed(tmp_path):
@@ -159,9 +167,16 @@ def test_only_connection_files_of_gone_writers_on_this_machine_are_removed(tmp_p
             f"kernel-{gone.pid}-0123abcd-elsewhere.json": True,  # another machine's (a shared folder)
             f"kernel-{os.getpid()}-0123abcd-{_host()}.json": True,  # this process's
             "kernel-1234.json": True,  # not a name nbgraph gives
+            f"kernel-{gone.pid}-0123abcd-{_host()}.ipc-4": False,  # a gone kernel's IPC socket
+            f"kernel-{sleeper.pid}-0123abcd-{_host()}.ipc-4": True,  # a live one's
         }
         for name in names:
-            (tmp_path / name).write_text("{}")
+            if ".ipc-" in name:
+                bound = socket.socket(socket.AF_UNIX)
+                bound.bind(str(tmp_path / name))  # a real socket file, as zmq leaves one behind
+                bound.close()
+            else:
+                (tmp_path / name).write_text("{}")
         remove_stale(tmp_path)
         assert {name: (tmp_path / name).exists() for name in names} == names
     finally:

@@ -9,6 +9,11 @@ stay.  So nbgraph's kernels write theirs to a folder of its own, ``$TMPDIR/nbgra
 (``kernel-<pid>-<random>-<host>.json``), and the first kernel a process starts removes
 the files whose writer is gone.  Never a file of a live process, of another machine
 (a shared temporary folder), or one that nbgraph did not name.
+
+On POSIX the kernels talk over IPC (Unix sockets beside the connection file,
+``<name>.ipc-<port>``, in the same 0700 folder) rather than TCP on 127.0.0.1: no other
+local user can reach them, and ipykernel has no reason to warn, at the top of every
+variant's log, that it runs over TCP without encryption.
 """
 
 from __future__ import annotations
@@ -18,13 +23,16 @@ import re
 import secrets
 import socket
 import stat
+import sys
 import tempfile
 import threading
 from pathlib import Path
 
 from ..procs import pid_alive
 
-_NAME = re.compile(r"^kernel-(?P<pid>\d+)-[0-9a-f]{8}-(?P<host>.+)\.json$")
+_NAME = re.compile(r"^kernel-(?P<pid>\d+)-[0-9a-f]{8}-(?P<host>.+?)(\.json|\.ipc-\d+)$")
+#: a Unix socket's path must fit in ``sockaddr_un`` with its NUL (108 bytes on Linux, 104 elsewhere)
+MAX_SOCKET_PATH = 107 if sys.platform.startswith("linux") else 103
 _lock = threading.Lock()
 _swept = False
 
@@ -63,6 +71,15 @@ def new_connection_file() -> str | None:
     return str(where / f"kernel-{os.getpid()}-{secrets.token_hex(4)}-{_host()}.json")
 
 
+def ipc_prefix(connection_file: str) -> str | None:
+    """The IPC socket prefix beside a connection file (``<name>.ipc``), or None where IPC cannot be
+    used (not POSIX, or a path too long for a Unix socket): the kernel then uses TCP."""
+    prefix = connection_file.removesuffix(".json") + ".ipc"
+    if os.name != "posix" or len(os.fsencode(prefix)) + 6 > MAX_SOCKET_PATH:  # "-<port>"
+        return None
+    return prefix
+
+
 def remove_stale(where: Path) -> list[Path]:
     """Remove the connection files in ``where`` whose writer, on this machine, is no longer running."""
     removed: list[Path] = []
@@ -75,7 +92,7 @@ def remove_stale(where: Path) -> list[Path]:
         return removed
     for entry in entries:
         match = _NAME.match(entry.name)
-        if not match or match["host"] != host or not entry.is_file(follow_symlinks=False):
+        if not match or match["host"] != host or entry.is_dir(follow_symlinks=False) or entry.is_symlink():
             continue
         pid = int(match["pid"])
         if pid == os.getpid() or pid_alive(pid):

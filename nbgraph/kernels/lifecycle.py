@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from ..procs import pid_alive
-from .connection import new_connection_file
+from .connection import ipc_prefix, new_connection_file
 
 _lock = threading.Lock()
 _kernels: dict[str, set[Any]] = {}
@@ -46,6 +46,9 @@ def new_kernel_manager(kernel_name: str | None, fork_from: str | None = None) ->
     connection_file = new_connection_file()  # where the next run removes it, should nbgraph be killed
     if connection_file:
         kw["connection_file"] = connection_file
+        prefix = ipc_prefix(connection_file)
+        if prefix:
+            kw["transport"], kw["ip"] = "ipc", prefix
     if fork_from:
         from .fork.provisioner import ForkKernelManager
 
