@@ -21,6 +21,7 @@ worker (other users' runs on a shared cluster are not touched).
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import threading
 import uuid
 from concurrent.futures import Future
@@ -31,20 +32,40 @@ from ..kernels.run import run_job
 from .base import Executor
 
 
+#: what a failure that is the worker's, not the notebook's, tells the user to give every worker
+WORKER_NEEDS = ("every worker needs nbgraph, the notebooks' kernels, the notebooks at the same paths, the build "
+                "location (with its credentials, for s3:// and other URLs) and the signing key (README: Storage and Dask)")
+
+#: seconds to reach a scheduler before saying it cannot be reached (Dask's own default is 30)
+CONNECT_TIMEOUT = 5
+
+
 def _run_on_worker(job: Job, topic: str | None) -> Outcome:
-    """The task: one variant on a worker; output goes to the client's terminal if asked."""
+    """The task: one variant on a worker; output goes to the client's terminal if asked.
+
+    A failure of the worker's own making (no such kernel there, no access to the build
+    location) says which worker and what workers need, rather than Dask's bare exception.
+    """
+    from distributed import get_worker
+
+    worker = get_worker()
     sink = None
     if topic is not None:
-        from distributed import get_worker
-
-        worker = get_worker()
-
         def sink(variant: str, stream: str, text: str) -> None:
             worker.log_event(topic, [variant, stream, text])
 
-    # a fresh context: Dask runs tasks in a copy of the submitting context, which may carry the
-    # event loop jupyter_core's run_sync remembered there (e.g. Dask's own, already running)
-    return contextvars.Context().run(run_job, job, sink=sink)
+    try:
+        # a fresh context: Dask runs tasks in a copy of the submitting context, which may carry the
+        # event loop jupyter_core's run_sync remembered there (e.g. Dask's own, already running)
+        outcome = contextvars.Context().run(run_job, job, sink=sink)
+    except Exception as e:  # e.g. the build location refused this worker's credentials
+        reason = f"{type(e).__name__}: {e}".strip().splitlines()[0]
+        return Outcome(variant=job.variant, ok=False, output=None, error=f"on Dask worker {worker.address}: "
+                       f"{reason}; {WORKER_NEEDS}")
+    if not outcome.ok and (outcome.error or "").startswith("NoSuchKernel"):
+        error = f"on Dask worker {worker.address}: {outcome.error}; install that kernel there: {WORKER_NEEDS}"
+        outcome = dataclasses.replace(outcome, error=error)
+    return outcome
 
 
 def _kill_run_on_worker(run_id: str) -> int:
@@ -69,13 +90,14 @@ class DaskExecutor(Executor):
                                                          dashboard_address=":0")
                 scheduler = self._cluster
             try:
-                self.client = distributed.Client(scheduler)  # waits distributed.comm.timeouts.connect
+                self.client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
             except OSError as e:
                 from ..errors import NbgraphError
 
                 if self._cluster is not None:
                     self._cluster.close()
-                raise NbgraphError(f"cannot reach the Dask scheduler at {scheduler} ({e}); check the address "
+                raise NbgraphError(f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT} s "
+                                   f"({e}); check the address "
                                    "(--scheduler or 'scheduler:' in the YAML) and that the scheduler is running",
                                    scheduler=str(scheduler)) from None
             self._owns_client = True
