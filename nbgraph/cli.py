@@ -1,12 +1,11 @@
-"""The ``nbgraph`` command: parse arguments, call the library, map errors to exit codes.
+"""The ``nbgraph`` command: parse arguments, call the library, print what it returns.
 
-Exit codes: 0 success, 1 a notebook failed, 2 bad input before anything ran,
-3 nbgraph itself failed, 130 interrupted, 141 output pipe closed (``| head``).  ``--debug`` shows tracebacks.
+Errors become one line and a documented exit code in :mod:`nbgraph.command` (0 success,
+1 a notebook failed, 2 bad input, 3 nbgraph itself failed, 130 interrupted, 141 pipe closed).
 """
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
@@ -16,99 +15,15 @@ sys.modules.setdefault("rfc3987_syntax", None)
 
 import click  # noqa: E402
 
-from .errors import EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, NbgraphError, SelectionError  # noqa: E402
+from .command import SPEC_ARG, Seconds, console, handle_errors, opened  # noqa: E402
+from .errors import NbgraphError, SelectionError  # noqa: E402
+from .extras import DISTRIBUTION  # noqa: E402
 from .spec import DEFAULT_SPEC  # noqa: E402
-
-
-class _Seconds(click.ParamType):
-    """A per-cell timeout, checked as the YAML's ``timeout`` is (so ``nan`` and ``inf`` are refused here)."""
-
-    name = "seconds"
-
-    def convert(self, value, param, ctx):
-        from .spec.checks import timeout_problem
-
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            seconds = value
-        problem = timeout_problem(seconds)
-        if problem:
-            self.fail(f"{value!r} {problem}", param, ctx)
-        return seconds
-
-
-SPEC_ARG = click.argument("spec", required=False, default=DEFAULT_SPEC, type=click.Path(dir_okay=True, path_type=Path))
-
-
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    class _Console(Console):
-        def on_broken_pipe(self) -> None:  # rich's own exits 1, which means "a notebook failed"
-            _silence_stdout()
-            raise SystemExit(EXIT_BROKEN_PIPE)
-
-    return _Console(stderr=stderr, highlight=False, soft_wrap=True)
-
-
-def _opened(spec: Path):
-    """The loaded spec, its build's records mirrored locally first when the build location is a URL."""
-    from .runner import open_build
-    from .spec import load_spec
-
-    loaded = load_spec(spec)
-    open_build(loaded, create=False)  # these commands only look: no build folder made for them
-    return loaded
-
-
-def handle_errors(fn):
-    """Turn nbgraph's errors into one line and an exit code; --debug adds the traceback.
-
-    The exit code is the same with or without --debug: a script must not read a bad spec
-    (2) as a failed notebook (1) because someone turned tracebacks on.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        debug = click.get_current_context().find_root().params.get("debug", False)
-        try:
-            return fn(*args, **kwargs)
-        except NbgraphError as e:
-            _fail(f"nbgraph: error: {e}", e.exit_code, debug)
-        except KeyboardInterrupt:
-            _fail("nbgraph: interrupted", EXIT_INTERRUPTED, debug)
-        except BrokenPipeError:  # `nbgraph status | head`: the reader is gone, nothing to say
-            _silence_stdout()
-            sys.exit(EXIT_BROKEN_PIPE)
-        except Exception as e:
-            hint = "" if debug else " (run with --debug for the traceback)"
-            _fail(f"nbgraph: internal error: {type(e).__name__}: {e}{hint}", EXIT_INTERNAL, debug)
-
-    return wrapper
-
-
-def _fail(line: str, code: int, debug: bool) -> None:
-    """Exit with ``code`` after the one line; with --debug, the traceback above it."""
-    if debug:
-        import traceback
-
-        traceback.print_exc(file=sys.stderr)
-    click.echo(line, err=True)
-    sys.exit(code)
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
-    import os
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
-@click.version_option(package_name="nbgraph")
+@click.version_option(package_name=DISTRIBUTION, prog_name="nbgraph")
 def main(debug: bool) -> None:
     """Notebooks that inherit their parents' kernel state, run as a graph."""
 
@@ -118,7 +33,7 @@ def main(debug: bool) -> None:
 @click.option("--only", "only", multiple=True, metavar="NODE", help="Run only this node's variants (repeatable); parents' snapshots are reused.")
 @click.option("--force", is_flag=True, help="Re-execute even what is up to date.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Variants to run at once (default: number of cores).")
-@click.option("--timeout", type=_Seconds(), default=None, help="Seconds per cell for nodes without their own timeout.")
+@click.option("--timeout", type=Seconds(), default=None, help="Seconds per cell for nodes without their own timeout.")
 @click.option("--strict", is_flag=True, help="Fail a variant whose state has a variable that cannot be snapshotted.")
 @click.option("--dry-run", is_flag=True, help="List what would run and why, and run nothing.")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default=None,
@@ -153,10 +68,10 @@ def run(spec: Path, only, force, jobs, timeout, strict, dry_run, executor, sched
         raise NbgraphError("--scheduler needs the dask executor: add --executor dask (or 'executor: dask' in the YAML)")
     if scheduler and not executor:
         executor = "dask"
-    console = _console()
+    out = console()
     _terminate_as_interrupt()
-    printer = OutputPrinter(console) if log_output else None
-    with make_events(console) as events:
+    printer = OutputPrinter(out) if log_output else None
+    with make_events(out) as events:
         try:
             result = runner.run(loaded, only=only, force=force, jobs=jobs, timeout=timeout, strict=strict,
                                 events=events, executor=executor, scheduler=scheduler, log_output=printer,
@@ -164,7 +79,7 @@ def run(spec: Path, only, force, jobs, timeout, strict, dry_run, executor, sched
         finally:
             if printer is not None:
                 printer.flush()
-    print_summary(console, result)
+    print_summary(out, result)
     if not result.ok:
         sys.exit(1)
 
@@ -235,7 +150,7 @@ def status(spec: Path, as_json: bool) -> None:
     from .plan import make_plan
     from .report.status import status_rows
 
-    rows = status_rows(make_plan(_opened(spec)))
+    rows = status_rows(make_plan(opened(spec)))
     if as_json:
         from .report.jsonout import dumps
 
@@ -243,7 +158,7 @@ def status(spec: Path, as_json: bool) -> None:
         return
     from .report.terminal import print_status
 
-    print_status(_console(), rows)
+    print_status(console(), rows)
 
 
 @main.command()
@@ -259,7 +174,7 @@ def plot(spec: Path, output: Path | None, fmt: str | None, force: bool) -> None:
     from .plan import make_plan
     from .report.plot import plot as draw_plot
 
-    kind, path = draw_plot(make_plan(_opened(spec)), output, fmt, force=force)
+    kind, path = draw_plot(make_plan(opened(spec)), output, fmt, force=force)
     if path is None:
         click.echo(kind, nl=False)
     else:
@@ -279,7 +194,7 @@ def results(spec: Path, fmt: str, sort_key: str | None, nodes, every: bool) -> N
     from .plan import make_plan
     from .report import results as res
 
-    rows = res.result_rows(make_plan(_opened(spec)), nodes=nodes, every=every)
+    rows = res.result_rows(make_plan(opened(spec)), nodes=nodes, every=every)
     if sort_key:
         rows = res.sort_rows(rows, sort_key)
     if fmt == "csv":
@@ -287,7 +202,7 @@ def results(spec: Path, fmt: str, sort_key: str | None, nodes, every: bool) -> N
     elif fmt == "json":
         click.echo(res.to_json(rows))
     else:
-        res.print_table(_console(), rows)
+        res.print_table(console(), rows)
 
 
 @main.command()
@@ -302,7 +217,7 @@ def report(spec: Path, out_dir: Path | None, force: bool) -> None:
     from .plan import make_plan
     from .report.html import write_report
 
-    written = write_report(make_plan(_opened(spec)), out_dir, force=force)
+    written = write_report(make_plan(opened(spec)), out_dir, force=force)
     click.echo(f"wrote {written.index} ({len(written.notebooks)} notebooks)")
 
 

@@ -88,9 +88,9 @@ def test_readme_exit_code_table_matches_the_code():
                           errors.EXIT_INTERNAL, errors.EXIT_INTERRUPTED, errors.EXIT_BROKEN_PIPE}
     drawn = re.findall(r"^\* (\d+) ", errors.__doc__, flags=re.M)
     assert [int(c) for c in drawn] == sorted(table)
-    from nbgraph import cli
+    from nbgraph import command  # where the CLI maps errors to exit codes
 
-    assert (cli.EXIT_INTERNAL, cli.EXIT_INTERRUPTED) == (errors.EXIT_INTERNAL, errors.EXIT_INTERRUPTED)
+    assert (command.EXIT_INTERNAL, command.EXIT_INTERRUPTED) == (errors.EXIT_INTERNAL, errors.EXIT_INTERRUPTED)
 
 
 def test_readme_names_every_error_family_in_the_row_of_its_exit_code():

@@ -309,3 +309,29 @@ def test_key_folders_are_private_whatever_the_umask(project):
     modes = {str(p.relative_to(project.root)): oct(stat.S_IMODE(p.stat().st_mode))
              for p in (key.parent.parent, key.parent, key)}
     assert modes == {"keys": "0o700", "keys/mine": "0o700", "keys/mine/snapshot.key": "0o600"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fork", [True, False])
+def test_views_of_one_unnamed_array_stay_views_of_each_other_in_the_child(project, fork):
+    """A row of a Fortran-ordered matrix that is itself a view (as libraries return them), kept
+    by a ``for`` loop: the child's ``row`` must still alias ``matrix``."""
+    project.notebook("p.ipynb", """
+        import numpy as np
+        big = np.arange(20.0).reshape(4, 5)
+        matrix = np.asfortranarray(big)[:, 1:]      # a view of an array no variable names
+        for row in matrix:
+            pass
+        del big
+        far = np.arange(100_000.0).reshape(1000, 100)[::50]   # its views too far apart: copies
+        far_row = far[1]
+    """)
+    project.notebook("c.ipynb", """
+        row[0] = -1
+        far_row[0] = -1
+        print("aliased", bool((matrix == -1).any()), bool((far == -1).any()), row.flags.f_contiguous)
+    """)
+    project.spec(f"fork: {str(fork).lower()}\nnotebooks:\n  p: {{path: p.ipynb}}\n  c: {{path: c.ipynb, parent: p}}\n")
+    proc = project.cli("run")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "aliased True False" in "".join(outputs_of(project.root / "build" / "c" / "default" / "c.ipynb"))

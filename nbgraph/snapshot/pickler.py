@@ -12,7 +12,8 @@ It is cloudpickle's pickler (the C pickler underneath, protocol 5) with three ch
   :class:`Unpicklable` wherever they are met, so the variable holding them is skipped
   with a reason instead of failing with an obscure error (or being re-opened by dill).
 * A numpy view of an array that is itself a variable is saved as a view of it, so
-  ``part = big[:10]`` stays a view of ``big`` in the child.
+  ``part = big[:10]`` stays a view of ``big`` in the child; views of one unnamed array
+  stay views of each other (see :func:`array_roots`).
 
 Loading needs only the C unpickler and the small rebuild functions below.
 """
@@ -98,25 +99,54 @@ def _view_of(base: Any, offset: int, shape: tuple, strides: tuple, dtype: Any) -
 
 
 def array_roots(values: list[Any]) -> dict[int, Any]:
-    """Arrays that views among ``values`` may be saved as views of, by id.
+    """What views among ``values`` are saved as views of: memory owner's id -> the array to keep.
 
-    The memory owner behind each numpy array variable, when saving it costs nothing
-    beyond saving the variable (the variable covers it: a reshape, a transpose, the
-    array itself), never the huge unnamed base of a small slice.
+    * The memory owner behind a numpy array variable, when saving it costs nothing beyond
+      saving the variable (the variable covers it: a reshape, a transpose, the array itself).
+    * For variables that are views of one owner too big to save whole (``m = big[:, :3]``
+      and ``row = m[1]``, where ``big`` is no variable), the bytes of ``big`` that those views
+      span, as one block, if that span costs at most twice their own copies: ``row`` then
+      stays a view of ``m`` in the child.  Wider apart, each is saved as its own copy.
     """
     numpy = sys.modules.get("numpy")
     if numpy is None:
         return {}
     nd = numpy.ndarray
-    roots = {}
+    roots: dict[int, Any] = {}
+    shared: dict[int, list[Any]] = {}
     for v in values:
         if type(v) is not nd or v.dtype.hasobject:
             continue
         base = _owner(v, nd)
-        if type(base) is nd and base.nbytes <= max(v.nbytes, 1) and \
-                (base.flags.c_contiguous or base.flags.f_contiguous):
+        if type(base) is not nd or not (base.flags.c_contiguous or base.flags.f_contiguous):
+            continue
+        if base.nbytes <= max(v.nbytes, 1):
             roots[id(base)] = base
+        elif base is not v:
+            shared.setdefault(id(base), []).append(v)
+    for key, views in shared.items():
+        if key not in roots and len({id(v) for v in views}) > 1:
+            block = _spanned_block(views, numpy)
+            if block is not None:
+                roots[key] = block
     return roots
+
+
+def _spanned_block(views: list[Any], numpy: Any) -> Any:
+    """The bytes of the views' common owner from the first to the last byte any of them reaches,
+    as a 1-D uint8 view of it; None if that is more than twice the views' own sizes."""
+    base = _owner(views[0], numpy.ndarray)
+    start = base.__array_interface__["data"][0]
+    low, high = [], []
+    for v in views:
+        at = v.__array_interface__["data"][0]
+        low.append(at + sum((n - 1) * s for n, s in zip(v.shape, v.strides) if s < 0 and n))
+        high.append(at + sum((n - 1) * s for n, s in zip(v.shape, v.strides) if s > 0 and n) + v.itemsize)
+    first, end = min(low), max(high)
+    if end - first > 2 * sum(v.nbytes for v in views) or 0 in (v.size for v in views):
+        return None
+    memory = base if base.flags.c_contiguous else base.T  # same memory, exported as one block
+    return numpy.ndarray((end - first,), dtype=numpy.uint8, buffer=memory, offset=first - start)
 
 
 def _owner(array: Any, ndarray: type) -> Any:
@@ -162,11 +192,12 @@ def pickler_class(ns: MutableMapping[str, Any], roots: dict[int, Any]) -> type:
 
 
 def _reduce_view(obj: Any, roots: dict[int, Any], ndarray: type) -> tuple | None:
-    base = _owner(obj, ndarray)
-    if base is obj or id(base) not in roots or obj.dtype.hasobject:
+    owner = _owner(obj, ndarray)
+    root = roots.get(id(owner))
+    if owner is obj or root is None or root is obj or obj.dtype.hasobject:
         return None
-    offset = obj.__array_interface__["data"][0] - base.__array_interface__["data"][0]
-    return (_view_of, (base, offset, obj.shape, obj.strides, obj.dtype))
+    offset = obj.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+    return (_view_of, (root, offset, obj.shape, obj.strides, obj.dtype))
 
 
 class DillBlob:
