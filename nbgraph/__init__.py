@@ -26,6 +26,7 @@ _LAZY = {
     "load_spec": ("nbgraph.spec", "load_spec"),
     "run": ("nbgraph.runner", "run"),
     "record": ("nbgraph.notebook.record", "record"),
+    "results": ("nbgraph.table", "results"),
     "inherit_from": ("nbgraph.notebook.inherit", "inherit_from"),
     "Inherited": ("nbgraph.notebook.provenance", "Inherited"),
     **{name: ("nbgraph.errors", name) for name in _ERRORS},

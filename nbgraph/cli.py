@@ -188,13 +188,27 @@ def plot(spec: Path, output: Path | None, fmt: str | None, force: bool) -> None:
               help="Sort by a recorded value or parameter; -KEY (e.g. --sort=-accuracy) sorts descending.")
 @click.option("--node", "nodes", multiple=True, metavar="NODE", help="Only this node's variants (repeatable).")
 @click.option("--all", "every", is_flag=True, help="Every variant, also those that recorded nothing.")
+@click.option("--plot", "metric", metavar="METRIC", default=None,
+              help="Write a chart of this recorded number across the variants instead of the table.")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The chart's file, .png or .svg (default: <build_dir>/charts/METRIC.png).")
+@click.option("--force", is_flag=True, help="Replace an -o file that nbgraph did not write.")
 @handle_errors
-def results(spec: Path, fmt: str, sort_key: str | None, nodes, every: bool) -> None:
-    """One row per variant: its parameters and the values it recorded with nbgraph.record."""
+def results(spec: Path, fmt: str, sort_key: str | None, nodes, every: bool, metric: str | None,
+            output: Path | None, force: bool) -> None:
+    """One row per variant: its parameters and the values it (and its ancestors) recorded with nbgraph.record."""
     from .plan import make_plan
     from .report import results as res
 
-    rows = res.result_rows(make_plan(opened(spec)), nodes=nodes, every=every)
+    loaded = opened(spec)
+    rows = res.result_rows(make_plan(loaded), nodes=nodes, every=every)
+    if metric is not None:
+        from .report.charts import chart_path, write_chart
+
+        click.echo(f"wrote {write_chart(rows, metric, output or chart_path(loaded.build_dir, metric), force=force)}")
+        return
+    if output is not None:
+        raise SelectionError("-o names a chart's file: add --plot METRIC")
     if sort_key:
         rows = res.sort_rows(rows, sort_key)
     if fmt == "csv":

@@ -31,6 +31,7 @@ LOCK_FILE = ".nbgraph.lock"
 REPORT_DIR = "report"
 PLOT_STEM = "graph"
 PLOT_DEFAULT_FORMATS = ("png", "svg")
+CHARTS_DIR = "charts"
 
 
 def plot_file(fmt: str) -> str:
@@ -43,6 +44,7 @@ OWN_ENTRIES: Mapping[str, str] = {
     LOCK_FILE: "the lock of a running build",
     REPORT_DIR: "the page of nbgraph report",
     **{plot_file(f): "the picture of nbgraph plot" for f in PLOT_DEFAULT_FORMATS},
+    CHARTS_DIR: "the charts of nbgraph results --plot",
 }
 
 #: a node's folder is one path component; with the variant folders' cap it keeps every
@@ -109,6 +111,14 @@ def slug(identity: tuple[tuple[str, Any], ...]) -> str:
     if len(encoded) == _KEEP + 1 + _DIGEST and encoded[_KEEP] == "-" and _HEX.issuperset(encoded[_KEEP + 1:]):
         return f"{encoded[:_KEEP]}%2D{encoded[_KEEP + 1:]}"  # not a hashed name, whatever it looks like
     return encoded
+
+
+def chart_file(metric: str, fmt: str) -> str:
+    """The file name of a recorded value's chart: the name percent-encoded as folders are (capped)."""
+    encoded = _encode(metric)
+    if len(encoded) > _CAP:
+        encoded = f"{encoded[:_KEEP]}-{hashlib.sha256(metric.encode('utf-8', 'surrogatepass')).hexdigest()[:_DIGEST]}"
+    return f"{encoded}.{fmt}"
 
 
 def _encode(text: str) -> str:

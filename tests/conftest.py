@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -121,3 +122,20 @@ def s3():
     yield endpoint, client
     mp.undo()
     server.stop()
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+def chromium() -> str | None:
+    """Debian's Chromium (``.ci/run`` installs it), or None."""
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def browser_dom(browser: str, page: Path, profile: Path, fragment: str = "") -> str:
+    """The page's DOM after a real headless browser loaded it and ran its scripts."""
+    done = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
+                           page.as_uri() + fragment], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout

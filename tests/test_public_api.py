@@ -10,6 +10,7 @@ PUBLIC = {
     "load_spec",
     "run",
     "record",
+    "results",
     "inherit_from",
     "Inherited",
     "NbgraphError",

@@ -31,12 +31,16 @@ def test_yaml_key_tables_list_exactly_the_keys_the_spec_accepts():
 
 def test_command_synopsis_has_every_command_and_option():
     synopsis = README.split("## Commands\n\n```\n", 1)[1].split("```", 1)[0]
-    lines = {line.split()[1]: line for line in synopsis.splitlines() if line.startswith("nbgraph ")}
+    lines: dict[str, str] = {}
+    for line in synopsis.splitlines():
+        if line.startswith("nbgraph "):
+            name = line.split()[1]
+            lines[name] = line
+        else:  # a command's synopsis continued on an indented line
+            lines[name] += " " + line
     assert set(lines) == set(main.commands)
     for name, command in main.commands.items():
         text = lines[name]
-        if name == "run":  # continued on the next line
-            text = synopsis.split("nbgraph logs", 1)[0]
         for param in command.params:
             if isinstance(param, click.Option) and param.name != "help":
                 assert any(opt in text for opt in param.opts), f"nbgraph {name}: {param.opts} not in the README"

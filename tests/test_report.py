@@ -19,7 +19,7 @@ import pytest
 
 import nbgraph
 
-from conftest import run_cli, write_notebook, write_spec
+from conftest import browser_dom, chromium, run_cli, write_notebook, write_spec
 
 pytestmark = pytest.mark.slow  # every test here runs real kernels
 
@@ -124,30 +124,15 @@ def test_plot_images_and_text(study, tmp_path):
     assert bad.returncode == 2 and ".png, .svg, .dot or .mmd" in bad.stderr
 
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
-
-
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-def _dom(browser: str, page: Path, profile: Path) -> str:
-    done = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
-
-
-@pytest.mark.skipif(_chromium() is None, reason="no chromium binary: apt-get install chromium (.ci/run does)")
+@pytest.mark.skipif(chromium() is None, reason="no chromium binary: apt-get install chromium (.ci/run does)")
 def test_report_in_headless_chromium(study, tmp_path):
     out = tmp_path / "site"
     done = cli(study, "report", "-o", str(out))
     assert done.returncode == 0, done.stderr
     assert "(5 notebooks)" in done.stdout  # after was skipped: it has no executed notebook
 
-    browser = _chromium()
-    dom = _dom(browser, out / "index.html", tmp_path / "profile")
+    browser = chromium()
+    dom = browser_dom(browser, out / "index.html", tmp_path / "profile")
     assert "6 variants: 4 succeeded, 1 failed, 1 skipped, 0 never ran" in dom
     assert 'id="graph" src="graph.svg"' in dom and (out / "graph.svg").is_file()
     # the results table: one row per recorded variant, with its values
@@ -160,7 +145,7 @@ def test_report_in_headless_chromium(study, tmp_path):
     assert 'data-variant="after" data-status="skipped"' in variants
     # a link to the executed notebook, rendered: open it in the browser too
     assert 'href="notebooks/a/x=2.html"' in dom
-    notebook_dom = _dom(browser, out / "notebooks" / "a" / "x=2.html", tmp_path / "profile2")
+    notebook_dom = browser_dom(browser, out / "notebooks" / "a" / "x=2.html", tmp_path / "profile2")
     assert "marker-output 2" in notebook_dom and "score = 10.5" in notebook_dom
 
 

@@ -165,8 +165,9 @@ def test_the_names_refused_are_exactly_what_nbgraph_writes_beside_node_folders(n
     """One list (nbgraph.names.OWN_ENTRIES) for the lock, the plots and the report: a new one cannot be forgotten."""
     from nbgraph.names import OWN_ENTRIES
 
+    nbs.notebook("a.ipynb", "import nbgraph\nnbgraph.record('score', 0.5)")
     nbs.spec("notebooks:\n  a: {path: a.ipynb, grid: {p: [a/b]}}\n")
-    for command in (["run"], ["plot"], ["plot", "--format", "svg"], ["report"]):
+    for command in (["run"], ["plot"], ["plot", "--format", "svg"], ["report"], ["results", "--plot", "score"]):
         proc = nbs.cli(*command)
         assert proc.returncode == 0, (command, proc.stdout + proc.stderr)
     written = {p.name for p in (nbs.root / "build").iterdir()} - {"a"}

@@ -1,6 +1,7 @@
 """``nbgraph report``: a static HTML page to look at a whole study in a browser.
 
-``<out>/index.html`` shows the graph picture, the results table and every variant's
+``<out>/index.html`` shows the graph picture, the results table (sortable) with a chart per
+recorded number (``<out>/charts/``), and every variant's
 status, each linking to its executed notebook rendered to HTML with nbconvert under
 ``<out>/notebooks/``.  Everything is relative links and inline CSS, so the folder can be
 zipped, copied or served as is.  Notebooks are rendered again only when they changed.
@@ -26,7 +27,8 @@ from ..names import REPORT_DIR
 from ..plan import Plan
 from ..records import FAILED, PENDING, SKIPPED, SUCCEEDED
 from .plot import COLORS, summarize, write_image
-from .results import result_rows, table_cells
+from .results import ResultRow, result_rows
+from .results_html import STYLE as RESULTS_STYLE, chart_targets, results_section, write_charts
 
 
 @dataclass
@@ -56,15 +58,19 @@ def write_report(plan: Plan, out_dir: Path | None = None, *, force: bool = False
     graph: Path | None = out / "graph.svg"
     index = out / "index.html"
     targets = notebook_targets(plan, out / "notebooks")
-    ours = {_rel(p, out) for p in (index, graph, *targets.values())}
+    rows = result_rows(plan)
+    chart_files = chart_targets(rows, out / "charts")
+    ours = {_rel(p, out) for p in (index, graph, *targets.values(), *chart_files.values())}
     _write_list(out, plan, earlier | ours)  # before anything: a crash leaves nothing unlisted
     try:
         write_image(summarize(plan), graph, "svg", title=plan.spec.file.name)
     except PlotError:
         graph = None
     notebooks = render_notebooks(plan, targets, fresh={t for t in targets.values() if _rel(t, out) not in earlier})
-    atomic_write_text(index, _page(plan, out, graph, notebooks))
-    written = {_rel(p, out) for p in (index, *notebooks.values())} | ({_rel(graph, out)} if graph else set())
+    charts = write_charts(rows, chart_files)
+    atomic_write_text(index, _page(plan, out, graph, notebooks, rows, charts))
+    written = {_rel(p, out) for p in (index, *notebooks.values(), *charts.values())} | \
+        ({_rel(graph, out)} if graph else set())
     for rel in sorted(earlier - written):  # a variant no longer in the graph, a picture not made
         _remove_written(out, rel)
     _write_list(out, plan, written)
@@ -167,7 +173,8 @@ td.num { text-align: right; }
 """
 
 
-def _page(plan: Plan, out: Path, graph: Path | None, notebooks: dict[str, Path]) -> str:
+def _page(plan: Plan, out: Path, graph: Path | None, notebooks: dict[str, Path], rows: list[ResultRow],
+          charts: dict[str, Path]) -> str:
     spec = plan.spec
     items = plan.items
     counts = {s: 0 for s in (SUCCEEDED, FAILED, SKIPPED, PENDING)}
@@ -177,7 +184,7 @@ def _page(plan: Plan, out: Path, graph: Path | None, notebooks: dict[str, Path])
     e = html.escape
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>nbgraph report: {e(spec.file.name)}</title>", f"<style>{_STYLE}</style></head><body>",
+        f"<title>nbgraph report: {e(spec.file.name)}</title>", f"<style>{_STYLE}{RESULTS_STYLE}</style></head><body>",
         f"<h1>nbgraph report: {e(spec.file.name)}</h1>",
         f'<p class="meta" id="summary">{len(items)} variants: {counts[SUCCEEDED]} succeeded, {counts[FAILED]} failed, '
         f"{counts[SKIPPED]} skipped, {counts[PENDING]} never ran; {stale} would run next time. "
@@ -187,7 +194,10 @@ def _page(plan: Plan, out: Path, graph: Path | None, notebooks: dict[str, Path])
         parts.append(f'<h2>Graph</h2><img class="graph" id="graph" src="{e(_rel(graph, out))}" alt="notebook graph">')
     else:
         parts.append(f"<h2>Graph</h2><p>The picture needs matplotlib: <code>{e(install_hint('plot'))}</code>.</p>")
-    parts.append(_results_section(plan, out, notebooks))
+    def cell(row: ResultRow, column: int, text: str) -> str:
+        return f"<td>{_link(row.name, out, notebooks) if column == 0 else _badge(row.status)}</td>"
+
+    parts.append(results_section(rows, cell, {m: _rel(p, out) for m, p in charts.items()}))
     parts.append(_variants_section(plan, out, notebooks))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
@@ -203,31 +213,6 @@ def _link(name: str, out: Path, notebooks: dict[str, Path]) -> str:
 def _badge(status: str) -> str:
     fill, edge = COLORS.get(status, COLORS[PENDING])
     return f'<span class="status" style="background:{fill};border-color:{edge}">{html.escape(status)}</span>'
-
-
-def _results_section(plan: Plan, out: Path, notebooks: dict[str, Path]) -> str:
-    rows = result_rows(plan)
-    if not any(r.results for r in rows):
-        return ('<h2>Results</h2><p id="results">No values recorded yet: call '
-                '<code>nbgraph.record("name", value)</code> in a notebook.</p>')
-    header, body = table_cells(rows)
-    lines = ['<h2>Results</h2><table id="results"><thead><tr>']
-    lines += [f"<th>{html.escape(h)}</th>" for h in header]
-    lines.append("</tr></thead><tbody>")
-    for row, cells in zip(rows, body):
-        tds = [f"<td>{_link(row.name, out, notebooks)}</td>", f"<td>{_badge(row.status)}</td>"]
-        tds += [f'<td{" class=num" if _is_number(c) else ""}>{html.escape(c)}</td>' for c in cells[2:]]
-        lines.append(f'<tr data-variant="{html.escape(row.name)}">{"".join(tds)}</tr>')
-    lines.append("</tbody></table>")
-    return "\n".join(lines)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _variants_section(plan: Plan, out: Path, notebooks: dict[str, Path]) -> str:

@@ -12,6 +12,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import PlotError
 from ..graph import node_order
@@ -304,13 +305,17 @@ def _png_software(data: bytes) -> str:
 
 def write_image(summaries: list[NodeSummary], path: Path, fmt: str, title: str = "") -> None:
     """Render to a temporary name beside ``path``, then rename (atomic)."""
-    import io
+    save_figure(draw(summaries, title), path, fmt)
 
-    from ..fsutil import atomic_write_bytes
+
+def save_figure(fig: Any, path: Path, fmt: str) -> None:
+    """A matplotlib figure as PNG or SVG with nbgraph's mark (see :data:`MARK`), written atomically."""
+    import io
 
     import matplotlib
 
-    fig = draw(summaries, title)
+    from ..fsutil import atomic_write_bytes
+
     buf = io.BytesIO()
     metadata = {"Date": None} if fmt == "svg" else {"Software": f"{MARK} (matplotlib {matplotlib.__version__})"}
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "nbgraph"}):  # real, searchable text
@@ -320,4 +325,3 @@ def write_image(summaries: list[NodeSummary], path: Path, fmt: str, title: str =
         first, sep, rest = data.partition(b"\n")
         data = first + sep + _MARK_LINES["svg"].encode() + b"\n" + rest
     atomic_write_bytes(path, data)
-

@@ -1,8 +1,11 @@
-"""One row per variant: its parameters and the values its notebook recorded.
+"""One row per variant: its parameters, the values its notebook recorded, and its ancestors'.
 
 The rows come from the variants' records (the commit point of a run), so ``nbgraph
 results`` shows what the last runs produced, and the status says whether a row is
-current.  Rows render as a terminal table, CSV or JSON.
+current.  A study often records its metrics at different levels (rows loaded in ``load``,
+a score in ``train``), so a row also carries what its ancestors recorded, named
+``node.name`` (``inherited``).  Rows render as a terminal table, CSV, JSON or a table for
+Python (:func:`results`).
 """
 
 from __future__ import annotations
@@ -29,10 +32,16 @@ class ResultRow:
     params: dict[str, Any] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     output: str | None = None
+    #: what its ancestors recorded, as ``node.name`` (the nearest ancestor first)
+    inherited: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "node": self.node, "status": self.status, "stale": self.stale,
-                "params": self.params, "results": self.results, "output": self.output}
+                "params": self.params, "results": self.results, "output": self.output, "inherited": self.inherited}
+
+    def values(self) -> dict[str, Any]:
+        """Its own results and its ancestors', one mapping (own names win)."""
+        return {**self.inherited, **self.results}
 
 
 def result_rows(plan: Plan, *, nodes: Iterable[str] = (), every: bool = False) -> list[ResultRow]:
@@ -51,20 +60,39 @@ def result_rows(plan: Plan, *, nodes: Iterable[str] = (), every: bool = False) -
             name=item.variant.name, node=item.variant.node,
             status=record.status if record else PENDING, stale=item.decision.stale,
             params=dict(item.variant.params), results=dict(record.results) if record else {},
-            output=record.output if record else None))
+            output=record.output if record else None, inherited=_ancestors_results(plan, item.variant.name)))
     if not every and any(r.results for r in rows):
         rows = [r for r in rows if r.results]
     return rows
 
 
+def _ancestors_results(plan: Plan, name: str) -> dict[str, Any]:
+    """``node.result`` of every ancestor variant that recorded something, nearest first."""
+    found: dict[str, Any] = {}
+    seen = {name}
+    queue = list(plan.by_name[name].variant.parents)
+    while queue:
+        parent = queue.pop(0)
+        if parent in seen or parent not in plan.by_name:
+            continue
+        seen.add(parent)
+        item = plan.by_name[parent]
+        for key, value in (item.record.results if item.record else {}).items():
+            found.setdefault(f"{item.variant.node}.{key}", value)
+        queue.extend(item.variant.parents)
+    return found
+
+
 def columns(rows: Sequence[ResultRow]) -> tuple[list[str], list[str]]:
-    """Parameter names and result names, in order of first appearance."""
+    """Parameter names and value names (own results, then the ancestors'), in order of first appearance."""
     params: dict[str, None] = {}
     results: dict[str, None] = {}
+    inherited: dict[str, None] = {}
     for row in rows:
         params.update(dict.fromkeys(row.params))
         results.update(dict.fromkeys(row.results))
-    return list(params), list(results)
+        inherited.update(dict.fromkeys(row.inherited))
+    return list(params), list(results) + [k for k in inherited if k not in results]
 
 
 def sort_rows(rows: list[ResultRow], key: str) -> list[ResultRow]:
@@ -80,8 +108,8 @@ def sort_rows(rows: list[ResultRow], key: str) -> list[ResultRow]:
         raise SelectionError(f"--sort {key}: no recorded value or parameter named {name!r}; known: {known}")
 
     def value(row: ResultRow) -> Any:
-        if name in row.results:
-            return row.results[name]
+        if name in row.values():
+            return row.values()[name]
         if name in row.params:
             return row.params[name]
         return getattr(row, name, None) if name in ("name", "status", "node") else None
@@ -121,7 +149,7 @@ def to_csv(rows: Sequence[ResultRow]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(_header(params, results))
     for row in rows:
-        cells = [row.name, row.status, *(row.params.get(p) for p in params), *(row.results.get(r) for r in results)]
+        cells = [row.name, row.status, *(row.params.get(p) for p in params), *(row.values().get(r) for r in results)]
         writer.writerow(["" if c is None else c if isinstance(c, (str, int, float)) else json.dumps(c) for c in cells])
     return out.getvalue()
 
@@ -134,26 +162,35 @@ def to_json(rows: Sequence[ResultRow]) -> str:
 def table_cells(rows: Sequence[ResultRow]) -> tuple[list[str], list[list[str]]]:
     """Header and text cells, shared by the terminal table and the HTML report."""
     params, results = columns(rows)
-    fmt = {r: _column_format([row.results.get(r) for row in rows]) for r in results}
+    fmt = {r: column_format([row.values().get(r) for row in rows]) for r in results}
     body = [[row.name, row.status + (" (stale)" if row.stale and row.status != PENDING else ""),
              *("" if p not in row.params else format_value(row.params[p]) for p in params),
-             *(fmt[r](row.results.get(r)) for r in results)] for row in rows]
+             *(fmt[r](row.values().get(r)) for r in results)] for row in rows]
     return _header(params, results), body
 
 
-def _column_format(values: list[Any]):
-    """Floats of one column with the same number of decimals (at most 4 significant), for alignment."""
-    floats = [v for v in values if isinstance(v, float)]
-    if not floats or any(abs(v) >= 1e6 or (v and abs(v) < 1e-3) for v in floats):
+def is_number(value: Any) -> bool:
+    """A finite int or float (not a bool): what a chart or a numeric column holds."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and \
+        value not in (float("inf"), float("-inf"))
+
+
+def column_format(values: list[Any]):
+    """One number format per column: its numbers with the same decimals (at most 4 significant),
+    ints among floats included; a column spanning wide magnitudes in one notation (``.4g``)."""
+    numbers = [v for v in values if is_number(v)]
+    if not any(isinstance(v, float) for v in numbers):
         return result_text
+    if any(abs(v) >= 1e6 or (v and abs(v) < 1e-3) for v in numbers):
+        return lambda value: f"{value:.4g}" if is_number(value) else result_text(value)
     decimals = 0
-    for v in floats:
-        text = f"{v:.4g}"
+    for v in numbers:
+        text = f"{float(v):.4g}"
         if "." in text:
             decimals = max(decimals, len(text.split(".")[1]))
 
     def fmt(value: Any) -> str:
-        return f"{value:.{decimals}f}" if isinstance(value, float) else result_text(value)
+        return f"{value:.{decimals}f}" if is_number(value) else result_text(value)
 
     return fmt
 
