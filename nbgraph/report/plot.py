@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import PlotError
 from ..graph import node_order
-from ..names import plot_file
+from ..names import format_value, plot_file
 from ..plan import Plan
 from ..records import FAILED, PENDING, SKIPPED, SUCCEEDED
 
@@ -48,6 +48,8 @@ class NodeSummary:
     counts: Counter = field(default_factory=Counter)
     stale: int = 0
     parents: tuple[str, ...] = ()
+    #: a list grid: each mapping's text (``model=svm × C (2)``), shown joined by `` | ``
+    grid_items: tuple[str, ...] = ()
 
     @property
     def status(self) -> str:
@@ -58,6 +60,8 @@ class NodeSummary:
         return SUCCEEDED if self.variants else PENDING
 
     def grid_text(self) -> str:
+        if self.grid_items:
+            return " | ".join(self.grid_items)
         return " × ".join(f"{k} ({n})" for k, n in self.grid)
 
     def count_text(self) -> str:
@@ -84,13 +88,21 @@ def summarize(plan: Plan) -> list[NodeSummary]:
         except ValueError:
             notebook = str(node.path)
         out[name] = NodeSummary(name=name, notebook=notebook, grid=[(k, len(v)) for k, v in node.grid],
-                                variants=0, parents=tuple(node.parents))
+                                variants=0, parents=tuple(node.parents), grid_items=_grid_items(node))
     for item in plan.items:
         summary = out[item.variant.node]
         summary.variants += 1
         summary.counts[item.record.status if item.record else PENDING] += 1
         summary.stale += item.decision.stale
     return list(out.values())
+
+
+def _grid_items(node) -> tuple[str, ...]:
+    """A list grid's mappings as text: a parameter with one value shows it (``model=svm``), others their count."""
+    if node.grid_list is None:
+        return ()
+    return tuple(" × ".join(f"{k}={format_value(v[0])}" if len(v) == 1 else f"{k} ({len(v)})" for k, v in block)
+                 or "no parameters" for block in node.grid_list)
 
 
 def to_dot(summaries: list[NodeSummary]) -> str:
@@ -187,7 +199,7 @@ def draw(summaries: list[NodeSummary], title: str = ""):
         ax.text(x, top - 0.52, _fit(s.notebook, 34), ha="center", va="center", fontsize=8, color="#333333",
                 family="monospace", zorder=3)
         ax.text(x, top - 0.78, _fit(s.grid_text() or "no grid", 40), ha="center", va="center", fontsize=8.5,
-                color="#222222" if s.grid else "#888888", zorder=3)
+                color="#222222" if s.grid or s.grid_items else "#888888", zorder=3)
         ax.text(x, top - 1.02, _fit(s.count_text(), 40), ha="center", va="center", fontsize=8.5, zorder=3)
         _status_bar(ax, Rectangle, s, x - BOX_W / 2 + 0.15, y - BOX_H / 2 + 0.1, BOX_W - 0.3, 0.09)
     handles = [Patch(facecolor=COLORS[k][0], edgecolor=COLORS[k][1], label=LABELS[k]) for k in ORDER]
