@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from .errors import NbgraphError, SpecError
 from .fsutil import atomic_write_text
-from .nbfile import read_notebook
+from .nbfile import TEXT_FORMATS, read_notebook
 from .spec import NAME_RE, PARAM_RE, Spec, load_spec
 from .spec.load import PlainLoader
 
@@ -126,8 +126,9 @@ def add_node(spec_path: str | Path, notebook: str | Path, parent: str, *, grid: 
     spec = load_spec(spec_path)
     here = Path(cwd) if cwd is not None else Path.cwd()
     nb_path = (here / Path(notebook).expanduser()).resolve()
-    if nb_path.suffix != ".ipynb":
-        raise SpecError(f"{notebook}: a notebook path must end in .ipynb", field="path")
+    if nb_path.suffix != ".ipynb" and nb_path.suffix not in TEXT_FORMATS:
+        raise SpecError(f"{notebook}: a notebook path must end in .ipynb, .py (a percent-format script) "
+                        "or .md (MyST)", field="path")
     if not nb_path.exists() and spec.root not in nb_path.parents:
         raise SpecError(f"{notebook}: {nb_path} does not exist and is outside {spec.root}, the folder of "
                         f"{spec.file.name}; nbgraph add creates notebooks only there: choose a path under it, "
@@ -244,7 +245,12 @@ def write_child_notebook(path: Path, parent_notebook: Path, defaults: dict[str, 
     cell.metadata["tags"] = ["parameters"]
     nb.cells.append(cell)
     nb.cells.append(nbformat.v4.new_code_cell(""))
-    atomic_write_text(path, nbformat.writes(nb))  # its folders too, never writable by others
+    if path.suffix in TEXT_FORMATS:  # a text notebook, as jupytext writes it (kernelspec in its header)
+        import jupytext
+
+        atomic_write_text(path, jupytext.writes(nb, fmt=TEXT_FORMATS[path.suffix]))
+    else:
+        atomic_write_text(path, nbformat.writes(nb))  # its folders too, never writable by others
 
 
 def _kernelspec(notebook: Path) -> dict[str, Any] | None:
