@@ -141,6 +141,10 @@ def test_a_percent_script_runs_like_its_notebook_and_children_inherit_both_ways(
     assert "myst 50\n" in outputs_of(build / "myst" / "n=3,scale=10" / "report.ipynb")
     assert (build / "leaf" / "n=4" / "leaf.log").is_file() and not list(build.rglob("*.py"))
     assert json.loads(project.cli("status", "--json").stdout)[0]["output"].endswith("prep.ipynb")
+    assert "leaf 4 15 [0, 1, 4, 9]" in project.cli("logs", "leaf[n=4]").stdout
+    report = project.cli("report")
+    assert report.returncode == 0 and "(8 notebooks)" in report.stdout, report.stderr
+    assert (build / "report" / "notebooks" / "leaf" / "n=4.html").is_file()
 
     (project.root / "prep.py").write_text(PREP.replace("# Squares of the first n numbers.", "# Squares, cached."))
     assert "8 variants, 0 would run" in project.cli("status").stdout  # a markdown cell is not code
