@@ -238,16 +238,18 @@ def report(spec: Path, out_dir: Path | None, force: bool) -> None:
 @main.command()
 @click.argument("notebook", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--parent", required=True, metavar="NODE", help="The node whose kernel state the new notebook inherits.")
-@click.option("--grid", "grid", multiple=True, metavar="K=V1,V2", help="A grid parameter and its values (repeatable).")
-@click.option("--name", default=None, help="Node name (default: the notebook's file name without .ipynb).")
+@click.option("--grid", "grid", multiple=True, metavar="K=V1,V2",
+              help="A grid parameter and its values (repeatable); or once, a list grid: '[{model: [svm], C: [0.1, 1]}, ...]'.")
+@click.option("--params", "params", multiple=True, metavar="K=V", help="A fixed parameter (repeatable).")
+@click.option("--name", default=None, help="Node name (default: the notebook's file name without its extension).")
 @click.option("--spec", "spec", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_SPEC,
               show_default=True, help="The inheritance.yaml to add to.")
 @handle_errors
-def add(notebook: Path, parent: str, grid, name: str | None, spec: Path) -> None:
+def add(notebook: Path, parent: str, grid, params, name: str | None, spec: Path) -> None:
     """Add NOTEBOOK to the graph under --parent (created if missing, ready for JupyterLab)."""
     from .edit import add_node
 
-    added = add_node(spec, notebook, parent, grid=grid, name=name)
+    added = add_node(spec, notebook, parent, grid=grid, params=params, name=name)
     made = "created" if added.created else "existing"
     click.echo(f"added node {added.name} ({made} notebook {added.notebook}) under {parent} in {added.spec.file.name}")
 

@@ -2,7 +2,7 @@
 
 A node with a grid expands into one variant per grid point; a child runs once for every
 combination of its parents' variants (mixins that share an ancestor only combine variants
-that agree on it) times each point of its own grid.  A variant's name carries the grid
+that agree on it) times each point of its own grid (a list grid: each point of each of its mappings).  A variant's name carries the grid
 values of its whole lineage, ancestors first, so it is unique and stable:
 ``train[scaler=minmax,model=ridge,alpha=0.1]`` (how values are written, and how
 folders are named after them, is :mod:`nbgraph.names`).
@@ -64,9 +64,11 @@ def node_order(spec: Spec, g: nx.DiGraph | None = None) -> list[str]:
 
 
 def _grid_points(node: NodeSpec) -> Iterator[tuple[tuple[str, Any], ...]]:
-    keys = [k for k, _ in node.grid]
-    for values in itertools.product(*(vals for _, vals in node.grid)):
-        yield tuple(zip(keys, values))
+    """The node's own grid points: each mapping's product, in the order written (a list grid unites them)."""
+    for block in node.grid_blocks:
+        keys = [k for k, _ in block]
+        for values in itertools.product(*(vals for _, vals in block)):
+            yield tuple(zip(keys, values))
 
 
 def run_graph(spec: Spec) -> nx.DiGraph:
@@ -74,16 +76,18 @@ def run_graph(spec: Spec) -> nx.DiGraph:
     g = node_graph(spec)
     by_node: dict[str, list[Variant]] = {}
     folders: dict[tuple[str, str], str] = {}
+    #: variant -> the variant of each of its ancestor nodes (and its own node) it descends from
+    lineage: dict[str, dict[str, str]] = {}
     rg = nx.DiGraph()
     for name in node_order(spec, g):
         node = spec.nodes[name]
         variants: list[Variant] = []
         parent_sets = itertools.product(*(by_node[p] for p in node.parents)) if node.parents else [()]
         for parent_combo in parent_sets:
-            inherited = _merge_lineage(parent_combo)
+            inherited = _merge_lineage(parent_combo, lineage)
             if inherited is None:
                 continue
-            identity_in, params_in = inherited
+            identity_in, params_in, ancestors = inherited
             for point in _grid_points(node):
                 own = {**node.params, **dict(point)}
                 variant = Variant(
@@ -96,6 +100,7 @@ def run_graph(spec: Spec) -> nx.DiGraph:
                 )
                 _check_distinct(spec, rg, folders, variant)
                 variants.append(variant)
+                lineage[variant.name] = {**ancestors, name: variant.name}
                 rg.add_node(variant.name, variant=variant)
                 for order, parent in enumerate(variant.parents):
                     rg.add_edge(parent, variant.name, order=order)
@@ -108,10 +113,17 @@ def _check_distinct(spec: Spec, rg: nx.DiGraph, folders: dict[tuple[str, str], s
 
     Names and folders are distinct by construction (:mod:`nbgraph.names`); what remains is
     grid values differing only in the case of a letter, which macOS's file system would
-    store in one folder, and (in theory) a collision of hashed folder names.
+    store in one folder, two combinations of mixin parents that agree on every grid value
+    their names carry, and (in theory) a collision of hashed folder names.
     """
     node = spec.nodes[variant.node]
-    other = variant.name if variant.name in rg else folders.get((variant.node, variant.slug.casefold()))
+    if variant.name in rg:
+        first = rg.nodes[variant.name]["variant"].parents
+        raise SpecError.at(spec.file, f"two combinations of parent variants, ({', '.join(first)}) and "
+                                      f"({', '.join(variant.parents)}), would both make {variant.name}; "
+                                      "give the parents' grids keys of their own (rename one)",
+                           line=node.line, node=node.name, field="parents")
+    other = folders.get((variant.node, variant.slug.casefold()))
     if other is None:
         folders[(variant.node, variant.slug.casefold())] = variant.name
         return
@@ -121,17 +133,23 @@ def _check_distinct(spec: Spec, rg: nx.DiGraph, folders: dict[tuple[str, str], s
                        line=node.line, node=node.name, field="grid")
 
 
-def _merge_lineage(parents: tuple[Variant, ...]):
-    """Identity and params inherited from a combination of parent variants, or None if inconsistent."""
+def _merge_lineage(parents: tuple[Variant, ...], lineage: Mapping[str, Mapping[str, str]]):
+    """Identity, params and ancestor variants inherited from a combination of parent variants, or
+    None if they disagree: on a grid value, or on which variant of a shared ancestor they come from
+    (with a list grid, agreeing on the values both carry does not make it one variant)."""
     identity: dict[str, Any] = {}
     params: dict[str, Any] = {}
+    ancestors: dict[str, str] = {}
     for parent in parents:
+        for node, name in lineage[parent.name].items():
+            if ancestors.setdefault(node, name) != name:
+                return None
         for key, value in parent.identity:
             if key in identity and canonical(identity[key]) != canonical(value):
                 return None
             identity.setdefault(key, value)
         params.update(parent.params)
-    return tuple(identity.items()), params
+    return tuple(identity.items()), params, ancestors
 
 
 def variants_of(rg: nx.DiGraph) -> list[Variant]:

@@ -5,9 +5,10 @@ Spec validation (is it a notebook?), the cache key (its code cells), the pre-fli
 answer is cached by path, modification time, size and inode, so a notebook is parsed once
 per process however many variants, checks and runs ask, and again as soon as it changes.
 
-What is read is the notebook's JSON (nbformat 4).  Another file format (a percent-format
-``.py`` notebook through jupytext) plugs in at one place, :func:`_document`, which turns a
-file into that JSON; everything else here reads only the JSON.
+What is read is the notebook's JSON (nbformat 4).  A text notebook (:data:`TEXT_FORMATS`: a
+percent-format ``.py`` script, a MyST or jupytext Markdown ``.md``) is turned into that JSON by
+jupytext at one place, :func:`_document`; everything else here reads only the JSON.  Its
+executed notebook is an ``.ipynb`` (:func:`executed_name`), made by :func:`text_notebook`.
 """
 
 from __future__ import annotations
@@ -40,13 +41,15 @@ class NotebookFile:
     has_parameters_cell: bool = False
     #: why this is not a readable notebook, e.g. ``JSONDecodeError: ...``; None when it is one
     problem: str | None = None
+    #: what to do about ``problem`` (default: open and save it in Jupyter)
+    advice: str | None = None
 
     @property
     def complaint(self) -> str | None:
         """What nbgraph tells the user about a file that is not a notebook; None for a notebook."""
         if self.problem is None:
             return None
-        return f"'{self.path.name}' is not a valid notebook ({self.problem}); open and save it in Jupyter"
+        return f"'{self.path.name}' is not a valid notebook ({self.problem}); {self.advice or 'open and save it in Jupyter'}"
 
     @property
     def kernel(self) -> str | None:
@@ -93,8 +96,49 @@ def read_notebook(path: str | os.PathLike[str]) -> NotebookFile:
     return notebook
 
 
+#: text notebooks read through jupytext, by extension, and the format ``nbgraph add`` writes them in
+#: (reading, jupytext tells the format from the text: a .md may be MyST or jupytext's Markdown)
+TEXT_FORMATS: Mapping[str, str] = MappingProxyType({".py": "py:percent", ".md": "md:myst"})
+_NOT_PERCENT = ("nbgraph runs a .py as a percent-format notebook (jupytext): start each cell with a '# %%' line, "
+                "the parameters cell with '# %% tags=[\"parameters\"]'")
+
+
+class Unreadable(ValueError):
+    """A text notebook that jupytext cannot read as one; ``problem`` and ``advice`` as in :class:`NotebookFile`."""
+
+    def __init__(self, problem: str, advice: str | None = None) -> None:
+        super().__init__(problem)
+        self.problem, self.advice = problem, advice
+
+
+def executed_name(path: str | os.PathLike[str]) -> str:
+    """The file name of a notebook's executed copy: an ``.ipynb`` with outputs, whatever the source's format."""
+    path = Path(path)
+    return f"{path.stem}.ipynb" if path.suffix in TEXT_FORMATS else path.name
+
+
+def text_notebook(path: str | os.PathLike[str]) -> Any:
+    """A text notebook as jupytext reads it (an ``nbformat`` notebook node, v4); raises :class:`Unreadable`
+    (and ``OSError``/``UnicodeDecodeError`` for a file it cannot read as text)."""
+    path = Path(path)
+    try:
+        import jupytext
+        from jupytext.formats import guess_format
+    except ImportError:
+        raise Unreadable("jupytext is not installed", "pip install jupytext") from None
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".py" and guess_format(text, ".py")[0] != "percent":
+        raise Unreadable("no '# %%' cell markers", _NOT_PERCENT)
+    try:
+        return jupytext.reads(text, fmt=path.suffix[1:])
+    except Exception as e:  # jupytext's own errors (a bad YAML header...) have no common root
+        raise Unreadable(f"jupytext: {e.__class__.__name__}: {e}".splitlines()[0]) from e
+
+
 def _document(path: Path) -> Any:
-    """The notebook's nbformat JSON: the one place where another file format would plug in."""
+    """The notebook's nbformat JSON: read as JSON, or from a text notebook by jupytext."""
+    if path.suffix in TEXT_FORMATS:
+        return text_notebook(path)
     with path.open(encoding="utf-8") as fh:
         return json.load(fh)
 
@@ -104,6 +148,8 @@ def _parse(path: Path) -> NotebookFile:
         doc = _document(path)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         return NotebookFile(path, problem=f"{e.__class__.__name__}: {e}")
+    except Unreadable as e:
+        return NotebookFile(path, problem=e.problem, advice=e.advice)
     if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list) or "nbformat" not in doc:
         return NotebookFile(path, problem="no 'cells'/'nbformat'")
     cells = [c for c in doc["cells"] if isinstance(c, dict)]

@@ -13,10 +13,11 @@ already asked: nothing here parses a notebook a second time.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from .errors import SpecError
-from .nbfile import DEFAULT_KERNEL, kernel_for, read_notebook
+from .nbfile import DEFAULT_KERNEL, TEXT_FORMATS, kernel_for, read_notebook
 from .spec import NodeSpec, Spec
 
 if TYPE_CHECKING:
@@ -36,10 +37,18 @@ def check(plan: "Plan", executor: object = None) -> None:
 def kernel_notes(spec: Spec, nodes: Iterable[NodeSpec]) -> list[str]:
     """Once per node: its notebook names no kernel and the spec none either, so it runs on python3
     (papermill alone would refuse it at run time)."""
-    return [f"nbgraph: note: {node.path.name} (node {node.name}) names no kernel (no metadata.kernelspec); "
+    return [f"nbgraph: note: {node.path.name} (node {node.name}) names no kernel ({_no_kernelspec(node.path)}); "
             f"it runs on {DEFAULT_KERNEL}; set 'kernel:' in {spec.file.name} to choose another"
             for node in nodes if not node.attach and not spec.node_kernel(node)
             and read_notebook(node.path).problem is None and not read_notebook(node.path).kernel]
+
+
+def _no_kernelspec(path: Path) -> str:
+    return "no kernelspec in its jupytext header" if path.suffix in TEXT_FORMATS else "no metadata.kernelspec"
+
+
+def _tag_hint(path: Path) -> str:
+    return " (its '# %%' line: '# %% tags=[\"parameters\"]')" if path.suffix == ".py" else ""
 
 
 def runs_here(spec: Spec, executor: "Executor | str | None" = None) -> bool:
@@ -81,7 +90,7 @@ def untagged_notes(plan: "Plan") -> list[str]:
         if notebook.problem is None and not notebook.has_parameters_cell:
             notes.append(f"nbgraph: note: {node.path.name} (node {node.name}) has no cell tagged 'parameters'; "
                          f"its parameters are set above its first cell, so a value its own code assigns wins; "
-                         f"tag the cell of defaults 'parameters'")
+                         f"tag the cell of defaults 'parameters'{_tag_hint(node.path)}")
     return notes
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .fsutil import atomic_write_json, read_json
 from .graph import Variant
+from .nbfile import executed_name
 from .snapshot.manifest import binding
 from .store import RECORD
 
@@ -125,7 +126,8 @@ class BuildLayout:
         return self.variant_dir(variant) / RECORD
 
     def output_path(self, variant: Variant, notebook: Path) -> Path:
-        return self.variant_dir(variant) / notebook.name
+        """The executed notebook: an ``.ipynb`` named after the source (``train.py`` -> ``train.ipynb``)."""
+        return self.variant_dir(variant) / executed_name(notebook)
 
     def log_path(self, variant: Variant, notebook: Path) -> Path:
         """The live log of the variant's cell output, beside its executed notebook."""

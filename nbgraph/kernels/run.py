@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..fsutil import make_dirs
 from .. import kernelcode
+from ..nbfile import Unreadable
 from .job import Job, Outcome
 
 if TYPE_CHECKING:
@@ -79,10 +80,8 @@ def _with_parameters(nb, params: dict[str, Any]) -> None:
 
 def prepare_notebook(job: Job):
     """The notebook papermill will execute: source + parameters + nbgraph's cells."""
-    from papermill.iorw import load_notebook_node
-
     _quiet_missing_ids()
-    nb = load_notebook_node(job.notebook)
+    nb = _load(job.notebook)
     if job.params:
         _with_parameters(nb, job.params)
     if job.inherit:
@@ -93,6 +92,21 @@ def prepare_notebook(job: Job):
         cell.metadata.setdefault("tags", [])
         if "id" not in cell and (nb.nbformat, nb.nbformat_minor) >= (4, 5):
             cell["id"] = uuid.uuid4().hex[:8]  # else nbformat warns on stderr for every write
+    return nb
+
+
+def _load(path: str):
+    """The source as papermill loads a notebook; a text notebook (``.py``...) converted by jupytext first."""
+    from papermill.iorw import load_notebook_node
+
+    from ..nbfile import TEXT_FORMATS, text_notebook
+
+    if Path(path).suffix not in TEXT_FORMATS:
+        return load_notebook_node(path)
+    nb = text_notebook(path)
+    nb.metadata.setdefault("papermill", {"default_parameters": {}, "parameters": {}, "environment_variables": {}})
+    for cell in nb.cells:
+        cell.metadata.setdefault("papermill", {})
     return nb
 
 
@@ -146,7 +160,7 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
     partial = out.with_name(f".{out.stem}.partial.ipynb")
     try:
         nb = prepare_notebook(job)
-    except kernelcode.UnwritableValue as e:  # nothing ran
+    except (kernelcode.UnwritableValue, Unreadable) as e:  # nothing ran
         return Outcome(variant=job.variant, ok=False, output=None, error=str(e), duration=time.monotonic() - started)
     error = None
     executed = None

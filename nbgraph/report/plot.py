@@ -51,6 +51,8 @@ class NodeSummary:
     parents: tuple[str, ...] = ()
     #: the node's fixed parameters (``params:``): what tells apart two nodes of one notebook
     params: tuple[tuple[str, str], ...] = ()
+    #: a list grid: each mapping's text (``model=svm × C (2)``), shown joined by `` | ``
+    grid_items: tuple[str, ...] = ()
 
     @property
     def status(self) -> str:
@@ -66,6 +68,8 @@ class NodeSummary:
         return f"{self.notebook}  {fixed}" if fixed else self.notebook
 
     def grid_text(self) -> str:
+        if self.grid_items:
+            return " | ".join(self.grid_items)
         return " × ".join(f"{k} ({n})" for k, n in self.grid)
 
     def count_text(self) -> str:
@@ -92,7 +96,7 @@ def summarize(plan: Plan) -> list[NodeSummary]:
         except ValueError:
             notebook = str(node.path)
         out[name] = NodeSummary(name=name, notebook=notebook, grid=[(k, len(v)) for k, v in node.grid],
-                                variants=0, parents=tuple(node.parents),
+                                variants=0, parents=tuple(node.parents), grid_items=_grid_items(node),
                                 params=tuple((k, format_value(v)) for k, v in node.params.items()))
     for item in plan.items:
         summary = out[item.variant.node]
@@ -100,6 +104,14 @@ def summarize(plan: Plan) -> list[NodeSummary]:
         summary.counts[item.record.status if item.record else PENDING] += 1
         summary.stale += item.decision.stale
     return list(out.values())
+
+
+def _grid_items(node) -> tuple[str, ...]:
+    """A list grid's mappings as text: a parameter with one value shows it (``model=svm``), others their count."""
+    if node.grid_list is None:
+        return ()
+    return tuple(" × ".join(f"{k}={format_value(v[0])}" if len(v) == 1 else f"{k} ({len(v)})" for k, v in block)
+                 or "no parameters" for block in node.grid_list)
 
 
 def to_dot(summaries: list[NodeSummary]) -> str:
@@ -198,7 +210,7 @@ def draw(summaries: list[NodeSummary], title: str = ""):
         ax.text(x, top - 0.52, _fit(s.notebook_text(), 40), ha="center", va="center", fontsize=8, color="#333333",
                 family="monospace", zorder=3)
         ax.text(x, top - 0.78, _fit(s.grid_text() or "no grid", 40), ha="center", va="center", fontsize=8.5,
-                color="#222222" if s.grid else "#888888", zorder=3)
+                color="#222222" if s.grid or s.grid_items else "#888888", zorder=3)
         ax.text(x, top - 1.02, _fit(s.count_text(), 40), ha="center", va="center", fontsize=8.5, zorder=3)
         _status_bar(ax, Rectangle, s, x - BOX_W / 2 + 0.15, y - BOX_H / 2 + 0.1, BOX_W - 0.3, 0.09)
     handles = [Patch(facecolor=COLORS[k][0], edgecolor=COLORS[k][1], label=LABELS[k]) for k in ORDER]

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ..errors import SpecError
 from ..names import node_name_problem
-from ..nbfile import read_notebook
+from ..nbfile import executed_name, read_notebook
 
 Err = Callable[[str], SpecError]
 
@@ -110,7 +110,8 @@ def _non_string_key(value: Any) -> Any:
 
 
 def check_notebook(path: Path, err: Err) -> None:
-    if len(path.name.encode("utf-8", "surrogatepass")) > MAX_NOTEBOOK_NAME_BYTES:
+    names = (path.name, executed_name(path))  # a text notebook's executed copy is an .ipynb
+    if max(len(name.encode("utf-8", "surrogatepass")) for name in names) > MAX_NOTEBOOK_NAME_BYTES:
         raise err(f"the notebook's file name is longer than {MAX_NOTEBOOK_NAME_BYTES} bytes, too long for the "
                   "files nbgraph names after it in the build folder; rename the notebook")
     complaint = read_notebook(path).complaint

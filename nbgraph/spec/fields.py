@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import CycleError, SpecError
-from ..names import canonical, format_value
 from .checks import check_notebook, check_param, check_retries, opt_address, opt_str, opt_timeout
+from .grid import check_grid
 
 _ABSENT = object()
 
@@ -35,6 +35,8 @@ class Entry:
     #: the key whose row is being checked
     key: str | None = None
     values: dict[str, Any] = field(default_factory=dict)
+    #: the whole document's lines, by ``id``: of each mapping's keys and each list's items
+    doc_lines: Mapping[int, Mapping[Any, int]] = field(default_factory=dict)
 
     def __call__(self, message: str) -> SpecError:
         """The error about the key being checked."""
@@ -207,32 +209,6 @@ def _params(value: Any, entry: Entry) -> dict:
     return dict(value)
 
 
-def _grid(value: Any, entry: Entry) -> tuple[tuple[str, tuple[Any, ...]], ...]:
-    value = value or {}
-    if not isinstance(value, dict):
-        raise entry("must be a mapping of parameter -> list of values, e.g. grid: {alpha: [0.1, 1.0]}")
-    return tuple((key, _grid_values(key, values, entry)) for key, values in value.items())
-
-
-def _grid_values(key: Any, values: Any, entry: Entry) -> tuple[Any, ...]:
-    if not isinstance(values, list):
-        raise entry(f"values of '{key}' must be a list, e.g. {key}: [{values!r}]")
-    if not values:
-        raise entry(f"values of '{key}' is an empty list; give at least one value")
-    for value in values:
-        check_param(key, value, entry)
-    if len({canonical(v) for v in values}) != len(values):
-        raise entry(f"values of '{key}' repeat a value; each variant must be distinct")
-    shown = [v if isinstance(v, str) else format_value(v) for v in values]
-    clash = next((v for v in shown if shown.count(v) > 1), None)
-    if clash is not None:  # names tell them apart (x=1, x="1"), a reader would not
-        raise entry(f"values of '{key}' include {clash} both as a string and as a number; "
-                    f"their variants would be told apart only by quotes: write them one way")
-    if key in entry.values.get("params", {}):
-        raise entry(f"'{key}' is both in params and in grid; keep it in one")
-    return tuple(values)
-
-
 def _variable_names(value: Any, entry: Entry) -> tuple[str, ...]:
     value = value or []
     if isinstance(value, str):
@@ -253,7 +229,8 @@ NODE_FIELDS: tuple[Field, ...] = (
     Field("parents", "list of parent node names, merged in order (later wins)", _parents, not_attached=_LIVE_STATE),
     Field("params", "fixed papermill parameters (mapping)", _params,
           not_attached="its notebook is not executed, so there is nothing to parameterise"),
-    Field("grid", "mapping parameter -> list of values; the cartesian product gives the variants", _grid,
+    Field("grid", "mapping parameter -> list of values (the cartesian product gives the variants), "
+                  "or a list of such mappings (the union of their products)", check_grid, into=("grid", "grid_list"),
           not_attached="its notebook is not executed, so it has no variants"),
     Field("kernel", "kernel name", opt_str, not_attached="it uses the kernel its notebook already has open"),
     Field("timeout", "seconds per cell", opt_timeout),

@@ -23,7 +23,7 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def read_spec_file(file: Path) -> tuple[Any, dict[int, dict[Any, int]]]:
-    """The file's data and, per mapping (by ``id``), the line of each of its keys.
+    """The file's data and, per mapping (by ``id``), the line of each of its keys; per list, of each item.
 
     Raises :class:`SpecError` (``file:line: ...``) for anything that is not one readable document.
     """
@@ -141,7 +141,14 @@ def _key(loader: _LineLoader, key_node: yaml.Node) -> Any:
     return key
 
 
+def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode, deep: bool = False) -> list[Any]:
+    items = [loader.construct_object(item, deep=deep) for item in node.value]
+    loader.key_lines[id(items)] = {i: item.start_mark.line + 1 for i, item in enumerate(node.value)}
+    return items
+
+
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
 def _check_growth(file: Path, root: yaml.Node) -> None:

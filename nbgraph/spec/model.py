@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+#: one mapping of a grid: parameter -> its values, in the order written
+GridBlock = tuple[tuple[str, tuple[Any, ...]], ...]
+
 
 @dataclass(frozen=True)
 class NodeSpec:
@@ -15,7 +18,10 @@ class NodeSpec:
     path: Path
     parents: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
-    grid: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    #: a mapping grid (``grid: {k: [...]}``): its product gives the variants
+    grid: GridBlock = ()
+    #: a list grid (``grid: [{...}, {...}]``): the union of its mappings' products; None for a mapping grid
+    grid_list: tuple[GridBlock, ...] | None = None
     kernel: str | None = None
     timeout: float | None = None
     exclude: tuple[str, ...] = ()
@@ -24,6 +30,16 @@ class NodeSpec:
     strict: bool = False
     line: int | None = None
     retries: int = 0
+
+    @property
+    def grid_blocks(self) -> tuple[GridBlock, ...]:
+        """The mappings whose products, united, give the variants (a mapping grid is one)."""
+        return self.grid_list if self.grid_list is not None else (self.grid,)
+
+    @property
+    def grid_keys(self) -> tuple[str, ...]:
+        """Every grid parameter, in the order first written."""
+        return tuple(dict.fromkeys(k for block in self.grid_blocks for k, _ in block))
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,8 @@ def _nodes(notebooks: Entry, key_lines: dict[int, dict[Any, int]]) -> dict[str, 
         if same != name:
             raise notebooks.at(f"node names '{same}' and '{name}' differ only in case; their build folders would be "
                                "one on a case-insensitive file system (macOS, Windows): rename one", line=line)
-        nodes[name] = _node(Entry(notebooks.file, raw, key_lines.get(id(raw), {}), line=line, node=name))
+        nodes[name] = _node(Entry(notebooks.file, raw, key_lines.get(id(raw), {}), line=line, node=name,
+                                  doc_lines=key_lines))
     return nodes
 
 
@@ -100,11 +101,11 @@ def _check_grid_keys(file: Path, nodes: Mapping[str, NodeSpec]) -> None:
     g = nx.DiGraph()
     g.add_edges_from((p, n.name) for n in nodes.values() for p in n.parents)
     for node in nodes.values():
-        own = {k for k, _ in node.grid}
+        own = set(node.grid_keys)
         if not own or node.name not in g:
             continue
         for anc in nx.ancestors(g, node.name):
-            clash = own & {k for k, _ in nodes[anc].grid}
+            clash = own & set(nodes[anc].grid_keys)
             if clash:
                 key = sorted(clash)[0]
                 raise SpecError.at(file, f"grid key '{key}' is already a grid key of ancestor '{anc}'; rename one of them",
