@@ -32,6 +32,8 @@ class Decision:
     reason: str
     key: str
     parts: Mapping[str, Any]
+    #: what changed without making it stale (a package's version with ``track_packages: false``)
+    notes: tuple[str, ...] = ()
 
 
 def digest(data: Any) -> str:
