@@ -155,7 +155,7 @@ class _Sorter:
         home = os.path.expanduser("~")
         import tempfile
 
-        self.elsewhere = _with_real({"/proc", "/dev", "/sys", tempfile.gettempdir(),
+        self.elsewhere = _with_real({"/proc", "/dev", "/sys", "/usr", "/etc", tempfile.gettempdir(),
                                      *(os.path.join(home, d) for d in _TOOL_DIRS)})
         self.modules: set[str] = set()
         self.packages: dict[str, str] = {}
