@@ -9,7 +9,7 @@ from typing import Iterable
 import networkx as nx
 
 from .cache import Decision, decide, key_parts, result_id
-from .deps.hashes import machine_hashes
+from .deps.hashes import machine_hashes, save_machine_hashes
 from .errors import SelectionError
 from .graph import Variant, run_graph, variants_of
 from .live.attach import decision as attached_decision
@@ -77,7 +77,7 @@ def make_plan(spec: Spec, *, force: bool = False, only: Iterable[str] | None = N
         planned = Planned(variant, node, decision, record, selected, rg.out_degree(variant.name) > 0)
         items.append(planned)
         by_name[variant.name] = planned
-    machine_hashes().save()
+    save_machine_hashes()
     plan = Plan(spec, rg, layout, items)
     if only_nodes:
         _check_only_inputs(plan)

@@ -112,3 +112,11 @@ def machine_hashes() -> FileHashes:
         if note not in _machine:
             _machine[note] = FileHashes(note, key)
         return _machine[note]
+
+
+def save_machine_hashes() -> None:
+    """Write the notes this process used (none used: nothing to do, not even reading the key)."""
+    with _machine_lock:
+        used = list(_machine.values())
+    for hashes in used:
+        hashes.save()

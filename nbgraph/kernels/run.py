@@ -2,7 +2,9 @@
 
 The executed notebook is, in order: a tagged cell that loads the parents' snapshots, the
 source notebook with the parameters injected where papermill would put them (so parameters
-win over inherited values), and a tagged cell that snapshots the kernel for the children;
+win over inherited values), and a tagged cell that snapshots the kernel for the children.
+The first and last of these also start and finish recording what the notebook's own cells
+use (:mod:`nbgraph.notebook.uses`; a cell of its own where there is no inherit or snapshot cell);
 :mod:`nbgraph.kernelcode` writes their source, with every value a literal, and the injected
 cells call :mod:`nbgraph.notebook.inject`.  It and its log are written to temporary names
 while running and renamed into place at the end, success or failure; an interrupted run
