@@ -143,18 +143,11 @@ class _Sorter:
     """Which recorded names and paths are local code, data, packages, or none of the notebook's."""
 
     def __init__(self, rec: _Recording) -> None:
-        import site
-        import sysconfig
-
-        self.rec = rec
-        sites = {*site.getsitepackages(), site.getusersitepackages(),
-                 sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
-        self.sites = _with_real(sites)
-        self.interpreter = _with_real({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-                                       sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")})
-        home = os.path.expanduser("~")
         import tempfile
 
+        self.rec = rec
+        self.sites, self.interpreter = interpreter_folders()
+        home = os.path.expanduser("~")
         self.elsewhere = _with_real({"/proc", "/dev", "/sys", "/usr", "/etc", tempfile.gettempdir(),
                                      *(os.path.join(home, d) for d in _TOOL_DIRS)})
         self.modules: set[str] = set()
@@ -202,6 +195,26 @@ class _Sorter:
         if _under(path, (self.rec.root,)) is not None:
             return True
         return _under(path, self.elsewhere) is None
+
+
+_interpreter_folders: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+
+
+def interpreter_folders() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The folders of installed packages, and of the interpreter and its standard library; found
+    once per process (a fork server's zygote finds them for all its kernels)."""
+    global _interpreter_folders
+    if _interpreter_folders is None:
+        import site
+        import sysconfig
+        import tempfile  # noqa: F401  (finish needs it: imported here, ahead of time, too)
+
+        sites = {*site.getsitepackages(), site.getusersitepackages(),
+                 sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+        stdlib = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                  sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}
+        _interpreter_folders = (_with_real(sites), _with_real(stdlib))
+    return _interpreter_folders
 
 
 def _with_real(dirs: set) -> tuple[str, ...]:
