@@ -5,6 +5,8 @@ outputs or metadata), its parameters, its kernel, the snapshot format, what it p
 down (exclude) and its parents' keys.  A variant is up to date when its last record
 succeeded under the same key and its executed notebook and signed snapshot are there.
 The decision carries the reason, so ``status`` and ``run --dry-run`` can say why.
+What a variant used besides its notebook (modules, files, packages: known only once it
+ran) is compared after the key, by :func:`nbgraph.plan.used_since` (see ``nbgraph.deps``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class Decision:
     reason: str
     key: str
     parts: Mapping[str, Any]
+    #: what changed without making it stale (a package's version with ``track_packages: false``)
+    notes: tuple[str, ...] = ()
 
 
 def digest(data: Any) -> str:

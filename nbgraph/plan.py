@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Iterable
 
 import networkx as nx
 
 from .cache import Decision, decide, key_parts, result_id
+from .deps.hashes import machine_hashes, save_machine_hashes
 from .errors import SelectionError
 from .graph import Variant, run_graph, variants_of
 from .live.attach import decision as attached_decision
@@ -70,13 +72,25 @@ def make_plan(spec: Spec, *, force: bool = False, only: Iterable[str] | None = N
             reruns = [p.variant.name for p in parents if p.will_run]
             decision = decide(parts, record, needs_snapshot=rg.out_degree(variant.name) > 0,
                               parent_reruns=reruns, force=force and selected)
+            if not decision.stale and record is not None:
+                decision = used_since(decision, record, spec, node)
         planned = Planned(variant, node, decision, record, selected, rg.out_degree(variant.name) > 0)
         items.append(planned)
         by_name[variant.name] = planned
+    save_machine_hashes()
     plan = Plan(spec, rg, layout, items)
     if only_nodes:
         _check_only_inputs(plan)
     return plan
+
+
+def used_since(decision: Decision, record: Record, spec: Spec, node: NodeSpec) -> Decision:
+    """An up-to-date decision, unless something the variant used (``record.uses``) changed since."""
+    from .deps.check import changed
+
+    why, notes = changed(record.uses, spec.root, spec.node_inputs(node), machine_hashes(),
+                         track_packages=spec.track_packages)
+    return dataclasses.replace(decision, stale=why is not None, reason=why or decision.reason, notes=tuple(notes))
 
 
 def _check_only_inputs(plan: Plan) -> None:

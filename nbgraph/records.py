@@ -65,6 +65,9 @@ class Record:
     run: str | None = None
     #: the spec file that wrote it, as :meth:`BuildLayout.for_spec` names it (None: before stamps)
     spec: str | None = None
+    #: what the notebook used besides its code: local modules, files, packages, declared inputs
+    #: (see ``nbgraph.deps``); a change to any of them makes the variant stale
+    uses: dict[str, Any] = field(default_factory=dict)
 
     @property
     def binding(self) -> dict[str, Any]:

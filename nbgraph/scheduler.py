@@ -112,6 +112,8 @@ def build_job(plan: Plan, item: Planned, parent_snapshots: list[tuple[str, str]]
         store=store.location if store.remote else None,
         storage_options=dict(getattr(store, "storage_options", {}) or {}),
         env=dict(env or {}),
+        root=str(spec.root),
+        inputs=spec.node_inputs(node),
     )
 
 
@@ -250,7 +252,7 @@ class Scheduler:
             finished=time.time(), duration=round(outcome.duration, 3), skipped=outcome.skipped,
             collisions=_collisions([self._snapshots[p] for p in variant.parents]),
             parents=list(variant.parents), attempts=self._attempts.get(variant.name, 1),
-            results=dict(outcome.results), run=self.run_id,
+            results=dict(outcome.results), run=self.run_id, uses=dict(outcome.uses),
         )
         record.started = record.finished - outcome.duration
         self._write_record(variant, record)

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow  # a real Dask cluster and real kernels
 
 
 def small_graph(project, build_dir: str | None = None, extra: str = "") -> None:
-    project.notebook("load.ipynb", "import os\nrows = list(range(10))\nprint('loaded', flush=True)")
+    (project.root / "rows.txt").write_text("10\n")
+    project.notebook("load.ipynb", "import os\nrows = list(range(int(open('rows.txt').read())))\nprint('loaded', flush=True)")
     project.notebook("train.ipynb", "score = sum(rows) * k\nprint('score', score)", parameters="k = 0")
     head = f"build_dir: {build_dir}\n" if build_dir else ""
     project.spec(head + extra + """
@@ -106,6 +107,8 @@ def test_s3_build_location_with_dask_worker_processes(project, s3, monkeypatch, 
         record = json.loads(raw)
         assert record["output"] == "s3://nbgraph-builds/study/train/k=2/train.ipynb"
         assert record["snapshot"].startswith("s3://nbgraph-builds/study/train/k=2/snapshot-")
+        load_record = json.loads(client.get_object(Bucket="nbgraph-builds", Key="study/load/default/record.json")["Body"].read())
+        assert list(load_record["uses"]["files"]) == ["rows.txt"]  # hashed on the worker, named relative to the spec
         executed = Path(result.records["train[k=2]"].output)
         assert executed.is_relative_to(tmp_path / "cache-a") and "score 90" in executed.read_text()
 
@@ -113,6 +116,12 @@ def test_s3_build_location_with_dask_worker_processes(project, s3, monkeypatch, 
         monkeypatch.setenv("NBGRAPH_CACHE_DIR", str(tmp_path / "cache-b"))
         again = run(spec)
         assert set(again.outcome.values()) == {"up to date"}
+        (project.root / "rows.txt").write_text("11\n")  # the client decides from the worker's hashes
+        from nbgraph.plan import make_plan
+        from nbgraph.spec import load_spec
+
+        assert make_plan(load_spec(spec)).by_name["load"].decision.reason == "rows.txt changed"
+        (project.root / "rows.txt").write_text("10\n")
         local = run(spec, only=["train"], force=True)  # the local executor against S3 too
         assert {local.outcome["train[k=1]"], local.outcome["train[k=2]"]} == {SUCCEEDED}
 

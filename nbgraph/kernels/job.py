@@ -47,6 +47,10 @@ class Job:
     #: what the run tells its kernels, added to their environment (see :func:`run_env`); the run's
     #: key file is also the one nbgraph's side of the job seals with.  Never set in ``os.environ``.
     env: Mapping[str, str] = field(default_factory=dict)
+    #: the spec's folder: what the notebook used is recorded relative to it (see ``nbgraph.deps``)
+    root: str | None = None
+    #: the node's declared ``inputs`` (paths or globs relative to ``root``), hashed after the run
+    inputs: tuple[str, ...] = ()
 
     def parents_to_load(self) -> list[list[Any]]:
         """``[parent, snapshot, binding]`` per parent (binding left out if unknown), as the kernel loads them."""
@@ -66,6 +70,8 @@ class Outcome:
     skipped: list[dict[str, str]] = field(default_factory=list)
     #: values the notebook recorded with ``nbgraph.record`` (also in ``results.json`` beside it)
     results: dict[str, Any] = field(default_factory=dict)
+    #: what the notebook used, hashed (the record's ``uses``, see ``nbgraph.deps.collect``)
+    uses: dict[str, Any] = field(default_factory=dict)
 
 
 def run_env(key_file: Path | None) -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 The executed notebook is, in order: a tagged cell that loads the parents' snapshots, the
 source notebook with the parameters injected where papermill would put them (so parameters
-win over inherited values), and a tagged cell that snapshots the kernel for the children;
+win over inherited values), and a tagged cell that snapshots the kernel for the children.
+The first and last of these also start and finish recording what the notebook's own cells
+use (:mod:`nbgraph.notebook.uses`; a cell of its own where there is no inherit or snapshot cell);
 :mod:`nbgraph.kernelcode` writes their source, with every value a literal, and the injected
 cells call :mod:`nbgraph.notebook.inject`.  It and its log are written to temporary names
 while running and renamed into place at the end, success or failure; an interrupted run
@@ -32,8 +34,11 @@ SNAPSHOT_TAG = "nbgraph-snapshot"
 PARAMETERS_TAG = "parameters"
 #: papermill's tag for the cell of injected parameters (kept: other tools look for it)
 PAPERMILL_PARAMETERS_TAG = "injected-parameters"
+USES_TAG = "nbgraph-uses"
 #: the module the injected cells call, inside the kernel
 INJECT = "nbgraph.notebook.inject"
+#: the module that records, inside the kernel, what the notebook's cells use
+USES = "nbgraph.notebook.uses"
 
 __all__ = ["Job", "Outcome", "run_job", "prepare_notebook"]  # Job and Outcome live in .job
 
@@ -52,15 +57,36 @@ def _inherit_cell(job: Job):
     verified = {"verified": True} if job.verified else {}
     return _injected_cell(
         kernelcode.comment(f"nbgraph: injected cell - loads the kernel state inherited from {parents}") + "\n"
-        + kernelcode.call(INJECT, "inherit", job.parents_to_load(), **verified),
+        + kernelcode.call(INJECT, "inherit", job.parents_to_load(), **verified) + "\n" + _start_uses(job),
         [INJECTED_TAG, INHERIT_TAG])
 
 
 def _snapshot_cell(job: Job):
     return _injected_cell(
         kernelcode.comment("nbgraph: injected cell - saves this kernel's state for the notebooks that inherit from it")
-        + "\n" + kernelcode.call(INJECT, "save", job.snapshot, exclude=list(job.exclude),
-                             strict=job.strict), [INJECTED_TAG, SNAPSHOT_TAG])
+        + "\n" + _finish_uses(job) + "\n" + kernelcode.call(INJECT, "save", job.snapshot, exclude=list(job.exclude),
+                                                          strict=job.strict), [INJECTED_TAG, SNAPSHOT_TAG])
+
+
+def uses_file(job: Job) -> Path:
+    """Where the kernel writes what the notebook used (a temporary beside the executed notebook)."""
+    out = Path(job.output)
+    return out.with_name(f".{out.stem}.partial.uses.json")
+
+
+def _start_uses(job: Job) -> str:
+    """Recording starts once the parents' state is in: what loading it used is the parents'."""
+    build = Path(job.output).parents[2]  # <build>/<node>/<variant>/<notebook>
+    return kernelcode.call(USES, "start", job.root or job.cwd, str(build))
+
+
+def _finish_uses(job: Job) -> str:
+    return kernelcode.call(USES, "finish", str(uses_file(job)))
+
+
+def _uses_cell(source: str, what: str):
+    return _injected_cell(kernelcode.comment(f"nbgraph: injected cell - {what}") + "\n" + source,
+                          [INJECTED_TAG, USES_TAG])
 
 
 def _with_parameters(nb, params: dict[str, Any]) -> None:
@@ -86,8 +112,12 @@ def prepare_notebook(job: Job):
         _with_parameters(nb, job.params)
     if job.inherit:
         nb.cells.insert(0, _inherit_cell(job))
+    else:
+        nb.cells.insert(0, _uses_cell(_start_uses(job), "records what this notebook's cells use"))
     if job.snapshot:
         nb.cells.append(_snapshot_cell(job))
+    else:
+        nb.cells.append(_uses_cell(_finish_uses(job), "writes down what this notebook's cells used"))
     for cell in nb.cells:
         cell.metadata.setdefault("tags", [])
         if "id" not in cell and (nb.nbformat, nb.nbformat_minor) >= (4, 5):
@@ -199,6 +229,7 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
         raise
     finalize_output(partial, out, job, error)
     results = collect_results(out)
+    uses = _collect_uses(job, error)
     skipped: list[dict[str, str]] = []
     snapshot = None
     if error is None and job.snapshot:
@@ -215,7 +246,17 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
         log.commit()
     return Outcome(variant=job.variant, ok=error is None, output=str(out) if out.exists() else None,
                    snapshot=snapshot, error=error, duration=time.monotonic() - started, skipped=skipped,
-                   results=results)
+                   results=results, uses=uses)
+
+
+def _collect_uses(job: Job, error: str | None) -> dict[str, Any]:
+    """The record's ``uses`` (nothing for a failed run: it runs again anyway)."""
+    from ..deps.collect import collect, read_recorded
+
+    recorded = read_recorded(uses_file(job))
+    if error is not None:
+        return {}
+    return collect(recorded, Path(job.root or job.cwd), job.inputs)
 
 
 def _stopped_early(executed: Any) -> str | None:

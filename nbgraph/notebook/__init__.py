@@ -3,6 +3,7 @@
 * ``inject``: the injected cells of a graph run load the parents' snapshots and save this
   kernel's state (also preloaded by a fork-server zygote);
 * ``record``: ``nbgraph.record(name, value)``, a notebook's result;
+* ``uses``: records what the notebook's own cells used (local modules, files, packages);
 * ``inherit``: ``inherit_from``, a notebook started in JupyterLab from a live kernel's state
   or from the state a graph variant started from (``replay``, which reads the graph's build);
 * ``provenance``: what ``inherit_from`` returns, what arrived from where, and the one rule

@@ -8,6 +8,13 @@ from ..plan import Plan
 from ..records import PENDING
 
 
+def uses_row(uses: dict[str, Any]) -> dict[str, Any]:
+    """What a variant used, as ``status --json`` shows it (names, versions; no hashes)."""
+    return {"modules": sorted(uses.get("modules") or {}), "files": sorted(uses.get("files") or {}),
+            "packages": {name: info.get("version") for name, info in (uses.get("packages") or {}).items()},
+            "inputs": {pattern: sorted(found) for pattern, found in (uses.get("inputs") or {}).items()}}
+
+
 def status_rows(plan: Plan) -> list[dict[str, Any]]:
     """The rows of ``nbgraph status --json`` (a contract: keys are only ever added)."""
     rows = []
@@ -28,5 +35,7 @@ def status_rows(plan: Plan) -> list[dict[str, Any]]:
             "duration": record.duration if record else None,
             "results": dict(record.results) if record else {},
             "attached": record.attached if record and record.attached else None,
+            "uses": uses_row(record.uses if record else {}),
+            "notes": list(item.decision.notes),
         })
     return rows

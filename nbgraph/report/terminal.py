@@ -146,8 +146,9 @@ def print_status(console: Console, rows: list[dict[str, Any]]) -> None:
     style = {SUCCEEDED: "green", FAILED: "red", SKIPPED: "yellow"}
     for row in rows:
         color = style.get(row["status"], "dim")
+        notes = "".join(f"; {note}" for note in row.get("notes", ()))
         table.add_row(Text(row["name"]), Text(row["status"], style=color),
-                      Text("up to date", style="dim") if not row["stale"] else Text(f"runs: {row['reason']}"))
+                      Text("up to date" + notes, style="dim") if not row["stale"] else Text(f"runs: {row['reason']}"))
     console.print(table)
     stale = sum(r["stale"] for r in rows)
     console.print(f"{len(rows)} variants, {stale} would run", highlight=False)

@@ -142,6 +142,18 @@ def _executor(value: Any, entry: Entry) -> str | None:
     return value
 
 
+def _inputs(value: Any, entry: Entry) -> tuple[str, ...]:
+    """Paths or globs, relative to the YAML file's folder, that the kernel cannot see being read."""
+    value = [] if value is None else [value] if isinstance(value, str) else value
+    example = "e.g. inputs: [data/*.parquet, db/dump.sql]"
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise entry(f"must be a list of paths or globs, relative to this file's folder, {example}")
+    for pattern in value:
+        if not pattern.strip() or "\0" in pattern:
+            raise entry(f"{pattern!r} is not a path or glob; {example}")
+    return tuple(value)
+
+
 TOP_FIELDS: tuple[Field, ...] = (
     Field("notebooks", "mapping of node name -> node", _notebooks, default=None),
     Field("build_dir", "folder or fsspec URL (s3://bucket/prefix) for executed notebooks and snapshots "
@@ -154,6 +166,9 @@ TOP_FIELDS: tuple[Field, ...] = (
     Field("timeout", "default per-cell timeout in seconds", opt_timeout),
     Field("fork", "false: children start fresh kernels instead of forking from their parent's state (default true)",
           _flag("must be true or false (false: children start fresh kernels)")),
+    Field("inputs", "paths or globs every node reads without the kernel seeing it (e.g. through C code)", _inputs),
+    Field("track_packages", "false: a package's new version is reported by status but re-runs nothing (default true)",
+          _flag("must be true or false (false: package versions are reported, not tracked)")),
 )
 
 
@@ -239,6 +254,8 @@ NODE_FIELDS: tuple[Field, ...] = (
     Field("snapshot", "false: do not snapshot this node (it cannot then have children)", _flag("must be true or false")),
     Field("strict", "true: fail when a variable cannot be snapshotted (instead of skipping it)",
           _flag("must be true or false")),
+    Field("inputs", "paths or globs this node reads without the kernel seeing it (e.g. through C code)", _inputs,
+          not_attached="its notebook is not executed, so nbgraph does not decide when it runs"),
     Field("retries", "how many times to re-run a failed variant of this node (default 0)", check_retries,
           not_attached="its notebook is not executed, so there is nothing to retry"),
 )

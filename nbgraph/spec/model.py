@@ -30,6 +30,8 @@ class NodeSpec:
     strict: bool = False
     line: int | None = None
     retries: int = 0
+    #: declared inputs (paths or globs relative to the spec's folder), as written
+    inputs: tuple[str, ...] = ()
 
     @property
     def grid_blocks(self) -> tuple[GridBlock, ...]:
@@ -57,6 +59,9 @@ class Spec:
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     executor: str | None = None
     scheduler: str | None = None
+    #: declared inputs of every node, as written
+    inputs: tuple[str, ...] = ()
+    track_packages: bool = True
 
     @property
     def build_location(self) -> str:
@@ -72,6 +77,10 @@ class Spec:
 
     def node_timeout(self, node: NodeSpec) -> float | None:
         return node.timeout if node.timeout is not None else self.timeout
+
+    def node_inputs(self, node: NodeSpec) -> tuple[str, ...]:
+        """The top-level ``inputs`` then the node's own, each once."""
+        return tuple(dict.fromkeys(self.inputs + node.inputs))
 
     def no_such_node(self, name: str, option: str) -> str:
         """The one line for a node named on the command line (``--only``, ``--node``...) that this spec lacks."""

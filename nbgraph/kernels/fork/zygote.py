@@ -106,6 +106,9 @@ def _preimport() -> None:
     import ipykernel_launcher  # noqa: F401
 
     from ...notebook import inject  # noqa: F401
+    from ...notebook import uses
+
+    uses.interpreter_folders()
     from ...snapshot import format as _format  # noqa: F401
 
     for name in KERNEL_IMPORTS:
