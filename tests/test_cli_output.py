@@ -171,3 +171,33 @@ def test_plot_tells_apart_two_nodes_of_one_notebook_by_their_fixed_parameters(pr
     assert 'label="plain\\nmodel.ipynb\\n' in dot.stdout, dot.stdout
     mermaid = project.cli("plot", "--format", "mermaid")
     assert "<b>svm</b><br/>model.ipynb  C=1, kernel=rbf<br/>" in mermaid.stdout, mermaid.stdout
+
+
+def test_the_failure_summary_names_what_exists_never_none(project, tmp_path):
+    """A kernel that could not start leaves no executed notebook: say the log if there is one, else nothing."""
+    import io
+
+    from rich.console import Console
+
+    from nbgraph.plan import make_plan
+    from nbgraph.records import FAILED, Record
+    from nbgraph.report.terminal import print_summary
+    from nbgraph.scheduler import RunResult
+    from nbgraph.spec import load_spec
+
+    project.notebook("a.ipynb", "x = 1")
+    project.notebook("b.ipynb", "y = 1")
+    plan = make_plan(load_spec(project.spec("notebooks: {a: {path: a.ipynb}, b: {path: b.ipynb}}\n")))
+    log = project.root / "build" / "a" / "default" / "a.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("NoSuchKernel: nope\n")
+    result = RunResult(plan=plan)
+    for name in ("a", "b"):
+        result.records[name] = Record(name=name, node=name, status=FAILED, error="NoSuchKernel: nope", output=None)
+        result.outcome[name] = FAILED
+    out = io.StringIO()
+    print_summary(Console(file=out, width=200), result)
+    text = out.getvalue()
+    assert "None" not in text, text
+    assert f"failed: a: NoSuchKernel: nope\n        log: {log}\n" in text
+    assert "failed: b: NoSuchKernel: nope\n" in text and "notebook:" not in text

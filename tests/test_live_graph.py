@@ -26,6 +26,18 @@ def jupyter(tmp_path_factory):
         yield server
 
 
+def _summary(result) -> str:
+    import io
+
+    from rich.console import Console
+
+    from nbgraph.report.terminal import print_summary
+
+    out = io.StringIO()
+    print_summary(Console(file=out, width=300), result)
+    return out.getvalue()
+
+
 @pytest.mark.slow
 def test_attached_parent_is_snapshotted_from_its_live_kernel(jupyter):
     study = jupyter.root / "attach"
@@ -57,6 +69,8 @@ def test_attached_parent_is_snapshotted_from_its_live_kernel(jupyter):
     second = run(spec)  # same live state: re-snapshotted, same digest, children up to date
     assert second.outcome == {"notes": "attached", "child[scale=1]": "up to date", "child[scale=2]": "up to date"}
     assert not second.attached[0].changed and second.records["notes"].snapshot == record.snapshot
+    assert "not passed down by notes: rows (generator)" in _summary(first)
+    assert "not passed down" not in _summary(second)  # said once: the live state did not change
 
     live.run("data.append(4)")
     third = run(spec)  # the live state changed: the children re-run on it

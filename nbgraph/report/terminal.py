@@ -104,6 +104,19 @@ def make_events(console: Console) -> Iterator[Any]:
         yield PlainEvents(console)
 
 
+def _where_to_look(result, name: str, record) -> list[str]:
+    """The executed notebook and the log of a failed variant, as far as they exist (never ``None``)."""
+    from ..kernels.logs import log_path
+
+    item = result.plan.by_name.get(name)
+    lines = [f"notebook: {record.output}"] if record.output else []
+    log = log_path(record.output) if record.output else (
+        log_path(result.plan.layout.output_path(item.variant, item.node.path)) if item is not None else None)
+    if log is not None and log.exists():
+        lines.append(f"log: {log}")
+    return lines
+
+
 def print_summary(console: Console, result) -> None:
     counts = {k: len(result.names(k)) for k in (SUCCEEDED, FAILED, SKIPPED, "up to date")}
     console.print(
@@ -113,16 +126,14 @@ def print_summary(console: Console, result) -> None:
         console.print(f"attached: {item.describe()}", markup=False, highlight=False)
     for name in result.names(FAILED):
         record = result.records[name]
-        console.print(f"failed: {name}: {record.error}\n        notebook: {record.output}", markup=False, highlight=False)
-        if record.output:
-            from ..kernels.logs import log_path
-
-            if log_path(record.output).exists():
-                console.print(f"        log: {log_path(record.output)}", markup=False, highlight=False)
+        console.print(f"failed: {name}: {record.error}", markup=False, highlight=False)
+        for line in _where_to_look(result, name, record):
+            console.print(f"        {line}", markup=False, highlight=False)
+    unchanged = {a.variant.name for a in result.attached if not (a.changed or a.first)}
     skips: dict[tuple[str, str, str, str], list[str]] = {}  # one line per node, not per variant
     for name, record in result.records.items():
-        if result.outcome.get(name) not in (SUCCEEDED, "attached"):
-            continue
+        if result.outcome.get(name) not in (SUCCEEDED, "attached") or name in unchanged:
+            continue  # an attached node whose live state did not change: its lines were said before
         for skip in record.skipped:
             skips.setdefault((record.node, skip["name"], skip["type"], skip["reason"]), []).append(name)
     for (node, var, kind, reason), names in skips.items():
