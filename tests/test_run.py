@@ -172,6 +172,10 @@ def test_failure_skips_only_descendants(project):
     assert "3 succeeded, 1 failed, 1 skipped" in proc.stdout
     # the cell is counted in the user's notebook, as timeouts and dead kernels are
     assert "ValueError: boom in bad, raised in cell 2 (raise ValueError('boom in bad'))" in proc.stdout
+    # and as the traceback in its executed notebook calls it (injected cells come before it there)
+    executed = nbformat.read(project.root / "build" / "bad" / "default" / "bad.ipynb", as_version=4)
+    count = next(c.execution_count for c in executed.cells if "boom in bad" in c.source)
+    assert f"(raise ValueError('boom in bad')), Cell In[{count}] of the executed notebook" in proc.stdout
     assert "Warning" not in proc.stderr  # nbformat's MissingIDFieldWarning is not the user's concern
     # the failure comes first, then what it skipped, and why
     assert proc.stdout.index("failed    bad") < proc.stdout.index("skipped   after_bad  parent bad failed")

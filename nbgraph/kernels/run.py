@@ -216,6 +216,8 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
         except papermill.PapermillExecutionError as e:
             error = f"{e.ename}: {e.evalue}".strip().splitlines()[0] if e.evalue else e.ename
             error = f"{error}, raised {raised_where(nb.cells, e.cell_index)}"
+            if getattr(e, "exec_count", None):  # what the traceback in the executed notebook calls it
+                error = f"{error}, Cell In[{e.exec_count}] of the executed notebook"
         except (KernelFault, lifecycle.RunInterrupted) as e:
             error = str(e)
         except Exception as e:  # the kernel could not start, or papermill itself failed
