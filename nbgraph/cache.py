@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -146,3 +147,16 @@ def _snapshot_ok(record: Record) -> bool:
     from .store import present  # a remote build's files may be in its bucket only
 
     return all(present(Path(path) / name) for name in manifest.get("files", {}))
+
+
+_NEVER_ATTACHED = {"attached": None}
+
+
+def attached_decision(record: Record | None) -> Decision:
+    """How ``plan`` sees an attached variant: always re-snapshotted, keyed by its last snapshot."""
+    if record is not None and record.status == SUCCEEDED and record.snapshot and record.key:
+        taken = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.finished)) if record.finished else "?"
+        return Decision(True, f"attached: re-snapshotted from its live kernel on every run (last {taken})",
+                        record.key, dict(record.key_parts))
+    return Decision(True, "attached: not snapshotted yet (open its notebook in Jupyter and run its cells)",
+                    key_of(_NEVER_ATTACHED), dict(_NEVER_ATTACHED))

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import networkx as nx
 
-from .cache import Decision, decide, key_parts, result_id
+from .cache import Decision, attached_decision, decide, key_parts, result_id
 from .deps.hashes import machine_hashes, save_machine_hashes
 from .errors import SelectionError
 from .graph import Variant, run_graph, variants_of
-from .live.attach import decision as attached_decision
-from .records import BuildLayout, Record
+from .records import SUCCEEDED, BuildLayout, Record
 from .spec import NodeSpec, Spec
 
 
@@ -38,9 +37,17 @@ class Plan:
     graph: nx.DiGraph
     layout: BuildLayout
     items: list[Planned]
+    force: bool = False
+    #: the nodes of ``--only`` (empty: all)
+    only: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         self.by_name = {p.variant.name: p for p in self.items}
+
+    def redecide(self) -> "Plan":
+        """The same run graph decided again from the records as they are now (attached nodes
+        re-snapshotted before the run change their children's keys)."""
+        return _decided(self.spec, self.graph, self.layout, force=self.force, only=self.only)
 
     @property
     def to_run(self) -> list[Planned]:
@@ -49,18 +56,20 @@ class Plan:
 
 def make_plan(spec: Spec, *, force: bool = False, only: Iterable[str] | None = None) -> Plan:
     """Key every variant and decide what runs; ``only`` limits the run to these nodes."""
-    rg = run_graph(spec)
-    layout = BuildLayout.for_spec(spec)
-    only_nodes = set(only or ())
-    for name in only_nodes:
+    named = list(only or ())
+    for name in named:
         if name not in spec.nodes:
             raise SelectionError(spec.no_such_node(name, "--only"), node=name)
+    return _decided(spec, run_graph(spec), BuildLayout.for_spec(spec), force=force, only=frozenset(named))
+
+
+def _decided(spec: Spec, rg: nx.DiGraph, layout: BuildLayout, *, force: bool, only: frozenset[str]) -> Plan:
     items: list[Planned] = []
     by_name: dict[str, Planned] = {}
     for variant in variants_of(rg):
         node = spec.nodes[variant.node]
         record = layout.read_record(variant)
-        selected = not only_nodes or variant.node in only_nodes
+        selected = not only or variant.node in only
         parents = [by_name[p] for p in variant.parents]
         # a parent that runs now has no result yet: its children are stale anyway ("will re-run")
         parent_keys = [f"pending:{p.decision.key}" if p.will_run or p.record is None else result_id(p.record)
@@ -78,8 +87,8 @@ def make_plan(spec: Spec, *, force: bool = False, only: Iterable[str] | None = N
         items.append(planned)
         by_name[variant.name] = planned
     save_machine_hashes()
-    plan = Plan(spec, rg, layout, items)
-    if only_nodes:
+    plan = Plan(spec, rg, layout, items, force=force, only=only)
+    if only:
         _check_only_inputs(plan)
     return plan
 
@@ -101,7 +110,7 @@ def _check_only_inputs(plan: Plan) -> None:
             if parent.selected:
                 continue
             record = parent.record
-            if record is None or record.status != "succeeded" or not record.snapshot:
+            if record is None or record.status != SUCCEEDED or not record.snapshot:
                 raise SelectionError(
                     f"--only {item.variant.node}: its parent {parent_name} has no snapshot yet "
                     f"({parent.decision.reason}); run without --only first, or add --only {parent.variant.node}",

@@ -25,15 +25,16 @@ from .fsutil import atomic_write_json, read_json
 from .graph import Variant
 from .nbfile import executed_name
 from .snapshot.manifest import binding
+from .states import Failure, Status
 from .store import RECORD
 
 if TYPE_CHECKING:
     from .spec import Spec
 
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-SKIPPED = "skipped"
-PENDING = "pending"
+SUCCEEDED = Status.SUCCEEDED
+FAILED = Status.FAILED
+SKIPPED = Status.SKIPPED
+PENDING = Status.PENDING
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Record:
 
     name: str
     node: str
-    status: str = PENDING
+    status: Status = PENDING
     key: str | None = None
     key_parts: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
@@ -68,6 +69,18 @@ class Record:
     #: what the notebook used besides its code: local modules, files, packages, declared inputs
     #: (see ``nbgraph.deps``); a change to any of them makes the variant stale
     uses: dict[str, Any] = field(default_factory=dict)
+    #: why it failed or was skipped, field by field (:class:`nbgraph.states.Failure`); ``error`` is its line
+    failure: dict[str, Any] | None = None
+
+    @property
+    def why_not(self) -> Failure | None:
+        """Why it did not succeed (a record from before failures had fields: read from its line)."""
+        if self.status not in (FAILED, SKIPPED):
+            return None
+        found = Failure.from_json(self.failure)
+        if found is None and self.error:
+            found = Failure.from_line(self.error, node=self.node, variant=self.name)
+        return found
 
     @property
     def binding(self) -> dict[str, Any]:
@@ -80,6 +93,10 @@ class Record:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Record":
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        try:
+            known["status"] = Status(known.get("status", PENDING))
+        except ValueError:
+            raise TypeError(f"unknown status {known.get('status')!r}") from None
         return cls(**known)
 
 

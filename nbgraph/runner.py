@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from . import preflight
+from .build import Build
 from .errors import RunFailed, SpecError, StoreError
 from .executors.base import Executor, RunInfo
 from .fsutil import make_dirs
@@ -168,13 +169,15 @@ def _run(spec, *, only, force, jobs, timeout, strict, executor, scheduler, event
         plan = make_plan(spec, force=force, only=only)
         _claim(plan, store)
         sign.signing_key()  # create it once, before kernels race to
+        run_id = uuid.uuid4().hex
         attached = []
-        if attach.attached_nodes(spec, only):
-            attached = attach.refresh(spec, only=only, store=store, strict=strict)  # their keys decide what is stale
-            plan = make_plan(spec, force=force, only=only)
+        if attach.attached_nodes(spec, only):  # their new snapshots' keys decide what is stale below them
+            attached = attach.refresh(plan, Build(plan, store, run_id=run_id), strict=strict)
+            plan = plan.redecide()
         preflight.check(plan, executor)
         fork = plan.spec.fork if fork is None else fork
-        result = _execute(plan, store, executor, scheduler, jobs, strict, events, log_output, fork, env)
+        build = Build(plan, store, run_id=run_id, strict=strict, env=env)
+        result = _execute(plan, build, executor, scheduler, jobs, events, log_output, fork)
     for item in attached:
         result.outcome[item.variant.name] = attach.OUTCOME
     result.attached = attached
@@ -184,9 +187,8 @@ def _run(spec, *, only, force, jobs, timeout, strict, executor, scheduler, event
     return result
 
 
-def _execute(plan, store: Store, executor, scheduler, jobs, strict, events, log_output, fork: bool,
-             env: Mapping[str, str]) -> RunResult:
-    run_id = uuid.uuid4().hex
+def _execute(plan, build: Build, executor, scheduler, jobs, events, log_output, fork: bool) -> RunResult:
+    run_id = build.run_id
     owns_executor = not isinstance(executor, Executor)
     if owns_executor:
         kind = executor or plan.spec.executor or "local"
@@ -197,9 +199,9 @@ def _execute(plan, store: Store, executor, scheduler, jobs, strict, events, log_
     interrupted = True
     started = False
     try:
-        executor.start_run(RunInfo(run_id, _fork_children(plan, executor) if fork else (), env))
+        executor.start_run(RunInfo(run_id, _fork_children(plan, executor) if fork else (), build.env))
         started = True
-        result = Scheduler(plan, executor, events, strict=strict, store=store, run_id=run_id, env=env).run()
+        result = Scheduler(plan, executor, build, events).run()
         interrupted = False
     finally:
         if interrupted:

@@ -56,7 +56,7 @@ def test_dask_with_the_users_client_and_yaml_keys(project, cluster):
         assert client.status == "running"
     assert {r.status for r in result.records.values()} == {SUCCEEDED}
     proc = project.cli("run", "--force", "--jobs", "2")  # executor and scheduler from the YAML
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "3 succeeded" in proc.stdout
 
 

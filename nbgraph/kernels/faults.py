@@ -17,10 +17,11 @@ INJECTED_TAGS = ("nbgraph-injected", "injected-parameters")
 class KernelFault(Exception):
     """A variant's kernel timed out or died; ``str()`` is the summary line."""
 
-    def __init__(self, message: str, kind: str, cell: int | None = None) -> None:
+    def __init__(self, message: str, kind: str, cell: int | None = None, line: str | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.cell = cell
+        self.line = line
 
     def __reduce__(self):
         return (KernelFault, (str(self), self.kind, self.cell))
@@ -46,10 +47,22 @@ def _where(cells: list[Any], index: int | None) -> tuple[str, int | None]:
         what = "loading the parents' snapshots" if "nbgraph-inherit" in tags else (
             "saving the snapshot" if "nbgraph-snapshot" in tags else "the injected parameters")
         return f"in nbgraph's cell {what}", None
-    first = next((line.strip() for line in str(cell.get("source", "")).splitlines() if line.strip()), "")
+    first = _first_line(cell)
     if len(first) > 60:
         first = first[:57] + "..."
     return f"in cell {number}" + (f" ({first})" if first else ""), number
+
+
+def _first_line(cell: Any) -> str:
+    return next((line.strip() for line in str(cell.get("source", "")).splitlines() if line.strip()), "")
+
+
+def where_cell(cells: list[Any], index: int | None) -> tuple[int | None, str | None]:
+    """The cell as the notebook counts its own (None for nbgraph's cells), and its first line."""
+    if index is None or index < 0 or index >= len(cells):
+        return None, None
+    number = user_cell_number(cells, index)
+    return number, (_first_line(cells[index]) or None) if number is not None else None
 
 
 def raised_where(cells: list[Any], index: int | None) -> str:
@@ -61,12 +74,13 @@ def timed_out(cells: list[Any], index: int | None, timeout: float | None) -> Ker
     where, number = _where(cells, index)
     limit = f" after {timeout:g}s" if timeout else ""
     return KernelFault(f"timed out {where}{limit}; the kernel was killed (raise 'timeout' for this node if it needs longer)",
-                       "timeout", number)
+                       "timeout", number, where_cell(cells, index)[1])
 
 
 def died(cells: list[Any], index: int | None, returncode: int | None) -> KernelFault:
     where, number = _where(cells, index)
-    return KernelFault(f"kernel died {where}{describe_exit(returncode)}; see the variant's log", "died", number)
+    return KernelFault(f"kernel died {where}{describe_exit(returncode)}; see the variant's log", "died", number,
+                       where_cell(cells, index)[1])
 
 
 def describe_exit(returncode: int | None) -> str:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..states import Failure
+
 
 @dataclass(frozen=True)
 class Job:
@@ -72,6 +74,8 @@ class Outcome:
     results: dict[str, Any] = field(default_factory=dict)
     #: what the notebook used, hashed (the record's ``uses``, see ``nbgraph.deps.collect``)
     uses: dict[str, Any] = field(default_factory=dict)
+    #: why it failed, field by field (``error`` is its line); None for an executor's own error
+    failure: Failure | None = None
 
 
 def run_env(key_file: Path | None) -> dict[str, str]:

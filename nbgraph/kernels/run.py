@@ -13,6 +13,7 @@ leaves the previous ones as they were.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import traceback
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..fsutil import make_dirs
 from .. import kernelcode
 from ..nbfile import Unreadable
+from ..states import Failure, FailureKind
 from .job import Job, Outcome
 
 if TYPE_CHECKING:
@@ -172,15 +174,12 @@ def run_job(job: Job, *, sink: "Sink | None" = None) -> Outcome:
             return run_remote(job, lambda local_job: _run_local(local_job, sink, started))
     except RunInterrupted as e:
         return Outcome(variant=job.variant, ok=False, output=None, error=f"interrupted: {e}",
-                       duration=time.monotonic() - started)
+                       duration=time.monotonic() - started,
+                       failure=Failure(FailureKind.INTERRUPTED, f"interrupted: {e}", job.node, job.variant))
 
 
 def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
-    import papermill
-
     from . import lifecycle
-    from .engine import engine_name
-    from .faults import KernelFault, raised_where
     from .logs import VariantLog, log_path
     from .results import collect_results
 
@@ -191,72 +190,96 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
     try:
         nb = prepare_notebook(job)
     except (kernelcode.UnwritableValue, Unreadable) as e:  # nothing ran
-        return Outcome(variant=job.variant, ok=False, output=None, error=str(e), duration=time.monotonic() - started)
-    error = None
-    executed = None
+        return Outcome(variant=job.variant, ok=False, output=None, error=str(e), duration=time.monotonic() - started,
+                       failure=Failure(FailureKind.COULD_NOT_RUN, str(e), job.node, job.variant))
     with VariantLog(log_path(out), job.variant, sink, append=job.attempt > 1) as log:
         if job.attempt > 1:
             log.note(f"attempt {job.attempt} (retries)")
-        try:
-            executed = papermill.execute_notebook(
-                nb,
-                str(partial),
-                parameters=None,
-                engine_name=engine_name(),
-                kernel_name=job.kernel,
-                progress_bar=False,
-                request_save_on_cell_execute=True,
-                execution_timeout=job.timeout,
-                resources={"metadata": {"path": job.cwd}},
-                variant_log=log,
-                run_id=job.run_id,
-                fork_from=job.fork_from,
-                kernel_env=job.env,
-            )
-        except papermill.PapermillExecutionError as e:
-            error = f"{e.ename}: {e.evalue}".strip().splitlines()[0] if e.evalue else e.ename
-            error = f"{error}, raised {raised_where(nb.cells, e.cell_index)}"
-            if getattr(e, "exec_count", None):  # what the traceback in the executed notebook calls it
-                error = f"{error}, Cell In[{e.exec_count}] of the executed notebook"
-        except (KernelFault, lifecycle.RunInterrupted) as e:
-            error = str(e)
-        except Exception as e:  # the kernel could not start, or papermill itself failed
-            error = f"{type(e).__name__}: {e}".strip().splitlines()[0]
-            log.note(error)
+        failure, executed = _execute(job, nb, partial, log)
     try:
         lifecycle.check_run(job.run_id)
     except lifecycle.RunInterrupted:
         partial.unlink(missing_ok=True)  # interrupted: leave the previous executed notebook alone
         log.discard()  # and the previous log
         raise
-    finalize_output(partial, out, job, error)
+    finalize_output(partial, out, job, failure.message if failure else None)
     results = collect_results(out)
-    uses = _collect_uses(job, error)
+    uses = _collect_uses(job, failure)
     skipped: list[dict[str, str]] = []
     snapshot = None
-    if error is None and job.snapshot:
-        from ..snapshot.format import binding, seal_snapshot
-        from ..errors import SnapshotError
-
-        try:  # the kernel only wrote the large buffers: hash them once, here, before any child
-            manifest = seal_snapshot(Path(job.snapshot), bind=binding(job.variant, job.key, job.run_id))
-            skipped = list(manifest.get("skipped", []))
-            snapshot = job.snapshot
-        except SnapshotError as e:
-            error = _stopped_early(executed) or str(e)
-    if error is None or job.attempt > job.retries:  # else a retry follows and goes on with this log
+    if failure is None and job.snapshot:
+        snapshot, skipped, failure = _seal(job, executed)
+    if failure is None or job.attempt > job.retries:  # else a retry follows and goes on with this log
         log.commit()
-    return Outcome(variant=job.variant, ok=error is None, output=str(out) if out.exists() else None,
-                   snapshot=snapshot, error=error, duration=time.monotonic() - started, skipped=skipped,
-                   results=results, uses=uses)
+    output = str(out) if out.exists() else None
+    if failure is not None:
+        failure = dataclasses.replace(failure, notebook=output)
+    return Outcome(variant=job.variant, ok=failure is None, output=output, snapshot=snapshot,
+                   error=failure.message if failure else None, duration=time.monotonic() - started,
+                   skipped=skipped, results=results, uses=uses, failure=failure)
 
 
-def _collect_uses(job: Job, error: str | None) -> dict[str, Any]:
+def _execute(job: Job, nb: Any, partial: Path, log: Any) -> tuple[Failure | None, Any]:
+    """papermill on the prepared notebook: why it failed (or None), and the executed notebook."""
+    import papermill
+
+    from . import lifecycle
+    from .engine import engine_name
+    from .faults import KernelFault
+
+    try:
+        executed = papermill.execute_notebook(
+            nb, str(partial), parameters=None, engine_name=engine_name(), kernel_name=job.kernel,
+            progress_bar=False, request_save_on_cell_execute=True, execution_timeout=job.timeout,
+            resources={"metadata": {"path": job.cwd}}, variant_log=log, run_id=job.run_id,
+            fork_from=job.fork_from, kernel_env=job.env)
+        return None, executed
+    except papermill.PapermillExecutionError as e:
+        return _cell_error(job, nb, e), None
+    except KernelFault as e:
+        kind = FailureKind.TIMEOUT if e.kind == "timeout" else FailureKind.KERNEL_DIED
+        return Failure(kind, str(e), job.node, job.variant, cell=e.cell, cell_line=e.line), None
+    except lifecycle.RunInterrupted as e:
+        return Failure(FailureKind.INTERRUPTED, str(e), job.node, job.variant), None
+    except Exception as e:  # the kernel could not start, or papermill itself failed
+        error = f"{type(e).__name__}: {e}".strip().splitlines()[0]
+        log.note(error)
+        return Failure(FailureKind.COULD_NOT_RUN, error, job.node, job.variant), None
+
+
+def _cell_error(job: Job, nb: Any, e: Any) -> Failure:
+    """A cell raised: its one line names the exception, the cell and what the traceback calls it."""
+    from .faults import raised_where, where_cell
+
+    error = f"{e.ename}: {e.evalue}".strip().splitlines()[0] if e.evalue else e.ename
+    error = f"{error}, raised {raised_where(nb.cells, e.cell_index)}"
+    if getattr(e, "exec_count", None):  # what the traceback in the executed notebook calls it
+        error = f"{error}, Cell In[{e.exec_count}] of the executed notebook"
+    number, line = where_cell(nb.cells, e.cell_index)
+    return Failure(FailureKind.CELL_ERROR, error, job.node, job.variant, cell=number, cell_line=line,
+                   ename=e.ename, evalue=e.evalue or None)
+
+
+def _seal(job: Job, executed: Any) -> tuple[str | None, list[dict[str, str]], Failure | None]:
+    """Hash the snapshot's large buffers once, here, before any child: (snapshot, skipped, failure)."""
+    from ..errors import SnapshotError
+    from ..snapshot.format import binding, seal_snapshot
+
+    try:
+        manifest = seal_snapshot(Path(job.snapshot), bind=binding(job.variant, job.key, job.run_id))
+        return job.snapshot, list(manifest.get("skipped", [])), None
+    except SnapshotError as e:
+        early = _stopped_early(executed)
+        kind = FailureKind.CELL_ERROR if early else FailureKind.SNAPSHOT_REFUSED
+        return None, [], Failure(kind, early or str(e), job.node, job.variant)
+
+
+def _collect_uses(job: Job, failure: Failure | None) -> dict[str, Any]:
     """The record's ``uses`` (nothing for a failed run: it runs again anyway)."""
     from ..deps.collect import collect, read_recorded
 
     recorded = read_recorded(uses_file(job))
-    if error is not None:
+    if failure is not None:
         return {}
     return collect(recorded, Path(job.root or job.cwd), job.inputs)
 

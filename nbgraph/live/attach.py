@@ -23,21 +23,25 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..cache import Decision, digest, key_of
+from ..cache import digest, key_of
 from ..errors import LiveError, SnapshotError
 from ..fsutil import make_dirs
-from ..graph import Variant, run_graph
-from ..records import SUCCEEDED, BuildLayout, Record
+from ..graph import Variant
+from ..records import SUCCEEDED, Record
 from ..snapshot.format import FORMAT_VERSION, MANIFEST, bind_snapshot, binding, seal_snapshot
 from ..spec import NodeSpec, Spec
-from ..store import LocalStore, Store
+from ..states import Status
 from . import servers
 from .kernel import dump_live, refused_dump
 
+if TYPE_CHECKING:
+    from ..build import Build
+    from ..plan import Plan
+
 DEFAULT_TIMEOUT = 120.0
-OUTCOME = "attached"
-_NEVER = {"attached": None}
+OUTCOME = Status.ATTACHED
 
 
 @dataclass(frozen=True)
@@ -67,32 +71,21 @@ def attached_nodes(spec: Spec, only=None) -> list[NodeSpec]:
     return [n for n in spec.nodes.values() if n.attach and (not wanted or n.name in wanted)]
 
 
-def decision(record: Record | None) -> Decision:
-    """How ``plan`` sees an attached variant: always re-snapshotted, keyed by its last snapshot."""
-    if record is not None and record.status == SUCCEEDED and record.snapshot and record.key:
-        taken = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.finished)) if record.finished else "?"
-        return Decision(True, f"attached: re-snapshotted from its live kernel on every run (last {taken})",
-                        record.key, dict(record.key_parts))
-    return Decision(True, "attached: not snapshotted yet (open its notebook in Jupyter and run its cells)",
-                    key_of(_NEVER), dict(_NEVER))
-
-
-def refresh(spec: Spec, *, only=None, store: Store | None = None, strict: bool = False) -> list[Attached]:
+def refresh(plan: Plan, build: Build, *, strict: bool = False) -> list[Attached]:
     """Snapshot the live kernel of every selected attached node, and commit each record.
 
     Every notebook is located first, so one that is not open stops the run before
-    anything is written.  The kernel writes under the local build folder; ``store``
-    publishes the snapshot and record where workers read them (a remote build location).
+    anything is written.  The kernel writes under the local build folder; the build
+    publishes the snapshot and commits its record as it does for a variant that ran
+    (to a remote build location too, where workers read them).
     ``strict`` (or the node's own ``strict``): a variable that cannot be copied fails the run.
     """
-    nodes = attached_nodes(spec, only)
+    spec = plan.spec
+    nodes = attached_nodes(spec, plan.only)
     if not nodes:
         return []
     from ..snapshot import sign
 
-    rg = run_graph(spec)
-    layout = BuildLayout.for_spec(spec)
-    store = store or LocalStore(spec.build_dir)
     listed = servers.list_servers()
     found = []
     for node in nodes:
@@ -103,17 +96,18 @@ def refresh(spec: Spec, *, only=None, store: Store | None = None, strict: bool =
     key_file = str(sign.key_path())
     out = []
     for node, session in found:
-        variant = rg.nodes[node.name]["variant"]
+        variant = plan.graph.nodes[node.name]["variant"]
         try:
-            out.append(_refresh_one(spec, layout, store, node, variant, session, key_file,
+            out.append(_refresh_one(plan, build, node, variant, session, key_file,
                                     strict or bool(getattr(node, "strict", False))))
         except LiveError as e:
             raise _for_node(e, node) from None
     return out
 
 
-def _refresh_one(spec: Spec, layout: BuildLayout, store: Store, node: NodeSpec, variant: Variant,
+def _refresh_one(plan: Plan, build: Build, node: NodeSpec, variant: Variant,
                  session: servers.Session, key_file: str, strict: bool) -> Attached:
+    spec, layout, store = plan.spec, plan.layout, build.store
     folder = layout.variant_dir(variant)
     make_dirs(folder)
     tmp = folder / f".snapshot-live-{time.time_ns()}.partial"  # removed by clean_partials if a run is killed
@@ -143,12 +137,8 @@ def _refresh_one(spec: Spec, layout: BuildLayout, store: Store, node: NodeSpec, 
             shutil.rmtree(final)
         os.replace(tmp, final)
         store.publish(final)
-    for other in folder.iterdir():  # older snapshots, and leftovers of interrupted dumps
-        if other == final or not other.is_dir():
-            continue
-        if other.name.startswith("snapshot-"):
-            store.remove(other)
-        elif "snapshot-live-" in other.name:
+    for other in folder.glob("*snapshot-live-*"):  # leftovers of interrupted dumps
+        if other.is_dir():
             shutil.rmtree(other, ignore_errors=True)
     checked = time.time()
     # same snapshot: it stays the result the children were built on (see cache.result_id)
@@ -162,8 +152,7 @@ def _refresh_one(spec: Spec, layout: BuildLayout, store: Store, node: NodeSpec, 
                   "checked": checked, "variables": dict(manifest.get("variables", {}))},
         run=run,
     )
-    layout.write_record(variant, record)
-    store.push_record(layout.record_path(variant))
+    build.write(variant, record)  # the commit point; older snapshots go after it
     return Attached(variant=variant, record=record, changed=not unchanged, first=old is None)
 
 

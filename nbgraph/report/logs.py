@@ -46,7 +46,7 @@ def show_log(spec_path: str | Path, query: str, *, follow: bool, write: Callable
         if not path.exists():
             record = BuildLayout.for_spec(spec).read_record(variant)
             if record is not None and record.status == SKIPPED:  # a parent failed: its log says why
-                why = (record.error or "").removeprefix("skipped: ")
+                why = record.why_not.message if record.why_not else "a parent failed"
                 raise SelectionError(f"{variant.name} has no log: it was skipped in the last run ({why})",
                                      variant=variant.name)
             raise SelectionError(f"{variant.name} has no log yet: it has not run ('nbgraph run' starts it)",

@@ -18,14 +18,15 @@ from rich.text import Text
 
 from ..plan import Planned
 from ..records import FAILED, SKIPPED, SUCCEEDED, Record
+from ..states import Status
 
 _MARK = {SUCCEEDED: "[green]ok[/]", FAILED: "[red]FAILED[/]", SKIPPED: "[yellow]skipped[/]"}
 
 
 def _why(record: Record) -> str:
-    """A failure's error, or why a variant was skipped (``parent X failed``)."""
-    error = record.error or ""
-    return error.removeprefix("skipped: ") if record.status == SKIPPED else error
+    """A failure's line, or why a variant was skipped (``parent X failed``)."""
+    failure = record.why_not
+    return failure.message if failure is not None else ""
 
 
 class PlainEvents:
@@ -118,10 +119,10 @@ def _where_to_look(result, name: str, record) -> list[str]:
 
 
 def print_summary(console: Console, result) -> None:
-    counts = {k: len(result.names(k)) for k in (SUCCEEDED, FAILED, SKIPPED, "up to date")}
+    counts = {k: len(result.names(k)) for k in (SUCCEEDED, FAILED, SKIPPED, Status.UP_TO_DATE)}
     console.print(
         f"\n{counts[SUCCEEDED]} succeeded, {counts[FAILED]} failed, {counts[SKIPPED]} skipped, "
-        f"{counts['up to date']} up to date  ({result.wall_time:.1f}s)", highlight=False, markup=False)
+        f"{counts[Status.UP_TO_DATE]} up to date  ({result.wall_time:.1f}s)", highlight=False, markup=False)
     for item in result.attached:
         console.print(f"attached: {item.describe()}", markup=False, highlight=False)
     for name in result.names(FAILED):
@@ -132,7 +133,7 @@ def print_summary(console: Console, result) -> None:
     unchanged = {a.variant.name for a in result.attached if not (a.changed or a.first)}
     skips: dict[tuple[str, str, str, str], list[str]] = {}  # one line per node, not per variant
     for name, record in result.records.items():
-        if result.outcome.get(name) not in (SUCCEEDED, "attached") or name in unchanged:
+        if result.outcome.get(name) not in (SUCCEEDED, Status.ATTACHED) or name in unchanged:
             continue  # an attached node whose live state did not change: its lines were said before
         for skip in record.skipped:
             skips.setdefault((record.node, skip["name"], skip["type"], skip["reason"]), []).append(name)
@@ -140,7 +141,7 @@ def print_summary(console: Console, result) -> None:
         who = names[0] if len(names) == 1 else f"{node} ({len(names)} variants)"
         console.print(f"not passed down by {who}: {var} ({kind}): {reason}", markup=False, highlight=False)
     for name, record in result.records.items():
-        if result.outcome.get(name) not in (SUCCEEDED, "attached"):
+        if result.outcome.get(name) not in (SUCCEEDED, Status.ATTACHED):
             continue
         if record.collisions:
             console.print(f"{name}: defined by several parents with different values (later parent wins): {', '.join(record.collisions)}",
