@@ -123,30 +123,56 @@ def decide(parts: Mapping[str, Any], record: Record | None, *, needs_snapshot: b
         return stale("inputs changed")
     if not record.output or not Path(record.output).is_file():
         return stale("executed notebook is missing")
-    if needs_snapshot and not _snapshot_ok(record):
-        return stale("snapshot is missing or invalid")
+    if needs_snapshot:
+        problem = _snapshot_problem(record)
+        if problem:
+            return stale(problem)
     return Decision(False, "up to date", key, parts)
 
 
-def _snapshot_ok(record: Record) -> bool:
-    """A signed manifest of the current format, bound to this record, whose files are all there.
+def _snapshot_problem(record: Record) -> str | None:
+    """Why the record's snapshot cannot serve its children: None for a signed manifest of the
+    current format, bound to this record, whose files (and, in a local build, chunks) are there.
 
-    Hashing the files themselves is left to the load (it verifies before unpickling), so
+    Hashing the chunks themselves is left to the load (it verifies before unpickling), so
     a no-op run stays fast however big the snapshots are.  The binding is not: a snapshot
     copied over from another variant is not this record's, however sound its files.
     """
     from .snapshot.format import read_manifest
 
     path = record.snapshot
+    invalid = "snapshot is missing or invalid"
     if not path:
-        return False
+        return invalid
     try:
         manifest = read_manifest(Path(path), check_files=False, expect=record.binding)
-    except SnapshotError:
-        return False
+    except SnapshotError as e:
+        if str(e.fields.get("problem", "")).startswith("snapshot format"):
+            return "snapshot format changed (written by another nbgraph version)"
+        return invalid
     from .store import present  # a remote build's files may be in its bucket only
 
-    return all(present(Path(path) / name) for name in manifest.get("files", {}))
+    if not all(present(Path(path) / name) for name in manifest.get("files", {})):
+        return invalid
+    if not _chunks_present(Path(path), manifest):
+        return "snapshot is missing chunks of its arrays"
+    return None
+
+
+def _chunks_present(path: Path, manifest: dict[str, Any]) -> bool:
+    from .snapshot.checked import identity, wanted
+    from .snapshot.chunks import chunk_path
+    from .snapshot.manifest import objects_of
+    from .store import present
+
+    objects = objects_of(path, manifest)
+    for name, size in wanted(manifest).items():
+        found = identity(chunk_path(objects, name))
+        if found is None and present(chunk_path(objects, name)):
+            continue  # in the bucket of a remote build, not downloaded yet
+        if found is None or found[2] != size:
+            return False
+    return True
 
 
 _NEVER_ATTACHED = {"attached": None}

@@ -274,9 +274,12 @@ def clean(spec: Path, every: bool, dry_run: bool) -> None:
         with BuildLock(loaded.build_dir, loaded.build_location):  # never under a running build
             removed = do_clean(loaded, every=every, dry_run=False)
     verb = "would remove" if dry_run else "removed"
-    for path in removed:
+    for path in removed.paths:
         click.echo(f"{verb} {path}")
-    click.echo(f"{verb} {len(removed)} item(s) from {loaded.build_dir}")
+    chunks = f" and {removed.chunks} unreferenced chunk(s)" if removed.chunks else ""
+    freed = "would free" if dry_run else "freed"
+    click.echo(f"{verb} {len(removed.paths)} item(s){chunks} from {loaded.build_location}; "
+               f"{freed} {removed.freed / 1e6:.1f} MB")
     for other, folders in others(loaded).items():
         click.echo(f"kept {len(folders)} variant folder(s) of another spec, {other}")
 

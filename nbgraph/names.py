@@ -45,6 +45,7 @@ OWN_ENTRIES: Mapping[str, str] = {
     REPORT_DIR: "the page of nbgraph report",
     **{plot_file(f): "the picture of nbgraph plot" for f in PLOT_DEFAULT_FORMATS},
     CHARTS_DIR: "the charts of nbgraph results --plot",
+    ".nbgraph": "the chunks every snapshot of the build shares",
 }
 
 #: a node's folder is one path component; with the variant folders' cap it keeps every

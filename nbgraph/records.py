@@ -100,6 +100,12 @@ class Record:
         return cls(**known)
 
 
+def objects_dir(build_dir: Path) -> Path:
+    from .snapshot.chunks import OBJECTS, STORE_DIR
+
+    return Path(build_dir) / STORE_DIR / OBJECTS
+
+
 class BuildLayout:
     """Paths under ``build_dir``: ``<node>/<grid values>/`` per variant.
 
@@ -155,6 +161,11 @@ class BuildLayout:
 
     def snapshot_dir(self, variant: Variant, key: str) -> Path:
         return self.variant_dir(variant) / f"snapshot-{key[:16]}"
+
+    @property
+    def objects_dir(self) -> Path:
+        """The chunk store every snapshot of this build location shares (see ``snapshot.chunks``)."""
+        return objects_dir(self.root)
 
     def read_record(self, variant: Variant) -> Record | None:
         """The variant's record, if this spec wrote it (another spec's variant of that name is not it)."""

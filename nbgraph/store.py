@@ -29,7 +29,7 @@ from typing import Any, Mapping
 from .errors import StoreError
 from .extras import install_hint
 from .fsutil import find_partials, make_dirs
-from .snapshot.manifest import BUFFERS, MANIFEST
+from .snapshot.manifest import MANIFEST
 
 #: a variant's commit point (see :mod:`nbgraph.records`), the file mirrored to find a build's records
 RECORD = "record.json"
@@ -61,9 +61,11 @@ class Store(ABC):
 
     * ``ref(path)`` / ``local(ref)`` convert between a local path under ``root`` and the
       ref stored in records and jobs; both accept either form and are idempotent.
-    * ``fetch(ref)`` makes a file, or a snapshot folder, present under ``root`` and returns
-      its local path; ``fetch(ref, manifest_only=True)`` fetches only a snapshot's manifest.
-    * ``publish(path)`` makes a local file or snapshot folder visible at its ref.
+    * ``fetch(ref)`` makes a file, or a snapshot folder with the chunks it references,
+      present under ``root`` and returns its local path (only chunks missing here are
+      downloaded); ``fetch(ref, manifest_only=True)`` fetches only a snapshot's manifest.
+    * ``publish(path)`` makes a local file or snapshot folder visible at its ref (a
+      snapshot's chunks first, only those the location lacks, its manifest last).
     * ``pull_records()`` brings every variant's record (and what ``status`` needs to judge
       it) into ``root``; ``push_record(path)`` publishes one record.
     * ``remove(ref)`` deletes a file or folder at the location and in ``root``.
@@ -146,6 +148,8 @@ class FsspecStore(Store):
             raise StoreError(f"build location {url}: {type(e).__name__}: {e}", location=url) from None
         make_dirs(self.root)
         _mirrors[self.root] = self
+        self._chunks: dict[str, int] | None = None
+        self.uploaded_chunks = self.downloaded_chunks = 0
 
     # refs ------------------------------------------------------------------------------
     def _rel(self, ref: str | Path) -> str:
@@ -187,25 +191,17 @@ class FsspecStore(Store):
                 if not local.is_file() or local.stat().st_size != self.fs.info(remote).get("size"):
                     self._get_file(remote, local)
                 return local
-            before = _buffer_shas(local / MANIFEST)
             self._get_file(f"{remote}/{MANIFEST}", local / MANIFEST)
-            # buffers.bin has no sha256 of its own: the mirrored copy is the listed one only if
-            # the buffers' sha256s are those of the manifest it came with (a --force re-run
-            # rewrites the same path, often with arrays of the same sizes and new values)
-            same_buffers = before is not None and before == _buffer_shas(local / MANIFEST)
-            if not same_buffers:
-                (local / BUFFERS).unlink(missing_ok=True)  # stale, whatever its size: fetched again when needed
             if manifest_only:
                 return local
             manifest = json.loads((local / MANIFEST).read_text())
-            files = manifest.get("files", {})
             from .snapshot.sign import file_sha256
 
-            for name, expected in files.items():
+            for name, expected in manifest.get("files", {}).items():
                 target = local / name
-                if target.is_file() and _same_file(target, expected, file_sha256, same_buffers):
-                    continue
-                self._get_file(f"{remote}/{name}", target)
+                if not (target.is_file() and isinstance(expected, dict) and file_sha256(target) == expected.get("sha256")):
+                    self._get_file(f"{remote}/{name}", target)
+            self._fetch_chunks(local, manifest)
             os.chmod(local, 0o700)
             return local
         except FileNotFoundError:
@@ -213,11 +209,31 @@ class FsspecStore(Store):
         except (OSError, ValueError) as e:
             raise StoreError(f"cannot fetch {self.ref(ref)}: {type(e).__name__}: {e}", location=self.location) from None
 
+    def _fetch_chunks(self, local: Path, manifest: dict[str, Any]) -> None:
+        """Download the snapshot's chunks this machine lacks (a chunk's name is its content)."""
+        from .snapshot.checked import wanted
+        from .snapshot.chunks import chunk_path
+        from .snapshot.manifest import objects_of
+
+        objects = objects_of(local, manifest)
+        for name, size in wanted(manifest).items():
+            target = chunk_path(objects, name)
+            try:
+                if target.stat().st_size == size:
+                    continue
+            except FileNotFoundError:
+                pass
+            self._get_file(self._remote(target), target)
+            self.downloaded_chunks += 1
+
     def publish(self, path: str | Path) -> str:
+        """Upload a file, or a snapshot folder: the chunks the location lacks, its files, its manifest last."""
         local = Path(path)
         remote = self._remote(local)
         try:
             if local.is_dir():
+                if (local / MANIFEST).exists():
+                    self._publish_chunks(local)
                 names = sorted(p.name for p in local.iterdir()
                                if p.is_file() and p.name != MANIFEST and not p.name.startswith("."))
                 for name in names + ([MANIFEST] if (local / MANIFEST).exists() else []):
@@ -227,6 +243,31 @@ class FsspecStore(Store):
         except OSError as e:
             raise StoreError(f"cannot publish {self.ref(local)}: {type(e).__name__}: {e}", location=self.location) from None
         return self.ref(local)
+
+    def _publish_chunks(self, local: Path) -> None:
+        from .snapshot.checked import wanted
+        from .snapshot.chunks import chunk_path
+        from .snapshot.manifest import objects_of
+
+        manifest = json.loads((local / MANIFEST).read_text())
+        objects = objects_of(local, manifest)
+        there = self.remote_chunks(self._remote(objects))
+        for name in wanted(manifest):
+            if name not in there:
+                self.fs.put_file(str(chunk_path(objects, name)), self._remote(chunk_path(objects, name)))
+                there[name] = 0
+                self.uploaded_chunks += 1
+
+    def remote_chunks(self, objects: str) -> dict[str, int]:
+        """The chunks at the location (name -> size), listed once per store and kept up to date."""
+        if self._chunks is None:
+            try:
+                listed = self.fs.find(objects, detail=True)
+            except FileNotFoundError:
+                listed = {}
+            self._chunks = {p.rsplit("/", 1)[-1]: int(info.get("size") or 0) for p, info in listed.items()
+                            if not p.rsplit("/", 1)[-1].startswith(".")}
+        return self._chunks
 
     # records ---------------------------------------------------------------------------
     def pull_records(self) -> int:
@@ -295,31 +336,6 @@ def present(path: str | Path) -> bool:
             except OSError:
                 return False
     return False
-
-
-def _same_file(path: Path, expected: Any, file_sha256, same_buffers: bool) -> bool:
-    """Whether a mirrored snapshot file is already the one the manifest lists.
-
-    ``files`` entries are ``{size, sha256}``; ``buffers.bin`` has only a size (its sha256s
-    are per buffer, in the manifest's ``buffers``): it is kept when its size matches and
-    ``same_buffers`` (the manifest it was mirrored with listed the same buffer sha256s).
-    """
-    if not isinstance(expected, dict):
-        return file_sha256(path) == expected
-    if path.stat().st_size != expected.get("size"):
-        return False
-    if "sha256" not in expected:
-        return same_buffers
-    return file_sha256(path) == expected["sha256"]
-
-
-def _buffer_shas(manifest: Path) -> list[Any] | None:
-    """The buffers' sha256s a mirrored manifest lists; None when unknown (absent, unsealed, unreadable)."""
-    try:
-        shas = [entry[2] for entry in json.loads(manifest.read_bytes()).get("buffers", [])]
-    except (OSError, ValueError, TypeError, IndexError, AttributeError):
-        return None
-    return None if None in shas else shas
 
 
 def _remove_local(path: Path) -> None:

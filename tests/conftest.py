@@ -54,6 +54,27 @@ def write_spec(folder: Path, text: str) -> Path:
     return spec
 
 
+def chunk_files(snapshot: Path) -> list[Path]:
+    """The chunk files a snapshot's manifest references, in order (see ``nbgraph.snapshot.chunks``)."""
+    import json
+
+    from nbgraph.snapshot.chunks import chunk_path
+
+    manifest = json.loads((Path(snapshot) / "manifest.json").read_text())
+    objects = (Path(snapshot) / manifest["objects"]).resolve()
+    return [chunk_path(objects, name) for _, names in manifest["buffers"] for name in names]
+
+
+def flip_byte(path: Path, offset: int) -> None:
+    """Change one bit of a file (a chunk is read-only: nbgraph never writes one twice)."""
+    os.chmod(path, 0o600)
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)
+        fh.seek(offset)
+        fh.write(bytes([byte[0] ^ 1]))
+
+
 def outputs_of(path: Path) -> list[str]:
     """Text of every stream output of an executed notebook, cell by cell."""
     nb = nbformat.read(path, as_version=4)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import chunk_files
 
 from jupyter_live import JupyterServer, KernelCellError, live_server
 from nbgraph import inherit_from
@@ -256,19 +257,27 @@ def test_a_dump_from_another_environment_says_what_to_do_and_leaves_nothing(jupy
     assert not leftovers, leftovers  # the refused dump is removed, not kept until this process exits
 
 
-def test_large_arrays_of_a_live_parent_are_hashed_once_by_the_caller(jupyter, monkeypatch):
-    jupyter.open("arrays.ipynb", "import numpy as np\nbig = np.arange(300_000.0)\nview = big[::2]")
+def test_large_arrays_of_a_live_parent_are_stored_once_however_often_inherited(jupyter, monkeypatch):
+    """The parent names its chunks as it writes them; dumping it again unchanged writes none."""
+    jupyter.open("arrays.ipynb", "import numpy as np\nbig = np.arange(3_000_000.0)\nview = big[::2]")
     monkeypatch.chdir(jupyter.root)
     ns: dict = {}
     summary = inherit_from("arrays.ipynb", into=ns)
-    assert ns["big"].sum() == 299_999 * 300_000 / 2 and ns["view"].base is not None
+    assert ns["big"].sum() == 2_999_999 * 3_000_000 / 2 and ns["view"].base is not None
     manifest_path = Path(summary.sources[0].snapshot) / "manifest.json"
     import json
 
     manifest = json.loads(manifest_path.read_text())
-    # the parent wrote the buffers without hashing them; the caller sealed them (its full check, remembered)
-    assert manifest["sealed"] and all(b[2] for b in manifest["buffers"]) and manifest["buffers"]
-    assert (manifest_path.parent / ".checked").is_file()
+    assert manifest["sealed"] and manifest["buffers"] and (manifest_path.parent / ".checked").is_file()
+    chunks = chunk_files(manifest_path.parent)
+    assert len(chunks) >= 6 and all(c.is_file() for c in chunks)
+    first = {c: c.stat().st_ino for c in chunks}
+
+    again = inherit_from("arrays.ipynb", into={})      # the same state: no chunk written twice
+    manifest = json.loads((Path(again.sources[0].snapshot) / "manifest.json").read_text())
+    assert manifest["wrote"] == [] and {c: c.stat().st_ino for c in chunk_files(Path(again.sources[0].snapshot))} == first
+    store = chunks[0].parents[1]
+    assert sum(1 for _ in store.glob("*/*")) == len(set(chunks))   # the older dump went, its chunks stayed shared
 
 
 def test_a_parent_that_rebinds_builtins_is_dumped_all_the_same(jupyter, monkeypatch):

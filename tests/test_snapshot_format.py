@@ -19,7 +19,8 @@ import pytest
 
 from nbgraph.errors import SnapshotError
 from nbgraph.snapshot import sign
-from nbgraph.snapshot.format import (BUFFERS, FORMAT_VERSION, MANIFEST, STATE, dump_namespace, load_snapshot,
+from conftest import chunk_files, flip_byte
+from nbgraph.snapshot.format import (FORMAT_VERSION, MANIFEST, STATE, dump_namespace, load_snapshot,
                                      read_manifest)
 
 
@@ -246,6 +247,9 @@ def test_strict_refuses_and_writes_nothing(tmp_path):
     assert dump_namespace(parent, tmp_path / "snap", strict=True, exclude=["lock"]).variables["ok"] == "int"
 
 
+CHUNK_FILE = "a chunk"
+
+
 @pytest.fixture
 def snapshot(tmp_path):
     parent = namespace("import numpy as np\nbig = np.arange(100_000.0)\nnames = ['a', 'b'] * 100")
@@ -253,10 +257,10 @@ def snapshot(tmp_path):
     return tmp_path / "snap"
 
 
-@pytest.mark.parametrize("name", [MANIFEST, STATE, BUFFERS])
+@pytest.mark.parametrize("name", [MANIFEST, STATE, CHUNK_FILE])
 @pytest.mark.parametrize("where", [0.0, 0.5, 1.0])
 def test_flipping_one_byte_of_any_file_is_refused(snapshot, name, where):
-    path = snapshot / name
+    path = chunk_files(snapshot)[0] if name == CHUNK_FILE else snapshot / name
     data = bytearray(path.read_bytes())
     i = min(int(len(data) * where), len(data) - 1)
     if name == MANIFEST:  # keep it JSON: change one hex digit of a value
@@ -276,14 +280,13 @@ def test_flipping_one_byte_of_any_file_is_refused(snapshot, name, where):
 
 def test_lazy_check_trusts_buffer_contents_but_not_sizes(snapshot):
     """A child (``verify_buffers=False``) does not read buffers, but a truncated file is caught."""
-    with open(snapshot / BUFFERS, "r+b") as fh:
-        fh.seek(4096)
-        fh.write(b"\x01")
+    chunk = chunk_files(snapshot)[0]
+    flip_byte(chunk, 4096)
     assert read_manifest(snapshot, check_files="stream")
-    with pytest.raises(SnapshotError, match=BUFFERS):
+    with pytest.raises(SnapshotError, match=f"chunk {chunk.name[:16]} .*does not match its name"):
         read_manifest(snapshot, check_files=True)
-    os.truncate(snapshot / BUFFERS, 100)
-    with pytest.raises(SnapshotError, match=BUFFERS):
+    chunk.write_bytes(b"x" * 100)
+    with pytest.raises(SnapshotError, match=f"chunk {chunk.name[:16]} .*"):
         load_snapshot(snapshot, verify_buffers=False)
 
 
@@ -321,7 +324,8 @@ def test_a_snapshot_is_bound_to_its_variant_key_and_run_at_every_check(tmp_path,
     snap, mine, wrong = tmp_path / "snap", binding("a[p=1]", "k1", "r1"), binding(*other)
     dump_namespace(namespace("import numpy as np\nbig = np.arange(100_000.0)\nx = 1"), snap, seal=False)
     seal_snapshot(snap, bind=mine)
-    assert checked.remembered(snap, read_manifest(snap, expect=mine))
+    manifest = read_manifest(snap, expect=mine)
+    assert checked.remembered(snap, snap / manifest["objects"], manifest)
     assert load_snapshot(snap, expect=mine)["x"] == 1 and seal_snapshot(snap, expect=mine)["binding"] == mine
     pattern = f"^{re.escape(str(snap))}: snapshot was {problem}; re-run its notebook with --force$"
     checks = [
@@ -355,8 +359,9 @@ def test_version_mismatch_is_a_clear_error(snapshot, field, value, message):
 
 def test_files_are_private_and_the_write_is_atomic(snapshot):
     assert oct(snapshot.stat().st_mode & 0o777) == "0o700"
-    for name in (MANIFEST, STATE, BUFFERS):
+    for name in (MANIFEST, STATE):
         assert oct((snapshot / name).stat().st_mode & 0o777) == "0o600"
+    assert {oct(c.stat().st_mode & 0o777) for c in chunk_files(snapshot)} == {"0o400"}   # never written again
     assert not [p for p in snapshot.parent.iterdir() if p.name.endswith(".partial")]
 
 
@@ -372,14 +377,13 @@ def test_digests_tell_equal_values_from_different_ones(tmp_path):
 
 
 def test_an_unsealed_snapshot_is_sealed_once_then_fully_checked(tmp_path):
-    """In a run the kernel only writes buffers; the runner hashes and signs them in."""
+    """In a run the kernel names its chunks as it writes them; the runner checks the rest and signs."""
     from nbgraph.snapshot.format import seal_snapshot
 
     parent = namespace("import numpy as np\nbig = np.arange(100_000.0)\nn = 1")
     dump_namespace(parent, tmp_path / "snap", seal=False)
     manifest = read_manifest(tmp_path / "snap", check_files="stream")
-    assert not manifest["sealed"] and manifest["buffers"][0][2] is None
-    assert {e["name"]: e["digest"] for e in manifest["entries"]}["big"] is None
+    assert not manifest["sealed"] and manifest["wrote"] == manifest["buffers"][0][1]
     with pytest.raises(SnapshotError, match="never sealed"):
         load_snapshot(tmp_path / "snap")
     assert load_snapshot(tmp_path / "snap", verify_buffers=False)["big"][-1] == 99_999.0
@@ -389,39 +393,38 @@ def test_an_unsealed_snapshot_is_sealed_once_then_fully_checked(tmp_path):
     dump_namespace(parent, tmp_path / "other")     # sealed as written: same digests
     digests = [{e["name"]: e["digest"] for e in read_manifest(p)["entries"]} for p in (tmp_path / "snap", tmp_path / "other")]
     assert digests[0]["big"] is not None and digests[0] == digests[1]
-    with open(tmp_path / "snap" / BUFFERS, "r+b") as fh:
-        fh.write(b"\x01")
-    with pytest.raises(SnapshotError, match="was altered"):
-        seal_snapshot(tmp_path / "snap")
 
 
 def test_a_full_check_is_remembered_until_the_file_changes(snapshot, monkeypatch):
-    """One byte-by-byte check per machine and file version; any write to the file voids it."""
+    """One check of each chunk per process, and per machine and file version; a write voids it."""
     import time
 
-    from nbgraph.snapshot import buffers, checked
+    from nbgraph.snapshot import checked
 
-    read_manifest(snapshot)                          # reads every byte, leaves a signed note
+    read_manifest(snapshot)                          # reads every chunk, leaves a signed note
     assert (snapshot / checked.NOTE).is_file()
 
     def no_reading(*args, **kwargs):
-        raise AssertionError("buffers.bin was read again")
+        raise AssertionError("a chunk was hashed again")
 
-    monkeypatch.setattr(buffers, "hash_buffers", no_reading)
-    read_manifest(snapshot)
+    monkeypatch.setattr(checked, "chunk_hash", no_reading)
+    read_manifest(snapshot)                          # this process checked it
+    checked._seen.clear()
+    read_manifest(snapshot)                          # another run on this machine: the note
     load_snapshot(snapshot)
     monkeypatch.undo()
 
     note = json.loads((snapshot / checked.NOTE).read_text())
-    note["identity"]["size"] += 1                    # a forged note is not believed
+    first = next(iter(note["identity"]["chunks"]))
+    note["identity"]["chunks"][first][2] += 1        # a forged note is not believed
     (snapshot / checked.NOTE).write_text(json.dumps(note))
-    assert not checked.remembered(snapshot, read_manifest(snapshot, check_files=False))
+    manifest = read_manifest(snapshot, check_files=False)
+    assert not checked.remembered(snapshot, snapshot / manifest["objects"], manifest)
+    checked._seen.clear()
     read_manifest(snapshot)                          # checks again, notes again
     time.sleep(0.05)                                 # (change times tick at a few ms)
-    with open(snapshot / BUFFERS, "r+b") as fh:
-        fh.seek(8192)
-        byte = fh.read(1)
-        fh.seek(8192)
-        fh.write(bytes([byte[0] ^ 1]))
-    with pytest.raises(SnapshotError, match="was altered"):
+    chunk = chunk_files(snapshot)[0]
+    flip_byte(chunk, 8192)
+    with pytest.raises(SnapshotError, match="does not match its name"):
         read_manifest(snapshot)
+    assert not chunk.exists()                        # of use to nobody: a re-run writes it anew

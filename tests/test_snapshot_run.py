@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import outputs_of
+from conftest import chunk_files, flip_byte, outputs_of
 
 from nbgraph.errors import SpecError
 from nbgraph.snapshot.format import load_snapshot
@@ -97,15 +97,14 @@ def test_unpicklable_kinds_are_skipped_and_reported_everywhere(project):
     assert load_snapshot(snapshot)["big"][0] == 0
 
     # the runner checks every byte of a parent's snapshot before a child loads it
-    with open(snapshot / "buffers.bin", "r+b") as fh:
-        fh.seek(5000)
-        byte = fh.read(1)
-        fh.seek(5000)
-        fh.write(bytes([byte[0] ^ 1]))
+    chunk = chunk_files(snapshot)[0]
+    flip_byte(chunk, 5000)
     again = project.cli("run", "--only", "child", "--force")
     assert again.returncode == 1
-    assert (f"the snapshot of parent parent cannot be used ({snapshot}: file buffers.bin was altered); "
-            "re-run it: nbgraph run --force --only parent") in again.stdout
+    assert (f"the snapshot of parent parent cannot be used ({snapshot}: chunk {chunk.name[:16]} ({chunk}) "
+            "does not match its name (altered or damaged)); re-run it: nbgraph run --force --only parent") in again.stdout
+    assert project.cli("run", "--only", "parent", "--force").returncode == 0  # the remedy works: the chunk is written anew
+    assert chunk.is_file() and project.cli("run", "--only", "child").returncode == 0
 
 
 @pytest.mark.slow
@@ -223,7 +222,7 @@ def test_a_snapshot_copied_over_from_a_sibling_variant_is_refused(project):
     assert run.returncode == 0, run.stdout + run.stderr
     build = project.root / "build"
     (one,), (two,) = (build / "a/p=1").glob("snapshot-*"), (build / "a/p=2").glob("snapshot-*")
-    for name in ("manifest.json", "state.pkl", "buffers.bin"):  # p=2's snapshot, in p=1's place
+    for name in ("manifest.json", "state.pkl"):  # p=2's snapshot, in p=1's place (its chunks are shared)
         shutil.copyfile(two / name, one / name)
 
     rows = {r["name"]: r for r in json.loads(project.cli("status", "--json").stdout)}

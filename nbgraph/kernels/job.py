@@ -29,6 +29,8 @@ class Job:
     #: per ``inherit`` parent, the binding its record names (see snapshot.manifest); () loads any signed one
     expect: tuple[dict[str, Any], ...] = ()
     snapshot: str | None = None
+    #: the build location's chunk store, which ``snapshot`` writes its buffers into
+    objects: str | None = None
     #: the variant's key: with ``variant`` and ``run_id``, the binding signed into its snapshot
     key: str | None = None
     exclude: tuple[str, ...] = ()

@@ -37,7 +37,8 @@ def run_remote(job: Job, run_local: Callable[[Job], Outcome]) -> Outcome:
         return Outcome(variant=job.variant, ok=False, output=None, error=str(e), duration=time.monotonic() - started)
     local_job = dataclasses.replace(
         job, store=None, inherit=inherit, output=str(store.local(job.output)),
-        snapshot=str(store.local(job.snapshot)) if job.snapshot else None)
+        snapshot=str(store.local(job.snapshot)) if job.snapshot else None,
+        objects=str(store.local(job.objects)) if job.objects else None)
     out = Path(local_job.output)
     stop = threading.Event()
     live = live_log_path(log_path(out))

@@ -67,7 +67,7 @@ def _snapshot_cell(job: Job):
     return _injected_cell(
         kernelcode.comment("nbgraph: injected cell - saves this kernel's state for the notebooks that inherit from it")
         + "\n" + _finish_uses(job) + "\n" + kernelcode.call(INJECT, "save", job.snapshot, exclude=list(job.exclude),
-                                                          strict=job.strict), [INJECTED_TAG, SNAPSHOT_TAG])
+                                                          strict=job.strict, objects=job.objects), [INJECTED_TAG, SNAPSHOT_TAG])
 
 
 def uses_file(job: Job) -> Path:

@@ -114,8 +114,8 @@ def _refresh_one(plan: Plan, build: Build, node: NodeSpec, variant: Variant,
     started = time.time()
     try:
         reply = dump_live(session, tmp, exclude=node.exclude, key_file=key_file, strict=strict,
-                          timeout=spec.node_timeout(node) or DEFAULT_TIMEOUT)
-        try:  # the kernel left its buffers to hash here: sealing them is their full check
+                          timeout=spec.node_timeout(node) or DEFAULT_TIMEOUT, objects=layout.objects_dir)
+        try:  # the kernel named its chunks as it wrote them; sealing checks what it only referenced
             manifest = seal_snapshot(tmp)
         except SnapshotError as e:  # no run of it produced this snapshot: say what to do instead
             raise refused_dump(e, session.path) from None
@@ -161,7 +161,7 @@ def content_digest(path: Path, manifest: dict) -> str:
 
     With per-variable digests in the manifest (``entries``), those, plus for a variable
     too large to have one, its bytes in the stream (the dump's random ``token`` blanked)
-    and its buffers' sha256s; else the signed per-file sha256s; else the files' bytes.
+    and its buffers' chunk names; else the signed per-file sha256s; else the files' bytes.
     """
     entries = manifest.get("entries")
     if isinstance(entries, list):
@@ -186,10 +186,8 @@ def _entry_bytes_digest(path: Path, manifest: dict, entry: dict) -> str:
     if token:
         chunk = chunk.replace(token, b"\0" * len(token))
     first, count = entry.get("buffers") or [0, 0]
-    shas = [b[2] for b in manifest.get("buffers", [])[first:first + count]]
-    if None in shas:  # unsealed buffers: cannot tell, so count it as changed
-        return str(manifest.get("hmac"))
-    return digest([hashlib.sha256(chunk).hexdigest(), shas])
+    names = [b[1] for b in manifest.get("buffers", [])[first:first + count]]  # chunk names: their content
+    return digest([hashlib.sha256(chunk).hexdigest(), names])
 
 
 def _for_node(error: LiveError, node: NodeSpec) -> LiveError:

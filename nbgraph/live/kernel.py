@@ -37,18 +37,21 @@ class DumpReply:
     seconds: float
 
 
-def dump_code(dest: Path, exclude: Sequence[str], key_file: str | None, strict: bool = False) -> str:
+def dump_code(dest: Path, exclude: Sequence[str], key_file: str | None, strict: bool = False,
+              objects: Path | None = None) -> str:
     """The code run in the parent: every argument a literal, so a path or a name cannot run as code."""
     return call(DUMP_MODULE, "dump", dest=str(dest), exclude=[str(x) for x in exclude],
-                key_file=None if key_file is None else str(key_file), strict=bool(strict), seal=False)
+                key_file=None if key_file is None else str(key_file), strict=bool(strict), seal=False,
+                objects=None if objects is None else str(objects))
 
 
 def dump_live(session: Session, dest: Path, *, exclude: Sequence[str] = (), key_file: str | None = None,
-              strict: bool = False, timeout: float = 120.0) -> DumpReply:
+              strict: bool = False, timeout: float = 120.0, objects: Path | None = None) -> DumpReply:
     """Have the kernel of ``session`` write its snapshot to ``dest``; raise a ``LiveError`` if it cannot.
 
-    The snapshot's large buffers are not hashed by the parent: the caller seals it
-    (``snapshot.format.seal_snapshot``, one read that is also the full check) before loading.
+    ``objects``: the chunk store to write its buffers into (a chunk already there is not
+    written again, so dumping an unchanged parent twice stores its arrays once).  The
+    caller seals the snapshot (``snapshot.format.seal_snapshot``) before loading.
     """
     started = time.monotonic()
     deadline = started + timeout
@@ -63,7 +66,7 @@ def dump_live(session: Session, dest: Path, *, exclude: Sequence[str] = (), key_
     client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=True)
     try:
         identity = _identity(client, session, min(_IDENTITY_TIMEOUT, max(deadline - time.monotonic(), 0.5)))
-        msg_id = client.execute(dump_code(dest, exclude, key_file, strict), silent=True, store_history=False,
+        msg_id = client.execute(dump_code(dest, exclude, key_file, strict, objects), silent=True, store_history=False,
                                 allow_stdin=False, stop_on_error=False)
         reply = _await_reply(client, session, msg_id, identity, deadline, timeout)
     finally:

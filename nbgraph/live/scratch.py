@@ -49,13 +49,26 @@ def new_dest(kernel_id: str) -> Path:
     return caller_dir() / f"{kernel_id[:8]}-{time.time_ns()}"
 
 
+def objects_dir() -> Path:
+    """This caller's chunk store: dumps of an unchanged parent share its chunks (see ``snapshot.chunks``)."""
+    from ..snapshot.chunks import OBJECTS
+
+    return caller_dir() / OBJECTS
+
+
 def forget_older(dest: Path) -> None:
-    """Remove this caller's earlier snapshots of the same kernel, and partial leftovers of it."""
+    """Remove this caller's earlier snapshots of the same kernel, partial leftovers of it, and the
+    chunks no snapshot left here references (a mapping this process still holds stays valid)."""
+    from ..snapshot.chunks import OBJECTS
+    from ..snapshot.gc import sweep
+
     prefix = dest.name.split("-", 1)[0]
     for old in dest.parent.iterdir():
         same_kernel = old.name.startswith(prefix + "-") or old.name.startswith(f".{prefix}-")
         if old != dest and same_kernel and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
+    kept = [p for p in dest.parent.iterdir() if p.is_dir() and p.name != OBJECTS and not p.name.startswith(".")]
+    sweep(dest.parent / OBJECTS, kept)
 
 
 def forget(dest: Path) -> None:

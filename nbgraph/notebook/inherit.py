@@ -95,7 +95,8 @@ def live_sources(notebooks: list[str], *, server: str | None, token: str | None,
     for name, session in found:
         dest = scratch.new_dest(session.kernel_id)
         try:
-            reply = dump_live(session, dest, exclude=exclude, key_file=key_file, timeout=timeout)
+            reply = dump_live(session, dest, exclude=exclude, key_file=key_file, timeout=timeout,
+                              objects=scratch.objects_dir())
         except BaseException:  # nothing will be loaded: drop the dumps made so far
             for done in [*sources, Source(name=name, snapshot=str(dest))]:
                 scratch.forget(Path(done.snapshot))

@@ -77,21 +77,31 @@ def preload(parents: Sequence[Sequence[Any]], ns: MutableMapping[str, Any], veri
     return report
 
 
+#: Set to ``off`` in a kernel's environment, snapshots share no chunk (the store benchmark's baseline).
+SHARING_ENV = "NBGRAPH_SHARING"
+
+
 def save(dest: str, exclude: Sequence[str] = (), strict: bool = False, seal: bool = False, *,
-         ns: MutableMapping[str, Any] | None = None) -> None:
+         objects: str | None = None, ns: MutableMapping[str, Any] | None = None) -> None:
     """Snapshot ``ns`` (default: the caller's globals, the user namespace) for this variant's
     children and report what was left out.
 
-    Unsealed by default: the runner hashes the large buffers once this kernel is done
-    (see ``snapshot.manifest``), so the notebook does not wait for it.
+    ``objects``: the build location's chunk store, shared by every snapshot of it.
+    Unsealed by default: the runner binds it to the variant once this kernel is done
+    (see ``snapshot.manifest``).
     """
+    import os
+
     from ..snapshot.format import dump_namespace
 
     if ns is None:
         ns = sys._getframe(1).f_globals
-    report = dump_namespace(ns, dest, exclude=exclude, strict=strict, seal=seal)
-    size = report.size / 1e6
-    lines = [f"nbgraph: saved {len(report.variables)} variables ({size:.1f} MB) "
+    share = os.environ.get(SHARING_ENV) != "off"
+    report = dump_namespace(ns, dest, exclude=exclude, strict=strict, seal=seal,
+                            objects=objects if share else None, share=share)
+    size, new = report.size / 1e6, report.written / 1e6
+    shared = f", {size - new:.1f} MB of it shared with its parents" if size - new >= 0.05 else ""
+    lines = [f"nbgraph: saved {len(report.variables)} variables ({size:.1f} MB{shared}) "
              "for the notebooks that inherit from this one"]
     lines += _left_out("not saved", report.skipped)
     print("\n".join(lines), file=sys.stdout)

@@ -21,14 +21,14 @@ _SETTINGS_OF = ("dill",)
 
 
 def dump(dest: str, exclude: Sequence[str] = (), key_file: str | None = None, strict: bool = False,
-         seal: bool = True, *, ns: Mapping[str, Any] | None = None) -> None:
+         seal: bool = True, objects: str | None = None, *, ns: Mapping[str, Any] | None = None) -> None:
     """Snapshot ``ns`` (default: the caller's globals) into ``dest`` with the same format and
     signature as graph runs.
 
     ``key_file`` is the caller's signing key path: the caller verifies with its own key,
     so the parent signs with that one even if its environment points elsewhere.
-    ``seal=False``: the caller hashes the large buffers (it reads them all once anyway,
-    to check them), so the parent does not hash them too; as in graph runs.
+    ``seal=False``: the caller checks and seals it, as in graph runs.  ``objects``: the
+    caller's chunk store (see ``snapshot.chunks``).
     """
     from ..snapshot import sign
     from ..snapshot.format import dump_namespace
@@ -36,7 +36,8 @@ def dump(dest: str, exclude: Sequence[str] = (), key_file: str | None = None, st
     if ns is None:
         ns = sys._getframe(1).f_globals
     with _environ(sign.KEY_ENV, key_file), _settings_kept():
-        dump_namespace(ns, Path(dest), exclude=tuple(exclude), strict=strict, seal=seal)
+        dump_namespace(ns, Path(dest), exclude=tuple(exclude), strict=strict, seal=seal,
+                       objects=Path(objects) if objects else None)
 
 
 @contextlib.contextmanager

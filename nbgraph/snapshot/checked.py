@@ -1,16 +1,18 @@
-"""Remembering, on this machine, that a snapshot's buffers passed a byte-by-byte check.
+"""Checking chunks against their names: each once per process, and once per machine per snapshot.
 
-A full check reads all of ``buffers.bin`` (about 0.7 s per GiB).  Once one passes, a
-small note in the snapshot folder (``.checked``) records the file as the filesystem
-knows it: device, inode, size and change time (any write moves the change time, and
-a user cannot set it back).  A later full check on this machine, in this run or the
-next, whose note matches the file as it is now skips the read.  The note is signed
-with the user's key and names the manifest's signature, so it can be neither forged
-nor carried over to another snapshot; on another machine it simply does not match.
+A full check of a snapshot hashes every chunk it references.  Chunks are shared: one
+held by 50 snapshots is hashed once in a run, because this process remembers each chunk
+it checked (or that a kernel of this run named while writing it) as the filesystem knows
+it: device, inode, size and change time.  Any write or replacement moves one of them,
+and a user cannot set a change time back.
 
-The note stands for the bytes of ``buffers.bin`` and nothing else: the signature, the
-versions and the binding (which variant, key and run the snapshot is for) are checked
-on the manifest every time, before the note is even read (``manifest.read_manifest``).
+Across runs, a small note in the snapshot folder (``.checked``) records the same for
+every chunk of that snapshot.  It is signed with the user's key and names the
+manifest's signature, so it can be neither forged nor carried over to another snapshot;
+on another machine it simply does not match.
+
+The note stands for the chunks' bytes and nothing else: the signature, the versions and
+the binding are checked on the manifest every time (``manifest.read_manifest``).
 """
 
 from __future__ import annotations
@@ -19,50 +21,115 @@ import hashlib
 import hmac
 import json
 import os
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from ..fsutil import atomic_write_bytes
 from . import sign
+from .chunks import chunk_hash, chunk_path, chunk_sizes
 
 NOTE = ".checked"
-BUFFERS = "buffers.bin"
+
+#: chunk path -> its identity when this process last found its bytes match its name
+_seen: dict[str, tuple[int, int, int, int]] = {}
+_lock = threading.Lock()
 
 
-def _identity(path: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
+def wanted(manifest: dict[str, Any]) -> dict[str, int]:
+    """Each chunk a manifest references, with its size."""
+    sizes: dict[str, int] = {}
+    for nbytes, names in manifest.get("buffers", []):
+        for name, size in zip(names, chunk_sizes(nbytes)):
+            sizes[name] = size
+    return sizes
+
+
+def identity(path: Path) -> tuple[int, int, int, int] | None:
     try:
-        st = os.stat(path / BUFFERS)
+        st = os.stat(path)
     except OSError:
         return None
-    return {"manifest": manifest.get("hmac"), "dev": st.st_dev, "ino": st.st_ino, "size": st.st_size,
-            "ctime": st.st_ctime_ns}
+    return st.st_dev, st.st_ino, st.st_size, st.st_ctime_ns
 
 
-def _mac(identity: dict[str, Any]) -> str:
-    body = json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()
-    return hmac.new(sign.signing_key(), b"checked:" + body, hashlib.sha256).hexdigest()
+def trust(objects: Path, names: Iterable[str]) -> None:
+    """Remember chunks as sound: a kernel of this run hashed their bytes as it wrote them."""
+    with _lock:
+        for name in names:
+            path = chunk_path(objects, name)
+            found = identity(path)
+            if found is not None:
+                _seen[str(path)] = found
 
 
-def remembered(path: Path, manifest: dict[str, Any]) -> bool:
-    """Whether this machine already checked every byte of these buffers, unchanged since."""
+def problem(objects: Path, name: str, size: int) -> str | None:
+    """Why chunk ``name`` is not sound (missing, wrong size, bytes not its name), or None."""
+    path = chunk_path(objects, name)
+    found = identity(path)
+    if found is None:
+        return "is missing"
+    if found[2] != size:
+        return f"has {found[2]} bytes, not {size}"
+    if _seen.get(str(path)) == found:
+        return None
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if chunk_hash(data) != name:
+        return "does not match its name (altered or damaged)"
+    with _lock:
+        _seen[str(path)] = found
+    return None
+
+
+def bad_chunk(objects: Path, manifest: dict[str, Any]) -> tuple[str, str] | None:
+    """The first chunk of a snapshot that is not sound, and why; None when all are."""
+    for name, size in wanted(manifest).items():
+        why = problem(objects, name, size)
+        if why is not None:
+            return name, why
+    return None
+
+
+def _identities(objects: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
+    found = {}
+    for name in sorted(wanted(manifest)):
+        ident = identity(chunk_path(objects, name))
+        if ident is None:
+            return None
+        found[name] = list(ident)
+    return {"manifest": manifest.get("hmac"), "chunks": found}
+
+
+def _mac(body: dict[str, Any]) -> str:
+    data = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return hmac.new(sign.signing_key(), b"checked:" + data, hashlib.sha256).hexdigest()
+
+
+def remembered(path: Path, objects: Path, manifest: dict[str, Any]) -> bool:
+    """Whether this machine already checked every chunk of this snapshot, unchanged since."""
     try:
         note = json.loads((Path(path) / NOTE).read_bytes())
     except (OSError, ValueError):
         return False
-    identity = _identity(Path(path), manifest)
-    if identity is None or not isinstance(note, dict) or note.get("identity") != identity:
+    body = _identities(objects, manifest)
+    if body is None or not isinstance(note, dict) or note.get("identity") != body:
         return False
     mac = note.get("mac")
-    return isinstance(mac, str) and hmac.compare_digest(mac, _mac(identity))
+    if not (isinstance(mac, str) and hmac.compare_digest(mac, _mac(body))):
+        return False
+    with _lock:
+        for name, ident in body["chunks"].items():
+            _seen[str(chunk_path(objects, name))] = tuple(ident)
+    return True
 
 
-def remember(path: Path, manifest: dict[str, Any]) -> None:
-    """Note that every byte was just checked (best effort: a read-only folder just checks again)."""
-    path = Path(path)
-    identity = _identity(path, manifest)
-    if identity is None:
+def remember(path: Path, objects: Path, manifest: dict[str, Any]) -> None:
+    """Note that every chunk was just checked (best effort: a read-only folder just checks again)."""
+    body = _identities(objects, manifest)
+    if body is None:
         return
     try:
-        atomic_write_bytes(path / NOTE, json.dumps({"identity": identity, "mac": _mac(identity)}).encode(), mode=0o600)
+        atomic_write_bytes(Path(path) / NOTE, json.dumps({"identity": body, "mac": _mac(body)}).encode(), mode=0o600)
     except OSError:
         pass

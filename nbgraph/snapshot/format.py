@@ -6,9 +6,13 @@ this module is the snapshot API).
 Layout of a snapshot folder (mode 0700, files 0600, written under a temporary name
 and renamed into place)::
 
-    manifest.json   signed: versions, variables, skipped, sizes and sha256s, binding (see .manifest)
+    manifest.json   signed: versions, variables, skipped, the stream's sha256, per buffer
+                    its chunks' names, where the chunk store is, binding (see .manifest)
     state.pkl       the variables, one pickle per variable, all sharing one memo
-    buffers.bin     large out-of-band buffers, raw and page-aligned (see .buffers)
+
+Large out-of-band buffers go to a chunk store shared by every snapshot of the build
+location (``objects``, see .chunks); a snapshot written outside a build keeps its own,
+inside its folder.
 
 Never all-or-nothing, yet one memo: every variable is pickled by the same pickler
 into the same stream, so an object reached from two variables is written once and
@@ -20,8 +24,8 @@ and reported.  Kinds never worth pickling are skipped before any of this.  Rolli
 back walks the whole memo, so it costs time only when a variable fails; a successful
 dump never walks it.
 
-Nothing is fsync'ed: the run record is the commit point, and a torn file fails its
-size or sha256 check.
+Nothing is fsync'ed: the run record is the commit point, a chunk is renamed into place
+only once whole, and a torn file fails its size or hash check.
 """
 
 from __future__ import annotations
@@ -41,12 +45,12 @@ from typing import Any, Iterable, Mapping
 from ..errors import SnapshotError
 from . import sign
 from .loader import gc_paused, load_snapshot, load_with_manifest, one_line
-from .manifest import BUFFERS, FORMAT_VERSION, MANIFEST, STATE, STREAM, binding, read_manifest
+from .manifest import FORMAT_VERSION, MANIFEST, STATE, STREAM, binding, read_manifest
 from .seal import bind_snapshot, finish_digests, seal_snapshot
 
 __all__ = ["FORMAT_VERSION", "DumpReport", "dump_namespace", "load_snapshot", "load_with_manifest",
            "read_manifest", "seal_snapshot", "bind_snapshot", "binding", "select_variables", "is_kernel_internal",
-           "MANIFEST", "STATE", "BUFFERS", "STREAM"]
+           "MANIFEST", "STATE", "STREAM"]
 
 #: Names IPython and ipykernel put in the user namespace; never inherited.
 KERNEL_NAMES = frozenset({
@@ -66,6 +70,8 @@ class DumpReport:
     variables: dict[str, str] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
     size: int = 0
+    #: bytes of buffers this dump could not name from chunks it inherited untouched
+    written: int = 0
 
 
 def is_kernel_internal(name: str) -> bool:
@@ -131,13 +137,17 @@ class _HashSink:
 
 
 def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] = (),
-                   strict: bool = False, seal: bool = True) -> DumpReport:
+                   strict: bool = False, seal: bool = True, objects: Path | None = None,
+                   share: bool = True) -> DumpReport:
     """Pickle the user's variables of ``ns`` into the snapshot folder ``dest`` (atomically).
 
     A variable that cannot be pickled is skipped and reported; with ``strict`` any skip
-    raises :class:`SnapshotError` and nothing is written.  ``seal=False`` leaves hashing
-    the large buffers to :func:`seal_snapshot` (the runner does it once the kernel is
-    done, so the kernel only writes); such a snapshot cannot be fully verified before.
+    raises :class:`SnapshotError` and nothing is written.  ``seal=False`` leaves the
+    check of chunks this dump referenced without writing, and the binding, to
+    :func:`seal_snapshot` (the runner does it once the kernel is done).  ``objects``: the
+    build location's chunk store (default: one of the snapshot's own).  ``share=False``
+    names no chunk from mapped pages (every buffer is hashed and written): the benchmark's
+    baseline.
     """
     from .skips import skip_reason
 
@@ -156,7 +166,9 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     try:
-        manifest = _pickle_variables(ns, todo, tmp, report, strict=strict, seal=seal)
+        store = Path(objects) if objects is not None else tmp / "objects"
+        manifest = _pickle_variables(ns, todo, tmp, report, strict=strict, seal=seal, objects=store, share=share)
+        manifest["objects"] = os.path.relpath(objects, dest) if objects is not None else "objects"
         _write_manifest(tmp, manifest)
         os.chmod(tmp, 0o700)
         if dest.exists():
@@ -169,13 +181,15 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
 
 
 def _pickle_variables(ns: Mapping[str, Any], todo: dict[str, Any], tmp: Path, report: DumpReport, *,
-                      strict: bool, seal: bool) -> dict[str, Any]:
-    """Write ``todo``'s pickle stream and buffers into ``tmp``; the manifest (unsigned) that describes them."""
-    from .buffers import BufferWriter
+                      strict: bool, seal: bool, objects: Path, share: bool) -> dict[str, Any]:
+    """Write ``todo``'s pickle stream into ``tmp`` and its buffers' chunks into ``objects``;
+    the manifest (unsigned) that describes them."""
+    from .chunks import ChunkWriter
     from .pickler import array_roots, pickler_class
 
     stream = _Stream(tmp / STATE)
-    buffers = BufferWriter(tmp / BUFFERS, hash=seal)
+    buffers = ChunkWriter(objects, share=share)
+    closed = False
     try:
         pickler_type = pickler_class(ns, array_roots(list(todo.values())))
         pickler = pickler_type(stream, protocol=5, buffer_callback=buffers)
@@ -192,12 +206,20 @@ def _pickle_variables(ns: Mapping[str, Any], todo: dict[str, Any], tmp: Path, re
         _check_strict(strict, report)
         del pickler
         stream_size, stream_sha = stream.size, stream.hash.hexdigest()
+        buffers.close()
+        closed = True
     finally:
         stream.close()
-        buffers.close()
+        if not closed:
+            buffers.abandon()
     finish_digests(entries, buffers.entries)
+    if seal:
+        from . import checked
+
+        checked.trust(objects, buffers.wrote)  # named from the very bytes this process wrote
     report.variables = {e["name"]: e["type"] for e in entries}
-    report.size = stream_size + sum(e[1] for e in buffers.entries)
+    report.size = stream_size + sum(e[0] for e in buffers.entries)
+    report.written = sum(e[0] for e in buffers.entries) - buffers.reused_bytes
     return {
         "format": FORMAT_VERSION,
         "python": platform.python_version(),
@@ -206,8 +228,9 @@ def _pickle_variables(ns: Mapping[str, Any], todo: dict[str, Any], tmp: Path, re
         "skipped": report.skipped,
         "entries": entries,
         "token": token,
-        "files": {STATE: {"size": stream_size, "sha256": stream_sha}, BUFFERS: {"size": buffers.size}},
+        "files": {STATE: {"size": stream_size, "sha256": stream_sha}},
         "buffers": buffers.entries,
+        "wrote": sorted(buffers.wrote),
         "sealed": seal,
         "size": report.size,
     }
@@ -258,11 +281,11 @@ def _dump_one(pickler, stream: _Stream, buffers, name: str, value: Any, marker: 
         marker = list(marker)
         pickler.dump((marker, blob))
         kind = "dill"
-    count = len(buffers.entries) - first_buffer[1]
+    count = len(buffers.entries) - first_buffer
     entry = {
         "name": name, "type": type_name(value), "kind": kind,
-        "start": start[0], "end": stream.size, "buffers": [first_buffer[1], count],
-        "size": stream.size - start[0] + sum(e[1] for e in buffers.entries[first_buffer[1]:]),
+        "start": start[0], "end": stream.size, "buffers": [first_buffer, count],
+        "size": stream.size - start[0] + sum(e[0] for e in buffers.entries[first_buffer:]),
     }
     return entry, None
 
@@ -288,7 +311,7 @@ def _digest_parts(pickler_type: type, value: Any, entry: dict[str, Any], buffers
     """
     if entry["kind"] != "pickle" or entry["end"] - entry["start"] > _DIGEST_LIMIT:
         return None
-    from .buffers import MIN_OUT_OF_BAND
+    from .chunks import MIN_OUT_OF_BAND
 
     sink = _HashSink()
     numbers: list[int] = []

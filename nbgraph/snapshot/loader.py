@@ -13,7 +13,7 @@ import pickle
 from pathlib import Path
 from typing import Any, MutableMapping
 
-from .manifest import BUFFERS, STATE, read_manifest, refuse
+from .manifest import STATE, read_manifest
 
 
 class gc_paused:
@@ -79,7 +79,6 @@ def load_with_manifest(path: Path, into: MutableMapping[str, Any] | None = None,
                        verify_buffers: bool = True, failed: list[dict[str, str]] | None = None,
                        expect: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """:func:`load_snapshot` that also returns the verified manifest (read once)."""
-    from .buffers import map_buffers
     from .manifest import check_buffers, check_stream
     from .pickler import loading_into
 
@@ -94,13 +93,9 @@ def load_with_manifest(path: Path, into: MutableMapping[str, Any] | None = None,
         with os.fdopen(fd, "rb") as fh:
             data = fh.read()
     check_stream(path, manifest, data)
-    size = manifest["files"][BUFFERS]["size"]
     if verify_buffers:
         check_buffers(path, manifest)
-    try:
-        views = map_buffers(path / BUFFERS, manifest["buffers"], size)
-    except (OSError, ValueError):
-        raise refuse(path, f"file {BUFFERS} is missing or was altered") from None
+    views = map_buffers(path, manifest)
 
     state: dict[str, Any] = {}
     target = into if into is not None else state
@@ -125,6 +120,34 @@ def load_with_manifest(path: Path, into: MutableMapping[str, Any] | None = None,
             if into is not None:  # now: code run by later variables' loading (a __setstate__) reads its globals
                 into[entry["name"]] = value
     return manifest, state
+
+
+def map_buffers(path: Path, manifest: dict[str, Any]) -> list[memoryview]:
+    """The snapshot's buffers, each mapped copy-on-write from its chunks (nothing read yet).
+
+    Each chunk must be there with its size; its bytes were checked by whoever verified
+    the snapshot (see :mod:`.manifest`), not here: that would read every page.
+    """
+    from .chunks import CHUNK, chunk_path, chunk_sizes
+    from .manifest import chunk_refused, objects_of
+    from .mapping import map_chunks
+
+    objects = objects_of(path, manifest)
+    views = []
+    for nbytes, names in manifest["buffers"]:
+        paths = [chunk_path(objects, name) for name in names]
+        for name, chunk, size in zip(names, paths, chunk_sizes(nbytes)):
+            try:
+                actual = chunk.stat().st_size
+            except OSError:
+                raise chunk_refused(path, manifest, name, "is missing") from None
+            if actual != size:
+                raise chunk_refused(path, manifest, name, "was altered (size)")
+        try:
+            views.append(map_chunks(paths, names, nbytes, CHUNK))
+        except OSError as e:
+            raise chunk_refused(path, manifest, names[0], f"cannot be mapped ({e})") from None
+    return views
 
 
 def _step_over(unpickler: pickle.Unpickler, stream: io.BytesIO, feed: _BufferFeed, data: bytes,

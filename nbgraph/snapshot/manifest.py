@@ -2,10 +2,12 @@
 
 ``manifest.json`` holds the format version, the Python/cloudpickle/dill/numpy versions
 that wrote the snapshot, the variables (type, size, where each lies in the stream,
-a content digest) and those skipped, the size and sha256 of ``state.pkl``, the
-offset, size and sha256 of every out-of-band buffer in ``buffers.bin``, and for a
-snapshot of a graph run its *binding*: the variant, key and run it was made for.  It is
-signed with HMAC-SHA256 under the user's key (:mod:`.sign`).
+a content digest) and those skipped, the size and sha256 of ``state.pkl``, per
+out-of-band buffer its size and the names of its chunks (see :mod:`.chunks`), where the
+chunk store lies relative to the snapshot folder (``objects``), and for a snapshot of a
+graph run its *binding*: the variant, key and run it was made for.  It is signed with
+HMAC-SHA256 under the user's key (:mod:`.sign`).  A chunk's name is the BLAKE3 of its
+bytes, so the signed list of names vouches for every byte of every buffer.
 
 The signature says nbgraph wrote the snapshot; the binding says for whom.  Every
 snapshot of a graph run is sealed by the runner with its binding (see ``.seal``), and
@@ -16,32 +18,31 @@ snapshot copied over from a sibling variant, or left by another run, is refused
 
 Who hashes what, and what is checked when:
 
-* The kernel (``dump_namespace(..., seal=False)`` in a run) hashes the pickle stream
-  and signs the manifest, but does not hash the large buffers: hashing 1 GiB costs
-  more than writing it to the page cache.
-* The runner seals the snapshot as soon as the kernel is done (``run_job``, in the
-  executor's worker, before any child starts): one read of ``buffers.bin`` hashes
-  every buffer, and the manifest is signed again with those sha256s and the binding
-  (``seal.seal_snapshot``).  A snapshot from an earlier run is instead verified in
-  full by the scheduler, once per run, before its first child starts.
-  Outside a run, ``dump_namespace`` seals as it writes.
+* The kernel names each chunk by hashing it as it writes it (beside the write, outside
+  the GIL), names chunks it mapped and never wrote without reading them, hashes the
+  pickle stream and signs the manifest.
+* The runner seals the snapshot as soon as the kernel is done (``run_job``, before any
+  child starts): the chunks the kernel wrote are trusted for this run (it hashed their
+  bytes), the others it references are checked unless this run already did, and the
+  manifest is signed again with its binding (``seal.seal_snapshot``).  A snapshot from
+  an earlier run is instead verified in full by the scheduler before its first child.
 
 ``check_files`` of :func:`read_manifest`:
 
 * ``False``: signature, format and versions only (cheap: status, cache decisions).
-* ``"stream"``: also the size and sha256 of ``state.pkl`` and the size of
-  ``buffers.bin``.  This is what a child kernel checks inside a run, after the
-  runner's full check: no child re-reads a 1 GiB file whose pages it may never touch.
-* ``True``: everything, every byte of ``buffers.bin`` included (refused if never sealed),
-  once per machine and file version: a signed note remembers it (see ``checked``).
+* ``"stream"``: also the size and sha256 of ``state.pkl`` and that every chunk is there
+  with its size.  This is what a child kernel checks inside a run, after the runner's
+  full check: no child re-reads a 1 GiB array whose pages it may never touch.
+* ``True``: everything, every chunk hashed (refused if never sealed), each chunk once per
+  process and each snapshot once per machine and file version (see ``checked``).
 
 The binding (``expect``) is compared on the signed manifest at every level, a
-remembered check included: the note only ever stands for the bytes of ``buffers.bin``.
+remembered check included: the notes only ever stand for the chunks' bytes.
 
 The pickle stream, the only part that can run code when loaded, is always hashed from
 the very bytes that are then unpickled, and is signed by the kernel that wrote it.
-``buffers.bin`` is raw array memory: a change made to it between the kernel's write
-and the runner's seal (or after the runner's check) could alter numbers, never run code.
+Chunks are raw array memory: a change made to one after its check could alter
+numbers, never run code.
 """
 
 from __future__ import annotations
@@ -53,11 +54,11 @@ from typing import Any
 
 from ..errors import SnapshotError
 from . import sign
+from .chunks import chunk_path
 
-FORMAT_VERSION = 3  # 3: graph snapshots carry a signed binding
+FORMAT_VERSION = 4  # 3: graph snapshots carry a signed binding; 4: buffers are shared chunks
 MANIFEST = "manifest.json"
 STATE = "state.pkl"
-BUFFERS = "buffers.bin"
 STREAM = "stream"
 
 REMEDY = "re-run its notebook with --force"
@@ -107,17 +108,42 @@ def read_manifest(path: Path, *, check_files: bool | str = True,
     return manifest
 
 
-def check_buffers(path: Path, manifest: dict[str, Any]) -> None:
-    """Every byte of ``buffers.bin`` against its signed sha256s, unless this machine already did."""
-    from . import checked
-    from .buffers import verify_buffers
+def objects_of(path: Path, manifest: dict[str, Any]) -> Path:
+    """The chunk store a snapshot's buffers are in (a path relative to the snapshot folder)."""
+    import os
 
-    if checked.remembered(path, manifest):
+    return Path(os.path.normpath(Path(path) / str(manifest.get("objects") or "objects")))
+
+
+def chunk_refused(path: Path, manifest: dict[str, Any], name: str, why: str) -> SnapshotError:
+    """The one line for a chunk that cannot be used: the snapshot, the chunk file, the remedy."""
+    where = objects_of(path, manifest)
+    return refuse(path, f"chunk {name[:16]} ({chunk_path(where, name)}) {why}")
+
+
+def check_buffers(path: Path, manifest: dict[str, Any]) -> None:
+    """Every chunk against its name, unless this process or (for this snapshot) this machine did."""
+    from . import checked
+
+    if manifest.get("sealed") is False and manifest.get("buffers"):
+        raise refuse(path, "snapshot was never sealed (its run was interrupted)")
+    objects = objects_of(path, manifest)
+    if checked.remembered(path, objects, manifest):
         return
-    problem = verify_buffers(path / BUFFERS, manifest["buffers"], manifest["files"][BUFFERS]["size"])
-    if problem:
-        raise refuse(path, f"file {BUFFERS} {problem}")
-    checked.remember(path, manifest)
+    bad = checked.bad_chunk(objects, manifest)
+    if bad is not None:
+        discard_chunk(objects, bad[0], bad[1])
+        raise chunk_refused(path, manifest, *bad)
+    checked.remember(path, objects, manifest)
+
+
+def discard_chunk(objects: Path, name: str, why: str) -> None:
+    """A chunk whose bytes are not its name is of use to nobody: remove it, so a re-run writes it anew."""
+    if "match" in why or "bytes, not" in why:
+        try:
+            chunk_path(objects, name).unlink()
+        except OSError:
+            pass
 
 
 def check_versions(manifest: dict[str, Any], path: Path) -> None:
@@ -163,13 +189,14 @@ def check_stream(path: Path, manifest: dict[str, Any], data: bytes | None) -> No
 
 
 def check_buffer_size(path: Path, manifest: dict[str, Any]) -> None:
-    """Catch a truncated or replaced ``buffers.bin`` without reading it."""
-    try:
-        size = (path / BUFFERS).stat().st_size
-    except FileNotFoundError:
-        size = None
-    if size != manifest["files"][BUFFERS]["size"]:
-        raise refuse(path, f"file {BUFFERS} is missing or was altered")
+    """Catch a missing or truncated chunk without reading it."""
+    from .checked import identity, wanted
+
+    objects = objects_of(path, manifest)
+    for name, size in wanted(manifest).items():
+        found = identity(chunk_path(objects, name))
+        if found is None or found[2] != size:
+            raise chunk_refused(path, manifest, name, "is missing" if found is None else "was altered (size)")
 
 
 def _major_minor(version: str) -> str:
