@@ -12,8 +12,8 @@ States: a 1 GiB float64 array; a 5M-row frame (ints, floats, a category, strings
 
 Load workers import numpy/pandas before the clock starts, for every method.
 Columns: dump/load seconds, size on disk, peak memory added by the step.
-"nbgraph dump" is what the kernel does in a run (write; large buffers not hashed);
-"seal" is the runner hashing those buffers once, before any child starts; "full
+"nbgraph dump" is what the kernel does in a run (write its chunks, each named by its
+BLAKE3 as it is written); "seal" is the runner binding it, before any child starts; "full
 check" is the runner's once-per-run check of an older snapshot; "nbgraph load" is what
 a child does (signature, stream hash and sizes; buffers mapped, not read); "touch" is
 a child reading one element of the loaded state.
@@ -101,8 +101,8 @@ def _measure(fn) -> tuple[float, int]:
 
 
 def _size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.iterdir())
+    if path.is_dir():  # the snapshot's own chunk store included
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return path.stat().st_size
 
 
@@ -176,7 +176,8 @@ def _raw_payload(case: str, ns: dict, where: Path) -> list:
     if case == "array":
         return [ns["big"]]
     snapshot = where.parent / "nbgraph"
-    return [(snapshot / name).read_bytes() for name in ("state.pkl", "buffers.bin")]
+    chunks = sorted(p for p in (snapshot / "objects").rglob("*") if p.is_file())
+    return [(snapshot / "state.pkl").read_bytes(), *(p.read_bytes() for p in chunks)]
 
 
 def _run(case: str, method: str, op: str, where: Path) -> dict:

@@ -150,7 +150,7 @@ def _snapshot_problem(record: Record) -> str | None:
         if str(e.fields.get("problem", "")).startswith("snapshot format"):
             return "snapshot format changed (written by another nbgraph version)"
         return invalid
-    from .store import present  # a remote build's files may be in its bucket only
+    from .build.remote import present  # a remote build's files may be in its bucket only
 
     if not all(present(Path(path) / name) for name in manifest.get("files", {})):
         return invalid
@@ -163,7 +163,7 @@ def _chunks_present(path: Path, manifest: dict[str, Any]) -> bool:
     from .snapshot.checked import identity, wanted
     from .snapshot.chunks import chunk_path
     from .snapshot.manifest import objects_of
-    from .store import present
+    from .build.remote import present
 
     objects = objects_of(path, manifest)
     for name, size in wanted(manifest).items():

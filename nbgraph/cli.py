@@ -261,11 +261,11 @@ def add(notebook: Path, parent: str, grid, params, name: str | None, spec: Path)
 @handle_errors
 def clean(spec: Path, every: bool, dry_run: bool) -> None:
     """Remove outputs of nodes and variants no longer in SPEC (everything with --all)."""
-    from .clean import clean as do_clean
-    from .clean import others
+    from .build.clean import clean as do_clean
+    from .build.clean import others
     from .spec import load_spec
 
-    from .lock import BuildLock
+    from .build.lock import BuildLock
 
     loaded = load_spec(spec)
     if dry_run:

@@ -26,7 +26,7 @@ from .graph import Variant
 from .nbfile import executed_name
 from .snapshot.manifest import binding
 from .states import Failure, Status
-from .store import RECORD
+from .build.store import RECORD
 
 if TYPE_CHECKING:
     from .spec import Spec

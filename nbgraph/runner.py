@@ -24,20 +24,21 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from . import preflight
-from .build import Build
+from .build.commit import Build
 from .errors import RunFailed, SpecError, StoreError
 from .executors.base import Executor, RunInfo
 from .fsutil import make_dirs
 from .kernels.job import run_env
 from .kernels.logs import Sink, add_listener, remove_listener
 from .live import attach
-from .lock import BuildLock
+from .build.lock import BuildLock
 from .plan import make_plan
 from .records import BuildLayout
 from .scheduler import Events, RunResult, Scheduler
 from .snapshot import sign
 from .spec import DEFAULT_SPEC, Spec, load_spec
-from .store import Store, clean_partials, open_store
+from .build.location import open_store
+from .build.store import Store, clean_partials
 
 
 def open_build(spec: Spec, *, create: bool = True) -> Store:

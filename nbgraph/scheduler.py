@@ -5,7 +5,7 @@ not part of this run and has a snapshot from an earlier one.  A failure marks on
 variant's descendants as skipped; siblings and other branches go on.  A failed variant
 of a node with ``retries: N`` is submitted again, up to N more times.
 
-The scheduler writes nothing itself: :class:`BuildSink` (``nbgraph.build.Build``) makes
+The scheduler writes nothing itself: :class:`BuildSink` (``nbgraph.build.commit.Build``) makes
 each job and commits each record.  A record is written only when a variant ends, so an interrupted or killed run leaves no
 record for what was in flight, and the next run executes it again.
 """
@@ -68,7 +68,7 @@ class RunResult:
 
 
 class BuildSink(Protocol):
-    """What the scheduler hands variants to when they are ready and when they end (:class:`nbgraph.build.Build`)."""
+    """What the scheduler hands variants to when they are ready and when they end (:class:`nbgraph.build.commit.Build`)."""
 
     def available(self, variant: str) -> bool:
         """Whether the children of ``variant`` can start (it has a snapshot)."""

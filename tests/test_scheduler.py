@@ -15,7 +15,7 @@ from concurrent.futures import Future
 import pytest
 
 from conftest import write_notebook, write_spec
-from nbgraph.build import Build
+from nbgraph.build.commit import Build
 from nbgraph.executors.base import Executor
 from nbgraph.kernels.job import Outcome
 from nbgraph.plan import make_plan

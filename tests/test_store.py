@@ -12,7 +12,9 @@ import pytest
 
 from nbgraph.errors import StoreError
 from nbgraph.snapshot.format import dump_namespace, load_snapshot
-from nbgraph.store import FsspecStore, LocalStore, clean_partials, is_url, mirror_dir, open_store
+from nbgraph.build.remote import FsspecStore
+from nbgraph.build.location import open_store
+from nbgraph.build.store import LocalStore, clean_partials, is_url, mirror_dir
 
 
 @pytest.fixture(params=["local", "memory", "file", pytest.param("s3", marks=pytest.mark.slow)])

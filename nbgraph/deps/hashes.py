@@ -103,7 +103,7 @@ _machine_lock = threading.Lock()
 def machine_hashes() -> FileHashes:
     """This process's view of this machine's note for the current key (one note per key)."""
     from ..snapshot.sign import signing_key
-    from ..store import cache_root
+    from ..build.store import cache_root
 
     key = signing_key()
     tag = hmac.new(key, b"file-hashes-note", hashlib.sha256).hexdigest()[:12]

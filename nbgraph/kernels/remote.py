@@ -26,7 +26,7 @@ LOG_UPLOAD_INTERVAL = 5.0
 
 
 def run_remote(job: Job, run_local: Callable[[Job], Outcome]) -> Outcome:
-    from ..store import open_store
+    from ..build.location import open_store
     from .logs import live_log_path, log_path
 
     started = time.monotonic()

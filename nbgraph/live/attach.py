@@ -37,7 +37,7 @@ from . import servers
 from .kernel import dump_live, refused_dump
 
 if TYPE_CHECKING:
-    from ..build import Build
+    from ..build.commit import Build
     from ..plan import Plan
 
 DEFAULT_TIMEOUT = 120.0

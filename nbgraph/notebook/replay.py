@@ -17,7 +17,7 @@ from ..errors import SelectionError, SnapshotError
 from ..graph import one_variant, run_graph
 from ..records import SUCCEEDED, BuildLayout
 from ..spec import Spec, load_spec
-from ..store import open_store
+from ..build.location import open_store
 from .provenance import Source
 
 

@@ -10,10 +10,10 @@ from ..errors import SelectionError, StoreError
 from ..graph import one_variant, run_graph
 from ..kernels.logs import follow as follow_file
 from ..kernels.logs import live_log_path
-from ..lock import is_locked
+from ..build.lock import is_locked
 from ..records import SKIPPED, BuildLayout
 from ..spec import load_spec
-from ..store import open_store
+from ..build.location import open_store
 
 
 def show_log(spec_path: str | Path, query: str, *, follow: bool, write: Callable[[str], object]) -> None:

@@ -119,7 +119,7 @@ def _build_dir(value: Any, entry: Entry) -> tuple[Path, str | None]:
         raise entry("must be a folder path (string)")
     if value.startswith("file://"):
         value = value[len("file://"):]
-    from ..store import is_url, mirror_dir
+    from ..build.store import is_url, mirror_dir
 
     if is_url(value):
         url = value.rstrip("/")

@@ -16,16 +16,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
-from .cache import with_parent_results
-from .graph import Variant
-from .kernels.job import Job, Outcome
-from .nbfile import kernel_for
-from .records import FAILED, SKIPPED, SUCCEEDED, Record
-from .states import Failure, FailureKind
+from ..cache import with_parent_results
+from ..graph import Variant
+from ..kernels.job import Job, Outcome
+from ..nbfile import kernel_for
+from ..records import FAILED, SKIPPED, SUCCEEDED, Record
+from ..states import Failure, FailureKind
 from .store import LocalStore, Store
 
 if TYPE_CHECKING:
-    from .plan import Plan, Planned
+    from ..plan import Plan, Planned
 
 
 def build_job(plan: "Plan", item: "Planned", parent_snapshots: list[tuple[str, str]], strict: bool = False,
@@ -107,8 +107,8 @@ class Build:
         the signature, the binding, the pickle stream and the sizes, and none re-reads a
         buffer it may never touch.
         """
-        from .errors import SnapshotError
-        from .snapshot.format import seal_snapshot
+        from ..errors import SnapshotError
+        from ..snapshot.format import seal_snapshot
 
         for (parent, path), record in zip(inputs, parents):
             if path not in self._verified:
@@ -191,8 +191,8 @@ def _collisions(parent_snapshots: list[str]) -> list[str]:
     """Variables that several parents pass down with different values (the later parent's wins)."""
     if len(parent_snapshots) < 2:
         return []
-    from .snapshot.format import read_manifest
-    from .notebook.provenance import collisions
+    from ..snapshot.format import read_manifest
+    from ..notebook.provenance import collisions
 
     defined = []
     for path in parent_snapshots:

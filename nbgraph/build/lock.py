@@ -15,9 +15,9 @@ import socket
 import time
 from pathlib import Path
 
-from .errors import BuildBusy, StoreError
-from .fsutil import make_dirs
-from .names import LOCK_FILE
+from ..errors import BuildBusy, StoreError
+from ..fsutil import make_dirs
+from ..names import LOCK_FILE
 
 
 class BuildLock:

@@ -23,13 +23,14 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import NbgraphError
-from .fsutil import find_partials
-from .graph import run_graph, variants_of
-from .records import BuildLayout, objects_dir, variant_records
-from .snapshot.chunks import STORE_DIR
-from .spec import Spec
-from .store import Store, open_store
+from ..errors import NbgraphError
+from ..fsutil import find_partials
+from ..graph import run_graph, variants_of
+from ..records import BuildLayout, objects_dir, variant_records
+from ..snapshot.chunks import STORE_DIR
+from ..spec import Spec
+from .location import open_store
+from .store import Store
 
 
 @dataclass
@@ -132,7 +133,7 @@ def clean(spec: Spec, *, every: bool = False, dry_run: bool = False) -> Cleaned:
 
 def _sweep(spec: Spec, store: Store, cleaned: Cleaned, dry_run: bool) -> None:
     """Remove the chunks that no snapshot left in the build folder references."""
-    from .snapshot.gc import manifests_under, referenced_by, sweep
+    from ..snapshot.gc import manifests_under, referenced_by, sweep
 
     objects = objects_dir(spec.build_dir)
     doomed = [p.resolve() for p in cleaned.paths]
@@ -140,7 +141,7 @@ def _sweep(spec: Spec, store: Store, cleaned: Cleaned, dry_run: bool) -> None:
             if not any(d == m.resolve() or d in m.resolve().parents for d in doomed)]
     swept = sweep(objects, kept, dry_run=dry_run)  # this machine's folder (a remote location's mirror)
     if store.remote:  # what counts is the location itself
-        from .snapshot.chunks import chunk_path
+        from ..snapshot.chunks import chunk_path
 
         keep = referenced_by(kept)
         gone = {name: size for name, size in store.remote_chunks(store._remote(objects)).items() if name not in keep}
