@@ -233,6 +233,8 @@ def report(spec: Path, out_dir: Path | None, force: bool) -> None:
 
     written = write_report(make_plan(opened(spec)), out_dir, force=force)
     click.echo(f"wrote {written.index} ({len(written.notebooks)} notebooks)")
+    if written.published:
+        click.echo(f"published to {written.published}")
 
 
 @main.command()

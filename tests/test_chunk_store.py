@@ -221,10 +221,17 @@ def test_an_s3_build_uploads_each_chunk_once_and_clean_cleans_the_bucket(project
     chunks = {k: v for k, v in keys().items() if k.startswith("chunks/.nbgraph/objects/")}
     distinct = (12 + 6 + 6) * MB
     assert distinct <= sum(chunks.values()) <= distinct + 3 * CHUNK
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "nbgraph", *args], cwd=project.root, capture_output=True,
+                              text=True, env={**os.environ, "NBGRAPH_CACHE_DIR": str(tmp_path / "cache")})
+
+    report = cli("report")                                 # the page goes where teammates look
+    assert report.returncode == 0 and "published to s3://nbgraph-builds/chunks/report/index.html" in report.stdout
+    assert "chunks/report/index.html" in keys()
     spec.write_text(text.replace("grid: {p: [1, 2]}", "grid: {p: [1]}"))
-    cleaned = subprocess.run([sys.executable, "-m", "nbgraph", "clean"], cwd=project.root, capture_output=True,
-                             text=True, env={**os.environ, "NBGRAPH_CACHE_DIR": str(tmp_path / "cache")})
+    cleaned = cli("clean")
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert "p=2" in cleaned.stdout and "p=2" not in cli("clean", "--dry-run").stdout   # not offered again
     after = keys()
     assert not [k for k in after if k.startswith(("chunks/mid/p=2/", "chunks/leaf/p=2/"))]   # the bucket itself
     assert len([k for k in after if k.startswith("chunks/.nbgraph/objects/")]) == len(chunks) - 1  # mid[p=2]'s chunk

@@ -36,6 +36,8 @@ class Report:
     index: Path
     graph: Path | None
     notebooks: dict[str, Path]
+    #: where teammates find the page when the build location is remote (its URL), else None
+    published: str | None = None
 
 
 #: the files an earlier report wrote into its folder, relative to it
@@ -74,7 +76,23 @@ def write_report(plan: Plan, out_dir: Path | None = None, *, force: bool = False
     for rel in sorted(earlier - written):  # a variant no longer in the graph, a picture not made
         _remove_written(out, rel)
     _write_list(out, plan, written)
-    return Report(index=index, graph=graph, notebooks=notebooks)
+    published = None
+    if out_dir is None and plan.spec.build_url:
+        published = _publish(plan, out, written, earlier - written)
+    return Report(index=index, graph=graph, notebooks=notebooks, published=published)
+
+
+def _publish(plan: Plan, out: Path, written: set[str], gone: set[str]) -> str:
+    """Put the page at the remote build location (where teammates look), the list of its files last."""
+    from ..build.location import open_store
+
+    store = open_store(plan.spec.build_location, plan.spec.storage_options, root=plan.spec.build_dir)
+    for rel in sorted(gone):
+        store.remove(store.ref(out / rel))
+    for rel in sorted(written):
+        store.publish(out / rel)
+    store.publish(out / WRITTEN)
+    return store.ref(out / "index.html")
 
 
 def earlier_report(out: Path, force: bool = False) -> set[str]:
