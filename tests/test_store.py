@@ -175,3 +175,26 @@ def test_location_root_and_remote_describe_the_store(store):
     else:  # the URL as given (no trailing slash), mirrored in this machine's cache
         assert "://" in store.location and not store.location.endswith("/")
         assert store.root == mirror_dir(store.location) and store.root.is_dir()
+
+
+def test_snapshots_sharing_chunks_travel_with_only_the_chunks_the_other_side_lacks(store, tmp_path):
+    import numpy as np
+
+    objects = store.root / ".nbgraph" / "objects"
+    first = store.root / "a" / "default" / "snapshot-00000000000000aa"
+    dump_namespace({"big": np.arange(1_500_000.0)}, first, objects=objects)   # 12 MB: 3 chunks
+    again = load_snapshot(first)
+    again["big"][0] = -1.0                                                  # one chunk changed
+    second = store.root / "b" / "default" / "snapshot-00000000000000bb"
+    dump_namespace(again, second, objects=objects)
+    store.publish(first)
+    if store.remote:
+        assert store.uploaded_chunks == 3
+    store.publish(second)
+    if store.remote:
+        assert store.uploaded_chunks == 4                                  # the shared two went once
+    there = other_machine(store, tmp_path)
+    assert load_snapshot(there.fetch(store.ref(first)))["big"][0] == 0.0
+    assert load_snapshot(there.fetch(store.ref(second)))["big"][0] == -1.0
+    if store.remote:
+        assert there.downloaded_chunks == 4
