@@ -22,7 +22,7 @@ from typing import Any, Mapping
 from .errors import SnapshotError, SpecError
 from .graph import Variant
 from .nbfile import kernel_for, read_notebook
-from .records import FAILED, SKIPPED, SUCCEEDED, Record
+from .build.records import FAILED, SKIPPED, SUCCEEDED, Record
 from .snapshot.format import FORMAT_VERSION
 from .spec import NodeSpec, Spec
 

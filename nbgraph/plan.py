@@ -12,7 +12,7 @@ from .cache import Decision, attached_decision, decide, key_parts, result_id
 from .deps.hashes import machine_hashes, save_machine_hashes
 from .errors import SelectionError
 from .graph import Variant, run_graph, variants_of
-from .records import SUCCEEDED, BuildLayout, Record
+from .build.records import SUCCEEDED, BuildLayout, Record
 from .spec import NodeSpec, Spec
 
 

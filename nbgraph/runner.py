@@ -33,7 +33,7 @@ from .kernels.logs import Sink, add_listener, remove_listener
 from .live import attach
 from .build.lock import BuildLock
 from .plan import make_plan
-from .records import BuildLayout
+from .build.records import BuildLayout
 from .scheduler import Events, RunResult, Scheduler
 from .snapshot import sign
 from .spec import DEFAULT_SPEC, Spec, load_spec

@@ -22,7 +22,7 @@ import networkx as nx
 from .executors.base import Executor
 from .kernels.job import Job, Outcome
 from .plan import Plan, Planned
-from .records import Record
+from .build.records import Record
 from .states import Failure, FailureKind, Status
 
 UP_TO_DATE = Status.UP_TO_DATE

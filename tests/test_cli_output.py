@@ -180,7 +180,7 @@ def test_the_failure_summary_names_what_exists_never_none(project, tmp_path):
     from rich.console import Console
 
     from nbgraph.plan import make_plan
-    from nbgraph.records import FAILED, Record
+    from nbgraph.build.records import FAILED, Record
     from nbgraph.report.terminal import print_summary
     from nbgraph.scheduler import RunResult
     from nbgraph.spec import load_spec

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nbgraph import run
-from nbgraph.records import SUCCEEDED
+from nbgraph.build.records import SUCCEEDED
 
 distributed = pytest.importorskip("distributed")
 

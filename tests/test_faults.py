@@ -6,7 +6,7 @@ import pytest
 
 from conftest import PID_CELL, alive, outputs_of, pids
 from nbgraph import run
-from nbgraph.records import FAILED, SKIPPED, SUCCEEDED
+from nbgraph.build.records import FAILED, SKIPPED, SUCCEEDED
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from conftest import outputs_of, write_notebook
 
 from nbgraph.graph import run_graph, variants_of
 from nbgraph.nbfile import executed_name, read_notebook
-from nbgraph.records import BuildLayout
+from nbgraph.build.records import BuildLayout
 from nbgraph.spec import load_spec
 
 PREP = '''\

@@ -2,7 +2,7 @@
 
 Only folders nbgraph made, for this spec, are candidates: a variant folder is
 ``<build_dir>/<node>/<slug>/`` holding a ``record.json`` that names its variant and this
-spec (see :mod:`nbgraph.records` for records older than that stamp, and for a renamed
+spec (see :mod:`nbgraph.build.records` for records older than that stamp, and for a renamed
 spec); one whose variant is not in the current graph is removed, and a node folder left
 empty goes too, as do the temporary files of a killed nbgraph.  Anything else in
 ``build_dir`` (another spec's outputs, the report, a plot, the user's own files) is left
@@ -26,7 +26,7 @@ from pathlib import Path
 from ..errors import NbgraphError
 from ..fsutil import find_partials
 from ..graph import run_graph, variants_of
-from ..records import BuildLayout, objects_dir, variant_records
+from .records import BuildLayout, objects_dir, variant_records
 from ..snapshot.chunks import STORE_DIR
 from ..spec import Spec
 from .location import open_store

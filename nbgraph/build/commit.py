@@ -20,7 +20,7 @@ from ..cache import with_parent_results
 from ..graph import Variant
 from ..kernels.job import Job, Outcome
 from ..nbfile import kernel_for
-from ..records import FAILED, SKIPPED, SUCCEEDED, Record
+from .records import FAILED, SKIPPED, SUCCEEDED, Record
 from ..states import Failure, FailureKind
 from .store import LocalStore, Store
 

@@ -31,7 +31,7 @@ from ..extras import install_hint
 from ..fsutil import find_partials, make_dirs
 from ..snapshot.manifest import MANIFEST
 
-#: a variant's commit point (see :mod:`nbgraph.records`), the file mirrored to find a build's records
+#: a variant's commit point (see :mod:`nbgraph.build.records`), the file mirrored to find a build's records
 RECORD = "record.json"
 
 

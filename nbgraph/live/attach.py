@@ -29,7 +29,7 @@ from ..cache import digest, key_of
 from ..errors import LiveError, SnapshotError
 from ..fsutil import make_dirs
 from ..graph import Variant
-from ..records import SUCCEEDED, Record
+from ..build.records import SUCCEEDED, Record
 from ..snapshot.format import FORMAT_VERSION, MANIFEST, bind_snapshot, binding, seal_snapshot
 from ..spec import NodeSpec, Spec
 from ..states import Status

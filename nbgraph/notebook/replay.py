@@ -15,7 +15,7 @@ from typing import Any
 from ..cache import result_id
 from ..errors import SelectionError, SnapshotError
 from ..graph import one_variant, run_graph
-from ..records import SUCCEEDED, BuildLayout
+from ..build.records import SUCCEEDED, BuildLayout
 from ..spec import Spec, load_spec
 from ..build.location import open_store
 from .provenance import Source

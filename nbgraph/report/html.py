@@ -25,7 +25,7 @@ from ..extras import install_hint
 from ..fsutil import atomic_write_json, atomic_write_text, make_dirs, read_json
 from ..names import REPORT_DIR
 from ..plan import Plan
-from ..records import FAILED, PENDING, SKIPPED, SUCCEEDED
+from ..build.records import FAILED, PENDING, SKIPPED, SUCCEEDED
 from .plot import COLORS, summarize, write_image
 from .results import ResultRow, result_rows
 from .results_html import STYLE as RESULTS_STYLE, chart_targets, results_section, write_charts

@@ -11,7 +11,7 @@ from ..graph import one_variant, run_graph
 from ..kernels.logs import follow as follow_file
 from ..kernels.logs import live_log_path
 from ..build.lock import is_locked
-from ..records import SKIPPED, BuildLayout
+from ..build.records import SKIPPED, BuildLayout
 from ..spec import load_spec
 from ..build.location import open_store
 

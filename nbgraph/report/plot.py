@@ -18,7 +18,7 @@ from ..errors import PlotError
 from ..graph import node_order
 from ..names import format_value, plot_file
 from ..plan import Plan
-from ..records import FAILED, PENDING, SKIPPED, SUCCEEDED
+from ..build.records import FAILED, PENDING, SKIPPED, SUCCEEDED
 
 FORMATS = ("png", "svg", "dot", "mermaid")
 

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Sequence
 from ..errors import SelectionError
 from ..names import format_value
 from ..plan import Plan
-from ..records import PENDING
+from ..build.records import PENDING
 from .jsonout import dumps
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import Plan
-from ..records import PENDING
+from ..build.records import PENDING
 
 
 def uses_row(uses: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from ..plan import Planned
-from ..records import FAILED, SKIPPED, SUCCEEDED, Record
+from ..build.records import FAILED, SKIPPED, SUCCEEDED, Record
 from ..states import Status
 
 _MARK = {SUCCEEDED: "[green]ok[/]", FAILED: "[red]FAILED[/]", SKIPPED: "[yellow]skipped[/]"}

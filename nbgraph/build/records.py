@@ -21,15 +21,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from .fsutil import atomic_write_json, read_json
-from .graph import Variant
-from .nbfile import executed_name
-from .snapshot.manifest import binding
-from .states import Failure, Status
-from .build.store import RECORD
+from ..fsutil import atomic_write_json, read_json
+from ..graph import Variant
+from ..nbfile import executed_name
+from ..snapshot.manifest import binding
+from ..states import Failure, Status
+from .store import RECORD
 
 if TYPE_CHECKING:
-    from .spec import Spec
+    from ..spec import Spec
 
 SUCCEEDED = Status.SUCCEEDED
 FAILED = Status.FAILED
@@ -101,7 +101,7 @@ class Record:
 
 
 def objects_dir(build_dir: Path) -> Path:
-    from .snapshot.chunks import OBJECTS, STORE_DIR
+    from ..snapshot.chunks import OBJECTS, STORE_DIR
 
     return Path(build_dir) / STORE_DIR / OBJECTS
 
