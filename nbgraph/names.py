@@ -28,6 +28,7 @@ from typing import Any, Mapping
 
 #: nbgraph's own entries at the top of a build folder; no node may be named like one
 LOCK_FILE = ".nbgraph.lock"
+STORE_DIR = ".nbgraph"
 REPORT_DIR = "report"
 PLOT_STEM = "graph"
 PLOT_DEFAULT_FORMATS = ("png", "svg")
@@ -45,7 +46,7 @@ OWN_ENTRIES: Mapping[str, str] = {
     REPORT_DIR: "the page of nbgraph report",
     **{plot_file(f): "the picture of nbgraph plot" for f in PLOT_DEFAULT_FORMATS},
     CHARTS_DIR: "the charts of nbgraph results --plot",
-    ".nbgraph": "the chunks every snapshot of the build shares",
+    STORE_DIR: "the chunks every snapshot of the build shares",
 }
 
 #: a node's folder is one path component; with the variant folders' cap it keeps every

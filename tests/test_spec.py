@@ -162,10 +162,10 @@ def test_a_node_cannot_share_its_folder_with_nbgraphs_own_files(nbs, name):
 
 @pytest.mark.slow
 def test_the_names_refused_are_exactly_what_nbgraph_writes_beside_node_folders(nbs):
-    """One list (nbgraph.names.OWN_ENTRIES) for the lock, the plots and the report: a new one cannot be forgotten."""
+    """One list (nbgraph.names.OWN_ENTRIES) for the lock, the chunk store, the plots and the report: a new one cannot be forgotten."""
     from nbgraph.names import OWN_ENTRIES
 
-    nbs.notebook("a.ipynb", "import nbgraph\nnbgraph.record('score', 0.5)")
+    nbs.notebook("a.ipynb", "import nbgraph, numpy\nbig = numpy.ones(100_000)\nnbgraph.record('score', 0.5)")
     nbs.spec("notebooks:\n  a: {path: a.ipynb, grid: {p: [a/b]}}\n")
     for command in (["run"], ["plot"], ["plot", "--format", "svg"], ["report"], ["results", "--plot", "score"]):
         proc = nbs.cli(*command)

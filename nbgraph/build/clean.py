@@ -27,7 +27,7 @@ from ..errors import NbgraphError
 from ..fsutil import find_partials
 from ..graph import run_graph, variants_of
 from .records import BuildLayout, objects_dir, variant_records
-from ..snapshot.chunks import STORE_DIR
+from ..names import STORE_DIR
 from ..spec import Spec
 from .location import open_store
 from .store import Store

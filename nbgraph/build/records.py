@@ -101,7 +101,8 @@ class Record:
 
 
 def objects_dir(build_dir: Path) -> Path:
-    from ..snapshot.chunks import OBJECTS, STORE_DIR
+    from ..names import STORE_DIR
+    from ..snapshot.chunks import OBJECTS
 
     return Path(build_dir) / STORE_DIR / OBJECTS
 

@@ -33,8 +33,7 @@ from .mapping import PageMap, address_of, region_at
 MIN_OUT_OF_BAND = 64 * 1024
 #: Bytes per chunk: a multiple of every page size in use.
 CHUNK = 4 * 1024 * 1024
-#: What every snapshot of a build location shares, beside its node folders.
-STORE_DIR = ".nbgraph"
+#: The chunk store's folder, in the build location's own folder (``names.STORE_DIR``) or in a snapshot's.
 OBJECTS = "objects"
 
 
