@@ -103,6 +103,7 @@ class Scheduler:
             if item.record is not None:
                 self.result.records[name] = item.record
         running: dict[Future, Planned] = {}
+        self._rank = critical_path_ranks(self.plan, pending)
         self.events.planned(len(pending))
         try:
             while pending or running:
@@ -138,13 +139,9 @@ class Scheduler:
 
     def _ready(self, pending: dict[str, Planned], running: dict[Future, Planned]) -> list[Planned]:
         free = self.executor.slots - len(running)
-        ready = []
-        for item in pending.values():
-            if len(ready) >= free:
-                break
-            if all(self.build.available(p) for p in item.variant.parents):
-                ready.append(item)
-        return ready
+        ready = [item for item in pending.values() if all(self.build.available(p) for p in item.variant.parents)]
+        ready.sort(key=lambda item: -self._rank.get(item.variant.name, 0.0))  # stable: plan order breaks ties
+        return ready[:max(free, 0)]
 
     def _finish(self, item: Planned, record: Record, pending: dict[str, Planned]) -> None:
         name = item.variant.name
@@ -163,3 +160,24 @@ class Scheduler:
         self.result.records[item.variant.name] = record
         self.result.outcome[item.variant.name] = Status.SKIPPED
         self.events.finished(item, record)
+
+
+#: seconds assumed for a variant that has never run (its notebook's own cells are unknown)
+UNKNOWN_DURATION = 1.0
+
+
+def critical_path_ranks(plan: Plan, pending: dict[str, Planned]) -> dict[str, float]:
+    """Per variant to run, the longest chain of runs it starts (itself included), in expected seconds.
+
+    Starting the ready variant with the longest chain first keeps a long branch from being
+    started last (the wall time is at least the critical path).  A variant's expected time
+    is its last recorded duration.
+    """
+    ranks: dict[str, float] = {}
+    for name in reversed(list(nx.topological_sort(plan.graph))):
+        item = pending.get(name)
+        if item is None:
+            continue
+        own = item.record.duration if item.record is not None and item.record.duration else UNKNOWN_DURATION
+        ranks[name] = own + max((ranks[c] for c in plan.graph.successors(name) if c in ranks), default=0.0)
+    return ranks

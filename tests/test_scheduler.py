@@ -201,3 +201,45 @@ def test_a_variant_that_runs_again_is_not_a_parent_until_it_ends(plan):
     for item in forced.items:
         for parent in item.variant.parents:
             assert told.said.index(("succeeded", parent)) < told.said.index(("started", item.variant.name))
+
+
+def test_the_ready_variant_that_starts_the_longest_chain_goes_first(tmp_path):
+    """Critical path first: a short side branch listed first must not delay the long chain."""
+    for name in ("root", "side", "a", "b", "c"):
+        write_notebook(tmp_path / f"nb/{name}.ipynb", "x = 1")
+    spec = write_spec(tmp_path, """
+        notebooks:
+          root: {path: nb/root.ipynb}
+          side: {path: nb/side.ipynb, parent: root, grid: {s: [1, 2, 3]}}
+          a: {path: nb/a.ipynb, parent: root}
+          b: {path: nb/b.ipynb, parent: a}
+          c: {path: nb/c.ipynb, parent: b}
+    """)
+    plan = make_plan(load_spec(spec))
+    executor = Scripted(slots=1)
+    assert run(plan, executor).ok
+    order = [variant for variant, _ in executor.submitted]
+    assert order[:2] == ["root", "a"], order       # a starts a chain of 3 runs, each side variant 1
+    assert order.index("b") < order.index("side[s=2]")
+
+
+def test_a_variant_known_to_be_slow_goes_before_quick_ones(tmp_path):
+    from nbgraph.scheduler import critical_path_ranks
+
+    for name in ("root", "quick", "slow"):
+        write_notebook(tmp_path / f"nb/{name}.ipynb", "x = 1")
+    spec = write_spec(tmp_path, """
+        notebooks:
+          root: {path: nb/root.ipynb}
+          quick: {path: nb/quick.ipynb, parent: root}
+          slow: {path: nb/slow.ipynb, parent: root}
+    """)
+    assert run(make_plan(load_spec(spec)), Scripted(slots=1)).ok
+    plan = make_plan(load_spec(spec), force=True)
+    plan.by_name["slow"].record.duration = 30.0  # as an earlier run recorded them
+    plan.by_name["root"].record.duration = 2.0
+    ranks = critical_path_ranks(plan, {i.variant.name: i for i in plan.items})
+    assert ranks == {"root": 32.0, "slow": 30.0, "quick": 1.0}  # quick: its scripted 0 s counts as unknown
+    executor = Scripted(slots=1)
+    assert Scheduler(plan, executor, Build(plan)).run().ok
+    assert [v for v, _ in executor.submitted] == ["root", "slow", "quick"]
