@@ -32,6 +32,7 @@ REPORT_DIR = "report"
 PLOT_STEM = "graph"
 PLOT_DEFAULT_FORMATS = ("png", "svg")
 CHARTS_DIR = "charts"
+LAB_DIR = "lab"
 
 
 def plot_file(fmt: str) -> str:
@@ -45,6 +46,7 @@ OWN_ENTRIES: Mapping[str, str] = {
     REPORT_DIR: "the page of nbgraph report",
     **{plot_file(f): "the picture of nbgraph plot" for f in PLOT_DEFAULT_FORMATS},
     CHARTS_DIR: "the charts of nbgraph results --plot",
+    LAB_DIR: "the copies of executed notebooks opened from the JupyterLab panel",
 }
 
 #: a node's folder is one path component; with the variant folders' cap it keeps every
