@@ -50,7 +50,7 @@ export function drawGraph(
   const width = widest * (W + GX) + GX;
   const height = Math.max(1, graph.layers.length) * (H + GY) - GY + 2 * 10;
   const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, width: '100%', class: 'jp-nbgraph-svg' });
-  svg.style.maxHeight = `${Math.max(height, 120)}px`;
+  svg.style.maxWidth = `${Math.round(width * 1.25)}px`;
   const defs = el('defs', {});
   const marker = el('marker', { id: 'nbgraph-arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto' });
   marker.appendChild(el('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#777' }));

@@ -44,7 +44,7 @@ function columns(rows: IResultRow[]): { params: string[]; results: string[] } {
 }
 
 function cell(row: IResultRow, column: string, isParam: boolean): unknown {
-  return column === 'variant' ? row.name : isParam ? (row.params || {})[column] : valuesOf(row)[column];
+  return column === 'variant' ? row.name : column === 'node' ? row.node : isParam ? (row.params || {})[column] : valuesOf(row)[column];
 }
 
 function compare(a: unknown, b: unknown): number {
@@ -89,7 +89,7 @@ export class ResultsTable {
       return;
     }
     const { params, results } = columns(this.rows);
-    const heads: [string, boolean][] = [['variant', false], ...params.map(p => [p, true] as [string, boolean]), ...results.map(r => [r, false] as [string, boolean])];
+    const heads: [string, boolean][] = [['node', false], ...params.map(p => [p, true] as [string, boolean]), ...results.map(r => [r, false] as [string, boolean])];
     const table = document.createElement('table');
     table.className = 'jp-nbgraph-table';
     const tr = table.createTHead().insertRow();
@@ -106,6 +106,7 @@ export class ResultsTable {
     for (const row of sorted) {
       const r = body.insertRow();
       r.dataset.nbgraphResult = row.name;
+      r.title = row.name;
       for (const [key, param] of heads) {
         const td = r.insertCell();
         const value = cell(row, key, param);
@@ -115,7 +116,10 @@ export class ResultsTable {
         }
       }
     }
-    this.node.appendChild(table);
+    const scroll = document.createElement('div');
+    scroll.className = 'jp-nbgraph-table-scroll';
+    scroll.appendChild(table);
+    this.node.appendChild(scroll);
     for (const key of results) {
       if (this.rows.some(row => typeof valuesOf(row)[key] === 'number')) {
         this.node.appendChild(chart(key, sorted));
@@ -128,7 +132,9 @@ const SVG = 'http://www.w3.org/2000/svg';
 
 /** Horizontal bars, one per variant that recorded `key` as a number. */
 function chart(key: string, rows: IResultRow[]): HTMLElement {
-  const points = rows.filter(r => typeof valuesOf(r)[key] === 'number').map(r => [r.name, valuesOf(r)[key] as number] as [string, number]);
+  const numeric = rows.filter(r => typeof valuesOf(r)[key] === 'number');
+  const label_ = labeller(numeric);
+  const points = numeric.map(r => [r.name, valuesOf(r)[key] as number, label_(r)] as [string, number, string]);
   const box = document.createElement('div');
   box.className = 'jp-nbgraph-chart';
   box.dataset.nbgraphChart = key;
@@ -145,7 +151,7 @@ function chart(key: string, rows: IResultRow[]): HTMLElement {
   const svg = document.createElementNS(SVG, 'svg');
   svg.setAttribute('viewBox', `0 0 ${width} ${points.length * (bar + 3) + 2}`);
   svg.setAttribute('width', '100%');
-  points.forEach(([name, value], i) => {
+  points.forEach(([name, value, text], i) => {
     const y = i * (bar + 3) + 1;
     const x0 = label + ((Math.min(0, value) - lo) / span) * (width - label - 50);
     const w = Math.max(1, (Math.abs(value) / span) * (width - label - 50));
@@ -156,7 +162,7 @@ function chart(key: string, rows: IResultRow[]): HTMLElement {
     rect.appendChild(t);
     const name_ = document.createElementNS(SVG, 'text');
     Object.entries({ x: label - 4, y: y + bar - 2, 'text-anchor': 'end', class: 'jp-nbgraph-chart-label' }).forEach(([k, v]) => name_.setAttribute(k, String(v)));
-    name_.textContent = short(name);
+    name_.textContent = text;
     const num = document.createElementNS(SVG, 'text');
     Object.entries({ x: x0 + w + 3, y: y + bar - 2, class: 'jp-nbgraph-chart-label' }).forEach(([k, v]) => num.setAttribute(k, String(v)));
     num.textContent = formatValue(value);
@@ -166,7 +172,11 @@ function chart(key: string, rows: IResultRow[]): HTMLElement {
   return box;
 }
 
-function short(name: string): string {
-  const inner = name.includes('[') ? name.slice(name.indexOf('[') + 1, -1) : name;
-  return inner.length <= 24 ? inner : inner.slice(0, 23) + '…';
+/** A row's label in a chart: the values of the parameters that differ between the rows, else its name. */
+function labeller(rows: IResultRow[]): (row: IResultRow) => string {
+  const keys = columns(rows).params.filter(k => new Set(rows.map(r => formatValue((r.params || {})[k]))).size > 1);
+  return row => {
+    const text = keys.length ? keys.map(k => formatValue((row.params || {})[k])).join(' · ') : row.name;
+    return text.length <= 26 ? text : text.slice(0, 25) + '…';
+  };
 }
