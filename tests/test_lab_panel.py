@@ -46,6 +46,16 @@ def make_study(root: Path) -> None:
     write_spec(root / "broken", "notebooks:\n  a: {path: a.ipynb, parent: nowhere}\n")
 
 
+def test_the_installed_panel_is_the_one_built_from_this_checkout():
+    """``pip install -e`` copies the built assets into the environment: a rebuild needs a reinstall."""
+    import sys
+
+    built = Path(__file__).resolve().parents[1] / "nbgraph" / "lab" / "labextension" / "static"
+    installed = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "nbgraph" / "static"
+    assert sorted(p.name for p in installed.iterdir()) == sorted(p.name for p in built.iterdir()), \
+        "the environment holds another build of the panel: pip install -e . again"
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     base = tmp_path_factory.mktemp("lab")
