@@ -163,6 +163,20 @@ def shot(page, tmp_path: Path) -> None:
     assert target.stat().st_size > 10_000
 
 
+def test_stop_interrupts_a_forced_run_from_the_panel(lab, browser):
+    page = open_lab(browser, lab)
+    page.wait_for_selector('#nbgraph-panel [data-nbgraph-node="leaf"][data-nbgraph-status="succeeded"]', timeout=30_000)
+    assert page.locator('#nbgraph-panel [data-nbgraph-action="stop"]').is_disabled()
+    page.click('#nbgraph-panel [data-nbgraph-action="force"]')
+    page.wait_for_selector('#nbgraph-panel [data-nbgraph-node="base"][data-nbgraph-status="running"]', timeout=60_000)
+    page.click('#nbgraph-panel [data-nbgraph-action="stop"]')
+    page.wait_for_selector('#nbgraph-panel [data-nbgraph-run="interrupted"]', timeout=60_000)
+    page.wait_for_selector('#nbgraph-panel [data-nbgraph-action="run"]:not([disabled])', timeout=10_000)
+    assert run_cli("run", "--dry-run", cwd=lab.root).returncode == 0  # the lock is free; records as before
+    assert set(statuses(page).values()) <= {"succeeded", "stale"}
+    page.close()
+
+
 def test_an_invalid_spec_shows_its_one_line_error(lab, browser):
     page = open_lab(browser, lab, "broken")
     error = page.locator('#nbgraph-panel [data-nbgraph-error="spec"]')

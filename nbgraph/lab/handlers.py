@@ -20,7 +20,7 @@ from tornado import web
 from ..errors import BuildBusy, NbgraphError
 from . import files, model
 
-_STATUS = {model.OutsideRoot: 403, model.NotFound: 404, BuildBusy: 409}
+_REFUSED = (NbgraphError, model.PathRefused)
 
 
 class _Base(APIHandler):
@@ -60,13 +60,13 @@ class _Base(APIHandler):
         """Run ``work`` in a thread; write its result as JSON, or its error as one line."""
         try:
             result = await asyncio.to_thread(work)
-        except (NbgraphError, _BadRequest) as e:
+        except (*_REFUSED, _BadRequest) as e:
             return self.refuse(e)
         self.set_status(status)
         self.finish(json.dumps(result, default=str))
 
     def refuse(self, e: Exception) -> None:
-        code = next((c for cls, c in _STATUS.items() if isinstance(e, cls)), 400)
+        code = 409 if isinstance(e, BuildBusy) else getattr(e, "status", 400)
         self.set_status(code)
         self.finish(json.dumps({"message": str(e), "error": type(e).__name__}))
 
@@ -113,7 +113,7 @@ class RunHandler(_Base):
             if not isinstance(only, list) or not all(isinstance(n, str) for n in only) or not isinstance(force, bool):
                 raise _BadRequest('"only" must be a list of node names and "force" true or false')
             run = await self.runs.start(spec, only, force, cwd=spec.parent)
-        except (NbgraphError, _BadRequest) as e:
+        except (*_REFUSED, _BadRequest) as e:
             return self.refuse(e)
         self.set_status(202 if run.state == "running" else 200)
         self.finish(json.dumps(run.to_json()))

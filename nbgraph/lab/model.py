@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import NbgraphError
 from ..report.jsonout import finite
 from ..spec import DEFAULT_SPEC
 
@@ -21,12 +20,26 @@ _SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".ipynb_ch
 MAX_SPECS = 20
 
 
-class OutsideRoot(NbgraphError):
-    """A path the client named resolves outside the server's root (HTTP 403)."""
+class PathRefused(Exception):
+    """A path a client of the server named that the server will not serve; ``str()`` is the one line.
+
+    Not an :class:`~nbgraph.errors.NbgraphError`: it is about a request to the server, never
+    raised by nbgraph's commands or its library API.
+    """
+
+    status = 400
 
 
-class NotFound(NbgraphError):
-    """The named spec file does not exist (HTTP 404)."""
+class OutsideRoot(PathRefused):
+    """It resolves outside the server's root (HTTP 403)."""
+
+    status = 403
+
+
+class NotFound(PathRefused):
+    """No such spec file, folder or run (HTTP 404)."""
+
+    status = 404
 
 
 def resolve(root: str | Path, rel: str | None) -> Path:
