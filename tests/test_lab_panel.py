@@ -42,6 +42,10 @@ def make_study(root: Path) -> None:
                    "nbgraph.record('score', offset + x / 4)\nprint('marker-output', x)", parameters="x = 0")
     write_notebook(root / "extra.ipynb", "print('a notebook to add')")
     write_spec(root, SPEC)
+    (root / "fails").mkdir()
+    write_notebook(root / "fails" / "base.ipynb", "offset = 1")
+    write_notebook(root / "fails" / "bad.ipynb", "raise ValueError('broken on purpose')")
+    write_spec(root / "fails", "notebooks:\n  base: {path: base.ipynb}\n  bad: {path: bad.ipynb, parent: base}\n")
     (root / "broken").mkdir()
     write_spec(root / "broken", "notebooks:\n  a: {path: a.ipynb, parent: nowhere}\n")
 
@@ -174,6 +178,21 @@ def test_stop_interrupts_a_forced_run_from_the_panel(lab, browser):
     page.wait_for_selector('#nbgraph-panel [data-nbgraph-action="run"]:not([disabled])', timeout=10_000)
     assert run_cli("run", "--dry-run", cwd=lab.root).returncode == 0  # the lock is free; records as before
     assert set(statuses(page).values()) <= {"succeeded", "stale"}
+    page.close()
+
+
+def test_a_failed_variant_shows_its_failure_line_in_red(lab, browser):
+    page = open_lab(browser, lab, "fails")
+    page.wait_for_selector('#nbgraph-panel [data-nbgraph-node="bad"][data-nbgraph-status="pending"]', timeout=30_000)
+    page.click('#nbgraph-panel [data-nbgraph-action="run"]')
+    page.wait_for_selector('#nbgraph-panel [data-nbgraph-run="failed"]', timeout=120_000)
+    assert statuses(page) == {"base": "succeeded", "bad": "failed"}
+    summary = page.locator('#nbgraph-panel [data-nbgraph-run="failed"] .jp-nbgraph-failure').first
+    assert summary.inner_text().startswith("failed: bad: ") and "ValueError: broken on purpose" in summary.inner_text()
+    page.click('#nbgraph-panel [data-nbgraph-node="bad"]')
+    line = page.locator('#nbgraph-panel [data-nbgraph-variant="bad"] .jp-nbgraph-failure')
+    assert "ValueError: broken on purpose" in line.inner_text()
+    assert line.evaluate("e => getComputedStyle(e).color") == "rgb(198, 40, 40)"
     page.close()
 
 
