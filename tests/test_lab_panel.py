@@ -81,13 +81,24 @@ def browser():
 _pages = itertools.count()
 
 
-def open_lab(browser, server: JupyterServer, path: str = ""):
+def open_lab(browser, server: JupyterServer, path: str = "", *, by_command: bool = False):
     page = browser.new_page(viewport={"width": 1500, "height": 950})
     workspace = f"w{next(_pages)}"  # a fresh workspace: no layout restored from an earlier page
     page.goto(f"{server.url}lab/workspaces/{workspace}{'/tree/' + path if path else ''}?token={server.token}")
     page.wait_for_selector(".jp-LabShell", timeout=60_000)
-    page.click('.lm-TabBar-tab[data-id="nbgraph-panel"]')
+    if by_command:
+        palette(page, "Open the nbgraph panel")
+    else:
+        page.click('.lm-TabBar-tab[data-id="nbgraph-panel"]')
     return page
+
+
+def palette(page, label: str) -> None:
+    """Run a command from Lab's command palette, as a user types it."""
+    page.wait_for_selector('.lm-TabBar-tab[data-id="nbgraph-panel"]', timeout=30_000)
+    page.keyboard.press("Control+Shift+C")
+    page.fill(".lm-CommandPalette-input", label)
+    page.click(f'.lm-CommandPalette-item:has-text("{label}")')
 
 
 def statuses(page) -> dict[str, str]:
@@ -182,9 +193,9 @@ def test_stop_interrupts_a_forced_run_from_the_panel(lab, browser):
 
 
 def test_a_failed_variant_shows_its_failure_line_in_red(lab, browser):
-    page = open_lab(browser, lab, "fails")
+    page = open_lab(browser, lab, "fails", by_command=True)  # nbgraph:open-panel
     page.wait_for_selector('#nbgraph-panel [data-nbgraph-node="bad"][data-nbgraph-status="pending"]', timeout=30_000)
-    page.click('#nbgraph-panel [data-nbgraph-action="run"]')
+    palette(page, "nbgraph: run what is stale")  # nbgraph:run
     page.wait_for_selector('#nbgraph-panel [data-nbgraph-run="failed"]', timeout=120_000)
     assert statuses(page) == {"base": "succeeded", "bad": "failed"}
     summary = page.locator('#nbgraph-panel [data-nbgraph-run="failed"] .jp-nbgraph-failure').first
