@@ -107,6 +107,8 @@ def test_a_second_run_is_refused_with_the_cli_message_and_stop_interrupts_like_c
         time.sleep(0.2)
     code, state = call(server, "GET", f"nbgraph/api/runs/{run['id']}")
     assert state["counts"]["running"] == 2 and state["counts"]["succeeded"] == 1
+    code, graph = call(server, "GET", "nbgraph/api/graph?spec=stop")
+    assert graph["busy"].startswith("pid ") and graph["layers"] == [["base"], ["leaf"]]
     code, stopping = call(server, "POST", f"nbgraph/api/runs/{run['id']}/stop")
     assert code == 200 and stopping["stopping"] is True
     done = wait_run(server, run["id"], timeout=60)
@@ -118,6 +120,7 @@ def test_a_second_run_is_refused_with_the_cli_message_and_stop_interrupts_like_c
     assert rows["base"]["status"] == "succeeded" and rows["leaf[x=1]"]["status"] == "pending"  # nothing half-written
     assert not list(folder.glob("build/leaf/*/leaf.ipynb"))
     assert run_cli("run", "--dry-run", cwd=folder).returncode == 0  # the lock is free again
+    assert call(server, "GET", "nbgraph/api/graph?spec=stop")[1]["busy"] is None
 
 
 def pids_in(folder: Path) -> list[int]:

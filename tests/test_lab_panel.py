@@ -46,6 +46,9 @@ def make_study(root: Path) -> None:
     write_notebook(root / "fails" / "base.ipynb", "offset = 1")
     write_notebook(root / "fails" / "bad.ipynb", "raise ValueError('broken on purpose')")
     write_spec(root / "fails", "notebooks:\n  base: {path: base.ipynb}\n  bad: {path: bad.ipynb, parent: base}\n")
+    (root / "slow").mkdir()
+    write_notebook(root / "slow" / "wait.ipynb", "import time\ntime.sleep(10)")
+    write_spec(root / "slow", "notebooks:\n  wait: {path: wait.ipynb}\n")
     (root / "broken").mkdir()
     write_spec(root / "broken", "notebooks:\n  a: {path: a.ipynb, parent: nowhere}\n")
 
@@ -189,6 +192,31 @@ def test_stop_interrupts_a_forced_run_from_the_panel(lab, browser):
     page.wait_for_selector('#nbgraph-panel [data-nbgraph-action="run"]:not([disabled])', timeout=10_000)
     assert run_cli("run", "--dry-run", cwd=lab.root).returncode == 0  # the lock is free; records as before
     assert set(statuses(page).values()) <= {"succeeded", "stale"}
+    page.close()
+
+
+def test_a_run_from_a_terminal_shows_in_the_panel_as_it_goes(lab, browser):
+    import subprocess
+    import sys
+
+    page = open_lab(browser, lab, "slow")
+    page.wait_for_selector('#nbgraph-panel [data-nbgraph-node="wait"]', timeout=30_000)
+    terminal = subprocess.Popen([sys.executable, "-m", "nbgraph", "run"], cwd=lab.root / "slow",
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        busy = page.locator('#nbgraph-panel [data-nbgraph-busy]')
+        busy.wait_for(timeout=30_000)  # the idle poll (4 s) sees the lock
+        assert f"pid {terminal.pid} " in busy.inner_text()
+        page.click('#nbgraph-panel [data-nbgraph-action="run"]')
+        refused = page.locator('#nbgraph-panel [data-nbgraph-error="notice"]')
+        refused.wait_for(timeout=10_000)
+        assert "is in use by another nbgraph run" in refused.inner_text()
+        assert terminal.wait(timeout=120) == 0
+        busy.wait_for(state="detached", timeout=30_000)
+        page.wait_for_selector('#nbgraph-panel [data-nbgraph-node="wait"][data-nbgraph-status="succeeded"]',
+                               timeout=30_000)
+    finally:
+        terminal.kill()
     page.close()
 
 

@@ -43,6 +43,7 @@ export interface IGraph {
   root: string;
   nodes: IGraphNode[];
   layers: string[][];
+  busy: string | null;
 }
 
 export interface IRunVariant {

@@ -17,7 +17,10 @@ export interface IOpener {
 }
 
 const RUN_POLL_MS = 600;
-const IDLE_POLL_MS = 10000;
+const BUSY_POLL_MS = 1500;
+const IDLE_POLL_MS = 4000;
+/** When idle, every this many polls reads statuses and results too (else only the graph, for its lock) */
+const FULL_EVERY = 3;
 
 export class NbgraphPanel extends Widget implements IActions {
   private folder = '';
@@ -31,6 +34,7 @@ export class NbgraphPanel extends Widget implements IActions {
   private expanded = new Set<string>();
   private results = new ResultsTable();
   private timer: number | undefined;
+  private ticks = 0;
   private drawn = '';
   private readonly header = h('div', 'jp-nbgraph-header');
   private readonly body = h('div', 'jp-nbgraph-body');
@@ -169,7 +173,9 @@ export class NbgraphPanel extends Widget implements IActions {
   private schedule(delay?: number): void {
     window.clearTimeout(this.timer);
     const running = !!this.run && this.run.state === 'running';
-    this.timer = window.setTimeout(() => void this.poll(), delay ?? (running ? RUN_POLL_MS : IDLE_POLL_MS));
+    const elsewhere = !running && !!this.graph?.busy;  // a run from a terminal: its records land as it goes
+    this.timer = window.setTimeout(() => void this.poll(),
+      delay ?? (running ? RUN_POLL_MS : elsewhere ? BUSY_POLL_MS : IDLE_POLL_MS));
   }
 
   private async poll(): Promise<void> {
@@ -181,6 +187,16 @@ export class NbgraphPanel extends Widget implements IActions {
         this.run = await api<IRun>(`runs/${this.run.id}`);
       } catch (e) {
         this.notice = (e as Error).message;
+      }
+    } else if (this.spec && this.graph && !this.graph.busy && ++this.ticks % FULL_EVERY !== 0) {
+      try {  // idle: a cheap look at the lock; a run from a terminal switches to full, fast polling
+        const graph = await api<IGraph>(`graph${query(this.spec)}`);
+        if (!graph.busy) {
+          this.schedule();
+          return;
+        }
+      } catch {
+        // the full refresh below says what is wrong
       }
     }
     await this.refresh();
@@ -210,6 +226,9 @@ export class NbgraphPanel extends Widget implements IActions {
     }
     if (this.run) {
       this.body.appendChild(runLine(this.run));
+    }
+    if (this.graph?.busy && !running) {
+      this.body.appendChild(h('div', 'jp-nbgraph-run', `a run is using this build: ${this.graph.busy}`)).dataset.nbgraphBusy = 'true';
     }
     if (this.error) {
       this.body.appendChild(h('div', 'jp-nbgraph-error', this.error)).dataset.nbgraphError = 'spec';

@@ -80,8 +80,10 @@ def results(spec: Path) -> list[dict[str, Any]]:
 
 
 def graph(spec: Path) -> dict[str, Any]:
-    """Nodes in the layers ``nbgraph plot`` draws them in, with their notebooks, grids and parents."""
+    """Nodes in the layers ``nbgraph plot`` draws them in, with their notebooks, grids and parents;
+    ``busy`` names the process running the build now (this server's or a terminal's), else None."""
     from ..command import opened
+    from ..lock import held_by
     from ..plan import make_plan
     from ..report.plot import layers, summarize
 
@@ -89,7 +91,9 @@ def graph(spec: Path) -> dict[str, Any]:
     summaries = summarize(make_plan(loaded))
     nodes = [{"name": s.name, "notebook": s.notebook, "grid": s.grid_text(), "parents": list(s.parents),
               "variants": s.variants} for s in summaries]
-    return {"spec": str(loaded.file), "root": str(loaded.root), "nodes": nodes, "layers": layers(summaries)}
+    busy = held_by(loaded.build_dir) if loaded.build_dir.is_dir() else None
+    return {"spec": str(loaded.file), "root": str(loaded.root), "nodes": nodes, "layers": layers(summaries),
+            "busy": busy}
 
 
 def find_specs(root: str | Path, folder: str = "") -> list[str]:
