@@ -194,3 +194,29 @@ def test_posts_from_a_browser_session_need_the_xsrf_token(server):
         assert response.status == 202
         run = json.loads(response.read())
     assert wait_run(server, run["id"])["state"] == "succeeded"
+
+
+def test_stopping_the_server_interrupts_its_runs(tmp_path):
+    """A run belongs to the server that started it: its shutdown stops it as Ctrl-C would."""
+    import signal
+
+    from nbgraph.lock import held_by
+
+    own = JupyterServer(tmp_path, EXTENSION)
+    try:
+        folder = study(own, "s", leaf=f"{PID_CELL}\nimport time\ntime.sleep(120)")
+        code, run = call(own, "POST", "nbgraph/api/run", {"spec": "s"})
+        assert code == 202
+        deadline = time.monotonic() + 120
+        while len(pids_in(folder)) < 3:
+            assert time.monotonic() < deadline, call(own, "GET", f"nbgraph/api/runs/{run['id']}")
+            time.sleep(0.2)
+        own.proc.send_signal(signal.SIGTERM)
+        own.proc.wait(timeout=60)
+    finally:
+        own.stop()
+    assert held_by(folder / "build") is None
+    time.sleep(0.5)
+    assert not [p for p in pids_in(folder) if alive(p)]
+    rows = {r["name"]: r["status"] for r in cli_json(folder, "status", "--json")}
+    assert rows == {"base": "succeeded", "leaf[x=1]": "pending", "leaf[x=2]": "pending"}
