@@ -158,6 +158,8 @@ def test_refusals_are_one_line_with_their_status(server):
         ("GET", "nbgraph/api/runs/0123abcd", None, True, 404),
         ("GET", "nbgraph/api/status", None, True, 400),
         ("POST", "nbgraph/api/run", {"spec": "bad/inheritance.yaml", "only": "leaf"}, True, 400),
+        ("POST", "nbgraph/api/run", {"spec": "bad/inheritance.yaml", "only": ["nope"]}, True, 400),
+        ("POST", "nbgraph/api/open", {"spec": "bad/inheritance.yaml", "variant": "leaf[x=1]"}, True, 400),
     ]
     for method, path, body, token, expected in cases:
         code, answer = call(server, method, path, body, token=token)

@@ -35,7 +35,7 @@ class _Base(APIHandler):
 
     def spec_path(self, rel: str | None) -> Path:
         if not rel:
-            raise _BadRequest("name the spec: ?spec=PATH (relative to the server's root)")
+            raise BadRequest("name the spec: ?spec=PATH (relative to the server's root)")
         return model.resolve(self.root, rel)
 
     def rel(self, path: Path | None) -> str | None:
@@ -51,16 +51,16 @@ class _Base(APIHandler):
         try:
             data = json.loads(self.request.body or b"{}")
         except ValueError:
-            raise _BadRequest("the request body is not JSON") from None
+            raise BadRequest("the request body is not JSON") from None
         if not isinstance(data, dict):
-            raise _BadRequest("the request body must be a JSON object")
+            raise BadRequest("the request body must be a JSON object")
         return data
 
     async def answer(self, work: Callable[[], Any], status: int = 200) -> None:
         """Run ``work`` in a thread; write its result as JSON, or its error as one line."""
         try:
             result = await asyncio.to_thread(work)
-        except (*_REFUSED, _BadRequest) as e:
+        except (*_REFUSED, BadRequest) as e:
             return self.refuse(e)
         self.set_status(status)
         self.finish(json.dumps(result, default=str))
@@ -71,7 +71,7 @@ class _Base(APIHandler):
         self.finish(json.dumps({"message": str(e), "error": type(e).__name__}))
 
 
-class _BadRequest(Exception):
+class BadRequest(Exception):
     """A request nbgraph cannot read (HTTP 400)."""
 
 
@@ -111,9 +111,9 @@ class RunHandler(_Base):
             spec = self.spec_path(data.get("spec"))
             only, force = data.get("only") or [], data.get("force", False)
             if not isinstance(only, list) or not all(isinstance(n, str) for n in only) or not isinstance(force, bool):
-                raise _BadRequest('"only" must be a list of node names and "force" true or false')
+                raise BadRequest('"only" must be a list of node names and "force" true or false')
             run = await self.runs.start(spec, only, force, cwd=spec.parent)
-        except (*_REFUSED, _BadRequest) as e:
+        except (*_REFUSED, BadRequest) as e:
             return self.refuse(e)
         self.set_status(202 if run.state == "running" else 200)
         self.finish(json.dumps(run.to_json()))

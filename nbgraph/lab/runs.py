@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import BuildBusy
+from ..errors import BuildBusy, SelectionError
 
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
 #: a worker that has neither taken the lock nor failed by then is reported as started anyway
@@ -121,6 +121,9 @@ class Runs:
 
         async with self._starting:
             loaded = load_spec(spec)  # bad input is refused here, as one line, before anything starts
+            for name in only:
+                if name not in loaded.nodes:
+                    raise SelectionError(loaded.no_such_node(name, "only"), node=name)
             _probe_lock(loaded)
             run = Run(id=uuid.uuid4().hex[:12], spec=spec, only=list(only), force=bool(force))
             args = [sys.executable, "-m", "nbgraph.lab.worker", str(spec), *(f"--only={n}" for n in only)]
