@@ -33,6 +33,7 @@ REPORT_DIR = "report"
 PLOT_STEM = "graph"
 PLOT_DEFAULT_FORMATS = ("png", "svg")
 CHARTS_DIR = "charts"
+LAB_DIR = "lab"
 
 
 def plot_file(fmt: str) -> str:
@@ -47,6 +48,7 @@ OWN_ENTRIES: Mapping[str, str] = {
     **{plot_file(f): "the picture of nbgraph plot" for f in PLOT_DEFAULT_FORMATS},
     CHARTS_DIR: "the charts of nbgraph results --plot",
     STORE_DIR: "the chunks every snapshot of the build shares",
+    LAB_DIR: "the copies of executed notebooks opened from the JupyterLab panel",
 }
 
 #: a node's folder is one path component; with the variant folders' cap it keeps every

@@ -135,7 +135,10 @@ class KernelCellError(AssertionError):
 
 
 class JupyterServer:
-    def __init__(self, base: Path, *extra_args: str, root: Path | None = None, runtime: Path | None = None) -> None:
+    def __init__(self, base: Path, *extra_args: str, root: Path | None = None, runtime: Path | None = None,
+                 app: str = "jupyter_server", installed_config: bool = False) -> None:
+        """``app`` is the module run (``jupyterlab`` for Lab); ``installed_config`` reads the
+        environment's ``etc/jupyter`` (what ``pip install`` put there) instead of no config at all."""
         self.base = base
         self.root = root or base / "root"
         self.runtime = runtime or base / "runtime"
@@ -146,10 +149,10 @@ class JupyterServer:
         self._token = secrets.token_hex(24)
         env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(self.runtime), JUPYTER_DATA_DIR=str(base / "data"),
                    JUPYTER_CONFIG_DIR=str(base / "config"), IPYTHONDIR=str(base / "ipython"),
-                   JUPYTER_PLATFORM_DIRS="0", JUPYTER_NO_CONFIG="1")
+                   JUPYTER_PLATFORM_DIRS="0", **({} if installed_config else {"JUPYTER_NO_CONFIG": "1"}))
         self.log = open(base / "server.log", "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--ip=127.0.0.1", f"--port={self.port}",
+            [sys.executable, "-m", app, "--ip=127.0.0.1", f"--port={self.port}",
              "--ServerApp.port_retries=0", "--allow-root", "--no-browser", f"--IdentityProvider.token={self._token}",
              f"--ServerApp.root_dir={self.root}", *extra_args],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

@@ -162,7 +162,7 @@ def test_a_node_cannot_share_its_folder_with_nbgraphs_own_files(nbs, name):
 
 @pytest.mark.slow
 def test_the_names_refused_are_exactly_what_nbgraph_writes_beside_node_folders(nbs):
-    """One list (nbgraph.names.OWN_ENTRIES) for the lock, the chunk store, the plots and the report: a new one cannot be forgotten."""
+    """One list (nbgraph.names.OWN_ENTRIES) for the lock, the chunk store, the plots, the report and Lab's copies: a new one cannot be forgotten."""
     from nbgraph.names import OWN_ENTRIES
 
     nbs.notebook("a.ipynb", "import nbgraph, numpy\nbig = numpy.ones(100_000)\nnbgraph.record('score', 0.5)")
@@ -170,6 +170,9 @@ def test_the_names_refused_are_exactly_what_nbgraph_writes_beside_node_folders(n
     for command in (["run"], ["plot"], ["plot", "--format", "svg"], ["report"], ["results", "--plot", "score"]):
         proc = nbs.cli(*command)
         assert proc.returncode == 0, (command, proc.stdout + proc.stderr)
+    from nbgraph.lab.files import executed_copy  # the Lab panel opens executed notebooks as copies
+
+    executed_copy(nbs.root / "inheritance.yaml", "a")
     written = {p.name for p in (nbs.root / "build").iterdir()} - {"a"}
     assert written == set(OWN_ENTRIES)
     # the report links to the notebook of folder p=a%2Fb, not to one of p=a/b

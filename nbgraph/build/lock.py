@@ -83,6 +83,11 @@ def is_locked(folder: Path) -> bool:
     return False
 
 
+def held_by(folder: Path) -> str | None:
+    """Who holds ``folder``'s lock right now (``pid N on HOST, started ...``), or None when no run does."""
+    return _holder(Path(folder) / LOCK_FILE) if is_locked(folder) else None
+
+
 def _holder(path: Path) -> str:
     try:
         info = json.loads(path.read_text())

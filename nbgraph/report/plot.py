@@ -146,7 +146,7 @@ def to_mermaid(summaries: list[NodeSummary]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _layers(summaries: list[NodeSummary]) -> list[list[str]]:
+def layers(summaries: list[NodeSummary]) -> list[list[str]]:
     """Nodes by depth (longest path from a root), each layer ordered by its parents' positions."""
     depth: dict[str, int] = {}
     for s in summaries:  # topological order
@@ -179,17 +179,17 @@ def draw(summaries: list[NodeSummary], title: str = ""):
         raise PlotError("nbgraph plot: PNG and SVG need matplotlib; install it with "
                         f"{install_hint('plot')} (or use --format dot / --format mermaid)") from None
 
-    layers = _layers(summaries)
-    widest = max((len(layer) for layer in layers), default=1)
+    rows = layers(summaries)
+    widest = max((len(layer) for layer in rows), default=1)
     width = widest * (BOX_W + GAP_X) + GAP_X
-    height = max(len(layers), 1) * (BOX_H + GAP_Y) - GAP_Y + 1.5
+    height = max(len(rows), 1) * (BOX_H + GAP_Y) - GAP_Y + 1.5
     fig = Figure(figsize=(max(width, 7.0), height), dpi=110)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(-max(width, 7.0) / 2, max(width, 7.0) / 2)
     ax.set_ylim(-height + 0.45, 0.45)
     ax.axis("off")
     centre: dict[str, tuple[float, float]] = {}
-    for row, layer in enumerate(layers):
+    for row, layer in enumerate(rows):
         y = -row * (BOX_H + GAP_Y) - BOX_H / 2 - 0.35
         for i, name in enumerate(layer):
             x = (i - (len(layer) - 1) / 2) * (BOX_W + GAP_X)

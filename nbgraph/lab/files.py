@@ -1,0 +1,90 @@
+"""The files the Lab panel opens or makes: a viewing copy of an executed notebook, a notebook
+started from a variant's state, a node added to the spec.
+
+An executed notebook is opened as a copy under ``<build>/lab/`` (refreshed on each open), so
+editing or saving it in Lab can never change what the build recorded.  Paths returned are
+absolute; the REST layer turns them into the server's contents paths.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from ..errors import SelectionError
+from ..names import LAB_DIR
+
+
+@dataclass(frozen=True)
+class Opened:
+    notebook: Path
+    log: Path | None
+
+
+def executed_copy(spec_path: Path, variant: str) -> Opened:
+    """A fresh copy of ``variant``'s executed notebook (and its log) under ``<build>/lab/``."""
+    from ..command import opened
+    from ..kernels.logs import log_path
+    from ..plan import make_plan
+
+    spec = opened(spec_path)
+    item = _planned(make_plan(spec), variant)
+    record = item.record
+    if record is None or not record.output or not Path(record.output).is_file():
+        raise SelectionError(f"{variant} has no executed notebook yet: run it first", variant=variant)
+    source = Path(record.output)
+    target = spec.build_dir / LAB_DIR / source.relative_to(spec.build_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    log = log_path(source)
+    copied_log = None
+    if log.is_file():
+        copied_log = target.with_name(log.name)
+        shutil.copyfile(log, copied_log)
+    return Opened(target, copied_log)
+
+
+def new_from_variant(spec_path: Path, variant: str) -> Path:
+    """A new notebook beside the node's notebook whose first cell takes the state ``variant`` started from."""
+    from ..command import opened
+    from ..plan import make_plan
+
+    spec = opened(spec_path)
+    item = _planned(make_plan(spec), variant)
+    if not item.variant.parents:
+        raise SelectionError(f"{variant} has no parent: it starts from an empty kernel, so there is no state "
+                             "to start a notebook from", variant=variant)
+    folder = item.node.path.parent
+    relspec = os.path.relpath(spec.file, folder)
+    nb = nbformat.v4.new_notebook()
+    kernel = spec.node_kernel(item.node) or "python3"
+    nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell(f"The state **{item.variant.name}** started from "
+                                              f"(its parents' snapshots and parameters)."),
+                nbformat.v4.new_code_cell(f"from nbgraph import inherit_from\n"
+                                          f"inherit_from({item.variant.name!r}, spec={relspec!r})")]
+    path = _free_name(folder, f"{item.node.path.stem}-from-{item.node.name}")
+    nbformat.write(nb, path)
+    return path
+
+
+def _free_name(folder: Path, stem: str) -> Path:
+    for n in range(1, 10_000):
+        path = folder / (f"{stem}.ipynb" if n == 1 else f"{stem}-{n}.ipynb")
+        if not path.exists():
+            return path
+    raise SelectionError(f"{folder}: too many notebooks named {stem}-N.ipynb; remove some")
+
+
+def _planned(plan, name: str):
+    """The planned variant of that exact name, else the one a partial name designates (a clear error if none)."""
+    item = plan.by_name.get(name)
+    if item is None:
+        from ..graph import one_variant, run_graph
+
+        item = plan.by_name[one_variant(run_graph(plan.spec), name, plan.spec).name]
+    return item
