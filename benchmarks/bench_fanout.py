@@ -136,13 +136,13 @@ def case_marginal(where: Path) -> None:
 
 def case_grid(where: Path) -> None:
     root = where / "grid"
-    for name in ("a", "b", "c", "d"):
-        write_notebook(root / f"{name}.ipynb", f"{name}_value = p", parameters="p = 0")
+    for name, key in (("a", "k"), ("b", "p"), ("c", "q"), ("d", "r")):
+        write_notebook(root / f"{name}.ipynb", f"{name}_value = {key}", parameters=f"{key} = 0")
     (root / "inheritance.yaml").write_text(
         "notebooks:\n  a: {path: a.ipynb}\n"
         "  b: {path: b.ipynb, parent: a, grid: {p: [1, 2, 3, 4]}}\n"
-        "  c: {path: c.ipynb, parent: b, grid: {p: [1, 2, 3, 4]}}\n"
-        "  d: {path: d.ipynb, parent: c, grid: {p: [1, 2, 3]}}\n")
+        "  c: {path: c.ipynb, parent: b, grid: {q: [1, 2, 3, 4]}}\n"
+        "  d: {path: d.ipynb, parent: c, grid: {r: [1, 2, 3]}}\n")
     walls = both_ways(root / "inheritance.yaml")
     print(f"(d) 1 x 4 x 4 x 3 grid (69 variants): forked {walls['forked']:.1f} s, fresh {walls['fresh']:.1f} s "
           f"-> fresh/forked {walls['fresh'] / walls['forked']:.2f}")
