@@ -131,13 +131,15 @@ class _HashSink:
 
 
 def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] = (),
-                   strict: bool = False, seal: bool = True) -> DumpReport:
+                   strict: bool = False, seal: bool = True, history: Mapping[str, Any] | None = None) -> DumpReport:
     """Pickle the user's variables of ``ns`` into the snapshot folder ``dest`` (atomically).
 
     A variable that cannot be pickled is skipped and reported; with ``strict`` any skip
     raises :class:`SnapshotError` and nothing is written.  ``seal=False`` leaves hashing
     the large buffers to :func:`seal_snapshot` (the runner does it once the kernel is
     done, so the kernel only writes); such a snapshot cannot be fully verified before.
+    ``history``: the cells that made this state (``notebook.history``), signed in with the rest,
+    so a child can rebuild what was skipped from the parent's own statements.
     """
     from .skips import skip_reason
 
@@ -157,6 +159,8 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     try:
         manifest = _pickle_variables(ns, todo, tmp, report, strict=strict, seal=seal)
+        if history:
+            manifest["history"] = dict(history)
         _write_manifest(tmp, manifest)
         os.chmod(tmp, 0o700)
         if dest.exists():

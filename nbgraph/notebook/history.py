@@ -1,0 +1,158 @@
+"""Where each name came from: the cells a kernel ran, recorded as they run (inside the kernel).
+
+A rebuild (:mod:`.rebuild`) replays the parent's own statements, so the parent records, per
+cell its notebook ran (the parameters cell included, nbgraph's own cells not), the code as
+IPython ran it (magics already turned into calls), the names the cell bound or rebound (an
+IPython ``pre_run_cell``/``post_run_cell`` pair comparing the namespace's bindings: a dict
+of ids, nothing pickled or copied), whether it succeeded, and which notebook and cell it
+was.  The names each cell reads are taken from its code when the history is saved, once.
+
+The history travels inside the snapshot's signed manifest and is inherited: a child's
+history is its parents' (in merge order) followed by its own cells, so a grandchild can
+rebuild from its grandparent's cells.  At save time the position, mode and path of every
+open file in the namespace are added (``files``), so a file opened for reading is re-opened
+where the parent left it, not re-read.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Sequence
+
+VERSION = 1
+
+#: history cells inherited from the parents' snapshots (set by ``inject.inherit``)
+_inherited: list[dict[str, Any]] = []
+_recorder: "_Recorder | None" = None
+
+
+class _Recorder:
+    def __init__(self, shell: Any, variant: str, notebook: str, labels: Sequence[Sequence[str]]) -> None:
+        from ..snapshot.format import is_kernel_internal
+
+        self.shell, self.variant, self.notebook = shell, variant, notebook
+        self.internal = is_kernel_internal
+        self.by_id = {str(i): str(label) for i, label in labels if i}
+        self.in_order = [str(label) for _, label in labels]
+        self.skip = shell.execution_count  # the cell that starts recording is nbgraph's own
+        self.before: dict[str, int] = {}
+        self.cells: list[dict[str, Any]] = []
+
+    def pre(self, info: Any = None) -> None:
+        internal = self.internal
+        self.before = {k: id(v) for k, v in self.shell.user_ns.items() if not internal(k)}
+
+    def post(self, result: Any) -> None:
+        if getattr(result, "execution_count", None) == self.skip:
+            return
+        info = getattr(result, "info", None)
+        raw = getattr(info, "raw_cell", None) or ""
+        before, internal = self.before, self.internal
+        bound = [k for k, v in self.shell.user_ns.items() if not internal(k) and before.get(k) != id(v)]
+        label = self.by_id.get(str(getattr(info, "cell_id", None) or ""))
+        if label is None:
+            label = self.in_order[len(self.cells)] if len(self.cells) < len(self.in_order) else f"cell {len(self.cells) + 1}"
+        self.cells.append({"variant": self.variant, "notebook": self.notebook, "cell": label, "raw": raw,
+                           "bound": bound, "ok": bool(getattr(result, "success", True)), "cwd": os.getcwd()})
+
+    def close(self) -> None:
+        for event, hook in (("pre_run_cell", self.pre), ("post_run_cell", self.post)):
+            try:
+                self.shell.events.unregister(event, hook)
+            except ValueError:
+                pass
+
+
+def adopt(cells: Sequence[Mapping[str, Any]]) -> None:
+    """Take the parents' history (called once the snapshots are loaded)."""
+    _inherited.extend(dict(c) for c in cells)
+
+
+def inherited() -> list[dict[str, Any]]:
+    return list(_inherited)
+
+
+def start(variant: str, notebook: str, labels: Sequence[Sequence[str]] = ()) -> None:
+    """Record the cells that run from now on; ``labels``: ``[cell id, label]`` of the notebook's
+    code cells in order (``cell 3``, ``the parameters``), as the run names them."""
+    global _recorder
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return
+    stop()
+    _recorder = _Recorder(shell, variant, notebook, labels)
+    shell.events.register("pre_run_cell", _recorder.pre)
+    shell.events.register("post_run_cell", _recorder.post)
+
+
+def stop() -> list[dict[str, Any]]:
+    """Stop recording; the cells recorded so far."""
+    global _recorder
+    recorder, _recorder = _recorder, None
+    if recorder is None:
+        return []
+    recorder.close()
+    return recorder.cells
+
+
+def finish(ns: Mapping[str, Any]) -> dict[str, Any]:
+    """Stop recording: the whole history (inherited, then this kernel's) and the open files of ``ns``."""
+    own = stop()
+    cells = inherited()
+    for cell in own:
+        cells.append(_with_code(cell))
+    return {"version": VERSION, "cells": cells, "files": file_states(ns)}
+
+
+def _with_code(cell: dict[str, Any]) -> dict[str, Any]:
+    """The recorded cell with its code as IPython ran it and the names that code reads."""
+    from .statements import split
+
+    raw = cell.pop("raw", "")
+    source = raw
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None:
+            source = shell.transform_cell(raw)
+    except Exception:  # code IPython cannot transform cannot have run either
+        pass
+    statements = split(source) or []
+    cell["source"] = source
+    cell["read"] = sorted(set().union(*(s.reads for s in statements)) if statements else set())
+    return cell
+
+
+def file_states(ns: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Path, mode, position and closed-ness of every open file object bound in ``ns``."""
+    import io
+
+    states = {}
+    for name, value in ns.items():
+        if not isinstance(value, io.IOBase) or isinstance(value, (io.BytesIO, io.StringIO)):
+            continue
+        path = getattr(value, "name", None)
+        if not isinstance(path, str):
+            continue
+        state: dict[str, Any] = {"path": _absolute(path), "mode": str(getattr(value, "mode", "")),
+                                 "closed": bool(value.closed)}
+        if not value.closed:
+            try:
+                state["position"] = value.tell()
+            except (OSError, ValueError):  # a text file being iterated over cannot tell
+                state["position"] = None
+        states[name] = state
+    return states
+
+
+def _absolute(path: str) -> str:
+    return os.path.abspath(path)
+
+
+def reset() -> None:
+    """Forget the inherited history (tests; a kernel loads its parents once)."""
+    _inherited.clear()
+    stop()
