@@ -97,7 +97,7 @@ def test_a_hash_object_replays_its_updates():
 def test_missing_inputs_and_opaque_bindings_are_named():
     history = cells("exec('lock = make()')", "conn = sqlite3.connect(nowhere)", bound=[["lock"], ["conn"]])
     got = sliced(history, {"lock": ("_thread.lock", LOCK), "conn": ("sqlite3.Connection", DB)}, inherited={"sqlite3"})
-    assert got["lock"] == "cell 1 of p binds it in a way nbgraph cannot replay statement by statement"
+    assert got["lock"] == "was bound by cell 1 of p in a way nbgraph cannot replay statement by statement"
     assert got["conn"] == ("needs cell 2 of p (conn = sqlite3.connect(nowhere)), which reads nowhere, "
                            "which is neither inherited nor bound by a recorded statement")
 
@@ -131,7 +131,7 @@ def test_a_cell_that_failed_in_the_parent_is_not_replayed():
 
 
 def test_nothing_binds_it():
-    assert sliced([], {"conn": ("sqlite3.Connection", DB)}) == {"conn": "no recorded statement binds it"}
+    assert sliced([], {"conn": ("sqlite3.Connection", DB)}) == {"conn": "is bound by no recorded statement"}
 
 
 @pytest.mark.parametrize("code, why", [

@@ -34,7 +34,7 @@ class _Recorder:
         self.internal = is_kernel_internal
         self.by_id = {str(i): str(label) for i, label in labels if i}
         self.in_order = [str(label) for _, label in labels]
-        self.skip = shell.execution_count  # the cell that starts recording is nbgraph's own
+        self.skip = True  # the cell that starts recording (it is running) is nbgraph's own
         self.before: dict[str, int] = {}
         self.cells: list[dict[str, Any]] = []
 
@@ -43,7 +43,8 @@ class _Recorder:
         self.before = {k: id(v) for k, v in self.shell.user_ns.items() if not internal(k)}
 
     def post(self, result: Any) -> None:
-        if getattr(result, "execution_count", None) == self.skip:
+        if self.skip:
+            self.skip = False
             return
         info = getattr(result, "info", None)
         raw = getattr(info, "raw_cell", None) or ""

@@ -50,6 +50,10 @@ def rebuild(ns: MutableMapping[str, Any], parents: Sequence[tuple[str, Mapping[s
             done.not_inherited += [_entry(s, parent, OFF) for s in left]
             continue
         history = manifest.get("history") if isinstance(manifest.get("history"), dict) else {}
+        if not history.get("cells"):
+            why = f"not rebuilt: {parent} kept no record of the statements that made it"
+            done.not_inherited += [_entry(s, parent, why) for s in left]
+            continue
         _rebuild_from(ns, parent, left, history, done)
     done.not_inherited.reverse()
     done.seconds = time.perf_counter() - started

@@ -95,13 +95,13 @@ class _History:
             upto = index if c == cell else None
             if stmts is None:
                 if self._ran_binding(c, name, upto):
-                    return f"{self.label(c)} binds it in code nbgraph cannot parse"
+                    return f"was bound by {self.label(c)} in code nbgraph cannot parse"
                 continue
             found = [i for i, s in enumerate(stmts[:upto]) if name in s.binds]
             if found and (upto is not None or self.bound[c] is None or name in self.bound[c]):
                 return (c, found[-1])
             if upto is None and self.bound[c] is not None and name in self.bound[c] and not found:
-                return f"{self.label(c)} binds it in a way nbgraph cannot replay statement by statement"
+                return f"was bound by {self.label(c)} in a way nbgraph cannot replay statement by statement"
         return None
 
     def _ran_binding(self, c: int, name: str, upto: int | None) -> bool:
@@ -140,7 +140,7 @@ def _slice(history: _History, name: str, kind: str, inherited: Callable[[str], b
     made = history.last_binding(name)
     result = Slice(name, kind)
     if made is None:
-        result.reason = "no recorded statement binds it"
+        result.reason = "is bound by no recorded statement"
         return result
     if isinstance(made, str):
         result.reason = made
@@ -197,7 +197,7 @@ def _refusal(history: _History, key: Key, keys: set[Key], todo: list[Key], inher
     for read in sorted(stmt.reads):
         source = history.binding_before(read, key)
         if isinstance(source, str):
-            return f"reads {read}, which {source.replace('binds it', 'binds')}"
+            return f"reads {read}, which {source}"
         if source is None:
             if inherited(read) or read in _BUILTINS:
                 continue
