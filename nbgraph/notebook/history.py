@@ -34,8 +34,9 @@ class _Recorder:
         self.internal = is_kernel_internal
         self.by_id = {str(i): str(label) for i, label in labels if i}
         self.in_order = [str(label) for _, label in labels]
-        self.skip = True  # the cell that starts recording (it is running) is nbgraph's own
-        self.before: dict[str, int] = {}
+        #: ids of the bindings before the running cell; None: no cell started since recording did (the
+        #: cell that starts recording is nbgraph's own: its end is not recorded)
+        self.before: dict[str, int] | None = None
         self.cells: list[dict[str, Any]] = []
 
     def pre(self, info: Any = None) -> None:
@@ -43,12 +44,11 @@ class _Recorder:
         self.before = {k: id(v) for k, v in self.shell.user_ns.items() if not internal(k)}
 
     def post(self, result: Any) -> None:
-        if self.skip:
-            self.skip = False
+        before, internal, self.before = self.before, self.internal, None
+        if before is None:
             return
         info = getattr(result, "info", None)
         raw = getattr(info, "raw_cell", None) or ""
-        before, internal = self.before, self.internal
         bound = [k for k, v in self.shell.user_ns.items() if not internal(k) and before.get(k) != id(v)]
         label = self.by_id.get(str(getattr(info, "cell_id", None) or ""))
         if label is None:
