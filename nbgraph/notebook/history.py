@@ -40,8 +40,8 @@ class _Recorder:
         self.cells: list[dict[str, Any]] = []
 
     def pre(self, info: Any = None) -> None:
-        internal = self.internal
-        self.before = {k: id(v) for k, v in self.shell.user_ns.items() if not internal(k)}
+        ns = self.shell.user_ns
+        self.before = dict(zip(ns, map(id, ns.values())))  # C speed: this runs before every cell
 
     def post(self, result: Any) -> None:
         before, internal, self.before = self.before, self.internal, None
@@ -49,7 +49,9 @@ class _Recorder:
             return
         info = getattr(result, "info", None)
         raw = getattr(info, "raw_cell", None) or ""
-        bound = [k for k, v in self.shell.user_ns.items() if not internal(k) and before.get(k) != id(v)]
+        ns = self.shell.user_ns
+        now = dict(zip(ns, map(id, ns.values())))
+        bound = [k for k, i in now.items() if before.get(k) != i and not internal(k)] if now != before else []
         label = self.by_id.get(str(getattr(info, "cell_id", None) or ""))
         if label is None:
             label = self.in_order[len(self.cells)] if len(self.cells) < len(self.in_order) else f"cell {len(self.cells) + 1}"
