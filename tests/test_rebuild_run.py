@@ -193,6 +193,8 @@ def test_strict_fails_only_on_what_can_be_neither_copied_nor_rebuilt(project):
           ok: {path: ok.ipynb, strict: true}
           bad: {path: bad.ipynb, strict: true}
           plain: {path: off.ipynb, strict: true, rebuild: false}
+          loose: {path: bad.ipynb}
+          kid: {path: off.ipynb, parent: loose, strict: true}
     """)
     run = project.cli("run")
     assert run.returncode == 1
@@ -200,6 +202,8 @@ def test_strict_fails_only_on_what_can_be_neither_copied_nor_rebuilt(project):
     assert rows["ok"]["status"] == "succeeded"
     assert rows["bad"]["status"] == "failed" and "strict mode: cannot snapshot or rebuild log" in rows["bad"]["error"]
     assert rows["plain"]["status"] == "failed" and "strict mode: cannot snapshot lock" in rows["plain"]["error"]
+    assert rows["loose"]["status"] == "succeeded"  # a strict child fails on what its parent passed down neither way
+    assert rows["kid"]["status"] == "failed" and "strict mode: log arrived neither copied nor rebuilt" in rows["kid"]["error"]
 
 
 def test_debug_from_a_variant_applies_the_same_rebuild(project):
