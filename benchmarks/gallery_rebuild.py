@@ -9,9 +9,12 @@ without rebuild, and the time the rebuild took; then the reasons for what did no
 Notebooks that fail as parents (they need the network, or raise on purpose) are listed and
 left out of the counts.
 
-    python benchmarks/gallery_rebuild.py FOLDER [--glob '0[2-5]*.ipynb'] [--limit N] [--jobs 2]
+    python benchmarks/gallery_rebuild.py FOLDER [--glob '0[2-5]*.ipynb'] [--limit N] [--jobs 2] [--keep-going]
 
-The notebooks are copied into a temporary folder (with everything beside them) and never changed.
+The notebooks are copied into a temporary folder (with everything beside them); the originals are
+never changed.  ``--keep-going`` tags every code cell of the copies ``raises-exception`` (papermill
+then runs on past a cell that raises, as a reader working through a book's chapter does), so
+that notebooks which raise on purpose, or need something missing offline, still get a state.
 """
 
 from __future__ import annotations
@@ -65,6 +68,16 @@ def _counts(folder: Path, rows: dict, i: int) -> dict | None:
             "rebuilt_types": [r["type"] for r in row["rebuilt"]], "missing_types": [m["type"] for m in row["not_inherited"]]}
 
 
+def _keep_going(path: Path) -> None:
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.metadata.setdefault("tags", []).append("raises-exception")
+    nbformat.write(nb, path)
+
+
 def _status(folder: Path) -> dict:
     return {r["name"]: r for r in json.loads(_nbgraph(folder, "status", "--json").stdout)}
 
@@ -76,10 +89,14 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--jobs", default="2")
     parser.add_argument("--timeout", type=int, default=120)
+    parser.add_argument("--keep-going", action="store_true")
     args = parser.parse_args()
     notebooks = sorted(args.folder.glob(args.glob))[: args.limit or None]
     work = Path(tempfile.mkdtemp(prefix="nbgraph-gallery-"))
     shutil.copytree(args.folder, work, dirs_exist_ok=True)
+    if args.keep_going:
+        for nb in notebooks:
+            _keep_going(work / nb.name)
     write_notebook(work / "child.ipynb", "pass")
     (work / "inheritance.yaml").write_text(_spec(notebooks, args.timeout))
     started = time.monotonic()
