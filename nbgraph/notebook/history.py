@@ -109,19 +109,41 @@ def finish(ns: Mapping[str, Any]) -> dict[str, Any]:
     return {"version": VERSION, "cells": cells, "files": file_states(ns)}
 
 
-def _with_code(cell: dict[str, Any]) -> dict[str, Any]:
+def from_inputs(ns: Mapping[str, Any], notebook: str | None = None) -> dict[str, Any]:
+    """The history of a live kernel that recorded none: its input history (``In``), as IPython ran
+    it, cell by cell in the order run.  What each cell bound, and whether it raised, is not known
+    there: the planner reads the bindings from the code alone."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        parsed = list(shell.history_manager.input_hist_parsed) if shell is not None else []
+    except Exception:
+        return {}
+    cells = []
+    for number, source in enumerate(parsed[1:], 1):
+        if not isinstance(source, str) or not source.strip():
+            continue
+        cells.append(_with_code({"variant": None, "notebook": notebook, "cell": f"In [{number}]", "raw": source,
+                                 "ok": None}, transform=False))
+    return {"version": VERSION, "cells": cells, "files": file_states(ns), "live": True} if cells else {}
+
+
+def _with_code(cell: dict[str, Any], transform: bool = True) -> dict[str, Any]:
     """The recorded cell with its code as IPython ran it and the names that code reads."""
     from .statements import split
 
     raw = cell.pop("raw", "")
     source = raw
     try:
+        if not transform:
+            raise LookupError(raw)
         from IPython import get_ipython
 
         shell = get_ipython()
         if shell is not None:
             source = shell.transform_cell(raw)
-    except Exception:  # code IPython cannot transform cannot have run either
+    except Exception:  # already transformed, or code IPython cannot transform (it cannot have run either)
         pass
     statements = split(source) or []
     cell["source"] = source

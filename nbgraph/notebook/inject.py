@@ -86,7 +86,8 @@ def _load(parents: Sequence[Sequence[Any]], ns: MutableMapping[str, Any], verifi
 def _rebuild_lines(done: Any) -> list[str]:
     lines = []
     if done.rebuilt:
-        shown = [f"{r['name']} ({r['type']}) from {r['cell']} of {r['variant']}" for r in done.rebuilt[:SHOWN]]
+        shown = [f"{r['name']} ({r['type']}) from {r['cell']} of {r.get('variant') or r.get('notebook')}"
+                 for r in done.rebuilt[:SHOWN]]
         more = f" and {len(done.rebuilt) - SHOWN} more" if len(done.rebuilt) > SHOWN else ""
         statements = sum(r["statements"] for r in done.rebuilt)
         lines.append("  rebuilt: " + ", ".join(shown) + more)

@@ -97,7 +97,8 @@ class Inherited:
             out.append("  variables: " + ", ".join(parts) + more)
         if self.rebuilt:
             out.append(f"  rebuilt in {self.rebuild_seconds:.3f} s from the parents' statements: "
-                       + ", ".join(f"{r['name']} ({r['type']}, {r.get('cell')} of {r.get('variant')})" for r in self.rebuilt))
+                       + ", ".join(f"{r['name']} ({r['type']}, {r.get('cell')} of {r.get('variant') or r.get('notebook')})"
+                                   for r in self.rebuilt))
         if self.params:
             out.append("  parameters (set after the state, as in the run): "
                        + ", ".join(f"{k}={v!r}" for k, v in self.params.items()))
@@ -130,7 +131,7 @@ class Inherited:
             parts.append("<table><tr><th>variable</th><th>type</th><th>from</th></tr>" + "".join(rows) + "</table>")
         if self.rebuilt:
             items = "".join(f"<li><code>{e(r['name'])}</code> ({e(r['type'])}) from {e(str(r.get('cell')))} of "
-                            f"{e(str(r.get('variant')))}</li>" for r in self.rebuilt)
+                            f"{e(str(r.get('variant') or r.get('notebook')))}</li>" for r in self.rebuilt)
             parts.append(f"<div>rebuilt in {self.rebuild_seconds:.3f} s from the parents' statements:</div>"
                          f"<ul style='margin:0'>{items}</ul>")
         if self.params:

@@ -54,7 +54,8 @@ def rebuild(ns: MutableMapping[str, Any], parents: Sequence[tuple[str, Mapping[s
             why = f"not rebuilt: {parent} kept no record of the statements that made it"
             done.not_inherited += [_entry(s, parent, why) for s in left]
             continue
-        _rebuild_from(ns, parent, left, history, done)
+        cells = [c if c.get("variant") or c.get("notebook") else {**c, "notebook": parent} for c in history["cells"]]
+        _rebuild_from(ns, parent, left, {**history, "cells": cells}, done)
     done.not_inherited.reverse()
     done.seconds = time.perf_counter() - started
     return done

@@ -158,8 +158,8 @@ def _print_rebuilt(console: Console, result) -> None:
             continue
         if record.rebuilt:
             items, names, took = rebuilt.setdefault(record.node, ({}, set(), []))
-            items.update({f"{r['name']} ({r['type']}, from {r.get('cell')} of {r.get('variant')})": None
-                          for r in record.rebuilt})
+            made = [(r, r.get("variant") or r.get("notebook")) for r in record.rebuilt]
+            items.update({f"{r['name']} ({r['type']}, from {r.get('cell')} of {by})": None for r, by in made})
             names.add(name)
             took.append(record.rebuild_seconds or 0.0)
         for m in record.not_inherited:
