@@ -67,8 +67,16 @@ class _Recorder:
 
 
 def adopt(cells: Sequence[Mapping[str, Any]]) -> None:
-    """Take the parents' history (called once the snapshots are loaded)."""
-    _inherited.extend(dict(c) for c in cells)
+    """Take a parent's history (called once the snapshots are loaded, in merge order); cells
+    another parent passed down already (a shared ancestor's) are kept once."""
+    import json
+
+    seen = {json.dumps(c, sort_keys=True, default=str) for c in _inherited}
+    for cell in cells:
+        key = json.dumps(cell, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            _inherited.append(dict(cell))
 
 
 def inherited() -> list[dict[str, Any]]:

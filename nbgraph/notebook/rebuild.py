@@ -51,7 +51,8 @@ def rebuild(ns: MutableMapping[str, Any], parents: Sequence[tuple[str, Mapping[s
             continue
         history = manifest.get("history") if isinstance(manifest.get("history"), dict) else {}
         if not history.get("cells"):
-            why = f"not rebuilt: {parent} kept no record of the statements that made it"
+            why = (f"not rebuilt: {parent} kept no record of the statements that made it (a snapshot from before "
+                   "nbgraph recorded them: run that parent again to record them)")
             done.not_inherited += [_entry(s, parent, why) for s in left]
             continue
         cells = [c if c.get("variant") or c.get("notebook") else {**c, "notebook": parent} for c in history["cells"]]
