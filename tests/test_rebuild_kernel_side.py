@@ -132,3 +132,17 @@ def test_strict_asks_whether_a_child_could_rebuild():
     skipped = [{"name": "lock", "type": "_thread.lock", "reason": "x"}, {"name": "log", "type": "_io.TextIOWrapper",
                                                                           "reason": FILE}]
     assert list(unrebuildable(skipped, made, lambda n: n == "threading")) == ["log"]
+
+
+def test_a_temporary_file_is_named_not_reopened_empty():
+    import tempfile
+
+    with tempfile.TemporaryFile() as scratch:
+        scratch.write(b"x")
+        states = history.file_states({"scratch": scratch})
+        assert states["scratch"]["path"] is None
+        manifest = _manifest([("cell 1", "import tempfile\nscratch = tempfile.TemporaryFile()")],
+                             [("scratch", "_io.BufferedRandom", FILE)], files=states)
+        done = rebuild({"tempfile": tempfile}, [("p", manifest, [])])
+    assert done.not_inherited[0]["not_rebuilt"] == ("not rebuilt: it is a file without a name (a temporary file): "
+                                                    "its content cannot be opened again")

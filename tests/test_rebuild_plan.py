@@ -178,3 +178,16 @@ def test_kinds():
     assert kind_of("_io.TextIOWrapper", FILE) == "file"
     assert kind_of("sqlite3.Connection", DB) == "handle" and kind_of("_thread.lock", LOCK) == "handle"
     assert kind_of("generator", GEN) == "stateful" and kind_of("_hashlib.HASH", "TypeError") == "stateful"
+
+
+def test_a_with_statement_reads_its_own_target_as_bound():
+    history = cells("with open('blob.bin', 'rb') as f:\n    data = f.read()")
+    assert sliced(history, {"f": ("_io.BufferedReader", FILE)}, inherited={"data"}) == {
+        "f": ["with open('blob.bin', 'rb') as f:\n    data = f.read()"]}
+
+
+@pytest.mark.parametrize("code", ["logging.FileHandler('study.log')", "FileHandler('a.log')",
+                                  "zipfile.ZipFile('a.zip', 'w')", "logging.basicConfig(filename='x.log')"])
+def test_constructors_that_open_files_for_writing(code):
+    assert "opens a file for writing or appending" in safety.unsafe_reason(statements.split(code)[0].node)
+    assert safety.unsafe_reason(statements.split("zipfile.ZipFile('a.zip')")[0].node) is None

@@ -168,9 +168,8 @@ def file_states(ns: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         if not isinstance(value, io.IOBase) or isinstance(value, (io.BytesIO, io.StringIO)):
             continue
         path = getattr(value, "name", None)
-        if not isinstance(path, str):
-            continue
-        state: dict[str, Any] = {"path": _absolute(path), "mode": str(getattr(value, "mode", "")),
+        state: dict[str, Any] = {"path": _absolute(path) if isinstance(path, str) else None,
+                                 "mode": str(getattr(value, "mode", "")),
                                  "closed": bool(value.closed)}
         if not value.closed:
             try:

@@ -130,6 +130,8 @@ def _file_refusal(state: Mapping[str, Any] | None) -> str | None:
     if not state:
         return None
     mode = str(state.get("mode", ""))
+    if state.get("path") is None and not state.get("closed"):
+        return "it is a file without a name (a temporary file): its content cannot be opened again"
     if set(mode) & set("wax+") and not state.get("closed"):
         what = "appending" if "a" in mode else "writing"
         return f"it was open for {what} (mode {mode!r}); nbgraph never replays a file write: open it again in the child"
@@ -186,7 +188,7 @@ def _take_back(ns: MutableMapping[str, Any], name: str, value: Any, state: Mappi
         return "not rebuilt: the child already has a value of that name"
     if state:
         path = getattr(value, "name", None)
-        if isinstance(path, str) and os.path.abspath(path) != state.get("path"):
+        if isinstance(path, str) and state.get("path") and os.path.abspath(path) != state.get("path"):
             value.close()
             return f"not rebuilt: its statement opens {os.path.abspath(path)} here, the parent had {state.get('path')}"
         try:

@@ -43,6 +43,9 @@ _WRITER_FUNCTIONS: Mapping[str, frozenset[str] | None] = {
     "numpy": frozenset({"save", "savez", "savez_compressed", "savetxt"}),
     "torch": frozenset({"save"}), "plt": frozenset({"savefig"}), "yaml": frozenset({"dump", "safe_dump"}),
 }
+#: constructors that open a file for appending as they are called (whatever module they come from)
+_OPENS_FOR_WRITING = frozenset({"FileHandler", "RotatingFileHandler", "TimedRotatingFileHandler",
+                                "WatchedFileHandler", "basicConfig", "ZipFile", "TarFile"})
 _READ_ONLY_SQL = ("select", "with", "explain", "values")
 _WRITE_MODES = set("wax+")
 
@@ -73,6 +76,9 @@ def unsafe_reason(node: ast.AST, functions: Mapping[str, ast.AST] | None = None,
 
 def _call_reason(call: ast.Call) -> str | None:
     func = call.func
+    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+    if name in _OPENS_FOR_WRITING and not (name in ("ZipFile", "TarFile") and _reads_only(call)):
+        return f"calls {name}(), which opens a file for writing or appending"
     if isinstance(func, ast.Name):
         if func.id in _OPAQUE:
             return _OPAQUE[func.id]
@@ -98,6 +104,12 @@ def _call_reason(call: ast.Call) -> str | None:
     if any(k.arg == "inplace" and not (isinstance(k.value, ast.Constant) and not k.value.value) for k in call.keywords):
         return "changes an object in place (inplace=True)"
     return None
+
+
+def _reads_only(call: ast.Call) -> bool:
+    """``ZipFile(path)`` or ``ZipFile(path, 'r')``: opened for reading."""
+    mode = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "mode"), None)
+    return mode is None or (isinstance(mode, ast.Constant) and mode.value == "r")
 
 
 def _open_reason(call: ast.Call, mode_at: int) -> str | None:

@@ -53,7 +53,7 @@ def split(source: str) -> list[Statement] | None:
 def _analyse(statement: Statement) -> None:
     node = statement.node
     statement.binds = bound_names(node)
-    statement.reads = free_names(node)
+    statement.reads = free_names(node) - _bound_before_use(node)
     statement.changes = changed_names(node)
     statement.calls = {c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
 
@@ -145,6 +145,19 @@ def _free_in_scope(node: ast.AST, local: set[str], reads: set[str]) -> None:
         _free(item, local, reads)
     for item in body:
         _free(item, inner, reads)
+
+
+def _bound_before_use(node: ast.stmt) -> set[str]:
+    """Names a ``with ... as f`` or ``for x in ...`` binds before its body reads them (not inputs),
+    unless what it evaluates first reads them too."""
+    if isinstance(node, (ast.With, ast.AsyncWith)):
+        targets = set().union(*(_target_names(i.optional_vars) for i in node.items if i.optional_vars is not None))
+        first = set().union(*(free_names(i.context_expr) for i in node.items))
+    elif isinstance(node, (ast.For, ast.AsyncFor)):
+        targets, first = _target_names(node.target), free_names(node.iter)
+    else:
+        return set()
+    return targets - first
 
 
 def changed_names(node: ast.AST) -> set[str]:
