@@ -13,8 +13,10 @@ left out of the counts.
 
 The notebooks are copied into a temporary folder (with everything beside them); the originals are
 never changed.  ``--keep-going`` tags every code cell of the copies ``raises-exception`` (papermill
-then runs on past a cell that raises, as a reader working through a book's chapter does), so
-that notebooks which raise on purpose, or need something missing offline, still get a state.
+then runs past a cell that raises, though it still fails the notebook), then drops from the copy
+of each failed notebook the cells that raised, and runs those again (``--rounds`` times at most):
+notebooks that raise on purpose, or need something missing offline, still get a state.  The
+report says how many cells were dropped.
 """
 
 from __future__ import annotations
@@ -78,6 +80,26 @@ def _keep_going(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def _drop_raising_cells(work: Path, notebooks: list[Path], rows: dict) -> int:
+    """From the copy of each failed notebook, the code cells whose executed copy shows an error."""
+    import nbformat
+
+    dropped = 0
+    for i, nb in enumerate(notebooks):
+        row = rows.get(f"nb{i}") or {}
+        if row.get("status") != "failed" or not row.get("output"):
+            continue
+        executed = nbformat.read(row["output"], as_version=4)
+        raised = {c.source for c in executed.cells
+                  if any(o.get("output_type") == "error" for o in c.get("outputs", []))}
+        copy = nbformat.read(work / nb.name, as_version=4)
+        kept = [c for c in copy.cells if c.cell_type != "code" or c.source not in raised]
+        dropped += len(copy.cells) - len(kept)
+        copy.cells = kept
+        nbformat.write(copy, work / nb.name)
+    return dropped
+
+
 def _status(folder: Path) -> dict:
     return {r["name"]: r for r in json.loads(_nbgraph(folder, "status", "--json").stdout)}
 
@@ -90,6 +112,7 @@ def main() -> None:
     parser.add_argument("--jobs", default="2")
     parser.add_argument("--timeout", type=int, default=120)
     parser.add_argument("--keep-going", action="store_true")
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     notebooks = sorted(args.folder.glob(args.glob))[: args.limit or None]
     work = Path(tempfile.mkdtemp(prefix="nbgraph-gallery-"))
@@ -101,8 +124,18 @@ def main() -> None:
     (work / "inheritance.yaml").write_text(_spec(notebooks, args.timeout))
     started = time.monotonic()
     first = _nbgraph(work, "run", "--jobs", args.jobs)
-    wall = time.monotonic() - started
     with_rebuild = _status(work)
+    dropped = 0
+    for _ in range(args.rounds if args.keep_going else 0):
+        pruned = _drop_raising_cells(work, notebooks, with_rebuild)
+        if not pruned:
+            break
+        dropped += pruned
+        first = _nbgraph(work, "run", "--jobs", args.jobs)
+        with_rebuild = _status(work)
+    wall = time.monotonic() - started
+    if dropped:
+        print(f"dropped {dropped} cells that raised (in the copies), to let their notebooks run")
     children = [a for i in range(len(notebooks)) if with_rebuild.get(f"nb{i}", {}).get("status") == "succeeded"
                 for a in ("--only", f"child{i}")]
     _nbgraph(work, "run", "--force", "--no-rebuild", "--jobs", args.jobs, *children)
