@@ -4,7 +4,9 @@ The executed notebook is, in order: a tagged cell that loads the parents' snapsh
 source notebook with the parameters injected where papermill would put them (so parameters
 win over inherited values), and a tagged cell that snapshots the kernel for the children.
 The first and last of these also start and finish recording what the notebook's own cells
-use (:mod:`nbgraph.notebook.uses`; a cell of its own where there is no inherit or snapshot cell);
+use (:mod:`nbgraph.notebook.uses`; a cell of its own where there is no inherit or snapshot cell)
+and the history of its cells, which the snapshot keeps so that children rebuild what it could
+not copy (:mod:`.rebuilt`);
 :mod:`nbgraph.kernelcode` writes their source, with every value a literal, and the injected
 cells call :mod:`nbgraph.notebook.inject`.  It and its log are written to temporary names
 while running and renamed into place at the end, success or failure; an interrupted run
