@@ -132,7 +132,9 @@ def prepare_notebook(job: Job):
             cell["id"] = uuid.uuid4().hex[:8]  # else nbformat warns on stderr for every write
     from .rebuilt import start_history
 
-    nb.cells[0].source += "\n" + start_history(job, nb.cells)  # where each name came from, for the children
+    # where each name came from, for the children: recorded from before the uses are (its import is nbgraph's)
+    first = nb.cells[0]
+    first.source = first.source.replace(_start_uses(job), start_history(job, nb.cells) + "\n" + _start_uses(job))
     return nb
 
 
@@ -210,6 +212,7 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
         lifecycle.check_run(job.run_id)
     except lifecycle.RunInterrupted:
         partial.unlink(missing_ok=True)  # interrupted: leave the previous executed notebook alone
+        collect_rebuilt(job)  # and no report of a rebuild behind
         log.discard()  # and the previous log
         raise
     finalize_output(partial, out, job, failure.message if failure else None)
