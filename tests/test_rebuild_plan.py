@@ -191,3 +191,14 @@ def test_a_with_statement_reads_its_own_target_as_bound():
 def test_constructors_that_open_files_for_writing(code):
     assert "opens a file for writing or appending" in safety.unsafe_reason(statements.split(code)[0].node)
     assert safety.unsafe_reason(statements.split("zipfile.ZipFile('a.zip')")[0].node) is None
+
+
+def test_the_rebuild_key_is_validated(project):
+    from nbgraph.errors import SpecError
+    from nbgraph.spec import load_spec
+
+    project.notebook("a.ipynb", "x = 1")
+    assert load_spec(project.spec("notebooks:\n  a: {path: a.ipynb}\n")).nodes["a"].rebuild
+    assert not load_spec(project.spec("notebooks:\n  a: {path: a.ipynb, rebuild: false}\n")).nodes["a"].rebuild
+    with pytest.raises(SpecError, match=r"inheritance.yaml:3: node 'a', field 'rebuild': must be true or false"):
+        load_spec(project.spec("notebooks:\n  a:\n    rebuild: 1\n    path: a.ipynb\n"))
