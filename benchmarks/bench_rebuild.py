@@ -9,7 +9,7 @@
     Prints the child's rebuild time beside the parent's own run time (what re-executing the
     parent in the child, the alternative, would cost).
 
-    python benchmarks/bench_rebuild.py [--rounds 3] [--baseline-rev cfd283f] [--parent-seconds 3]
+    python benchmarks/bench_rebuild.py [--rounds 3] [--baseline-rev cfd283f] [--parent-seconds 3] [--trivial-only]
 
 Figures are noisy on a shared machine: read the ratios, measured in one run.
 """
@@ -50,15 +50,16 @@ def _durations(folder: Path, code: Path) -> dict[str, float]:
     return {r["name"]: r["duration"] for r in rows if r["duration"] is not None}
 
 
-def overhead(rounds: int, baseline: Path) -> None:
+def overhead(rounds: int, baseline: Path, many: bool = True) -> None:
     folder = Path(tempfile.mkdtemp(prefix="nbgraph-bench-rebuild-"))
     write_notebook(folder / "p.ipynb", "x = 1")
     lines = ["notebooks:", "  p: {path: p.ipynb}"]
     for i in range(8):
         write_notebook(folder / f"c{i}.ipynb", "y = x + 1")
         lines.append(f"  c{i}: {{path: c{i}.ipynb, parent: p}}")
-    write_notebook(folder / "many.ipynb", *[f"v{i} = x + {i}" for i in range(200)])
-    lines.append("  many: {path: many.ipynb, parent: p}")
+    if many:
+        write_notebook(folder / "many.ipynb", *[f"v{i} = x + {i}" for i in range(200)])
+        lines.append("  many: {path: many.ipynb, parent: p}")
     (folder / "inheritance.yaml").write_text("\n".join(lines) + "\n")
     got: dict[str, dict[str, list[float]]] = {"baseline": {}, "this": {}}
     for _ in range(rounds):
@@ -70,9 +71,11 @@ def overhead(rounds: int, baseline: Path) -> None:
     print("(a) recording overhead, median seconds per variant (nbgraph's own duration: kernel start to record)")
     trivial = {label: statistics.median([s for n, ss in runs.items() if n.startswith("c") for s in ss])
                for label, runs in got.items()}
-    many = {label: statistics.median(runs["many"]) for label, runs in got.items()}
     print(f"  trivial child (1 cell):   baseline {trivial['baseline']:.3f}s  this {trivial['this']:.3f}s  "
           f"ratio {trivial['this'] / trivial['baseline']:.3f}")
+    if not many:
+        return
+    many = {label: statistics.median(runs["many"]) for label, runs in got.items()}
     print(f"  child of 200 cells:       baseline {many['baseline']:.3f}s  this {many['this']:.3f}s  "
           f"ratio {many['this'] / many['baseline']:.3f}  "
           f"({(many['this'] - many['baseline']) / 200 * 1000:+.2f} ms per cell)")
@@ -107,9 +110,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline-rev", default="cfd283f")
     parser.add_argument("--parent-seconds", type=float, default=3.0)
+    parser.add_argument("--trivial-only", action="store_true", help="only (a), without the 200-cell child")
     args = parser.parse_args()
-    rebuild_time(args.parent_seconds)
-    overhead(args.rounds, _baseline(args.baseline_rev))
+    if not args.trivial_only:
+        rebuild_time(args.parent_seconds)
+    overhead(args.rounds, _baseline(args.baseline_rev), many=not args.trivial_only)
 
 
 if __name__ == "__main__":
