@@ -34,7 +34,8 @@ def main(debug: bool) -> None:
 @click.option("--force", is_flag=True, help="Re-execute even what is up to date.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Variants to run at once (default: number of cores).")
 @click.option("--timeout", type=Seconds(), default=None, help="Seconds per cell for nodes without their own timeout.")
-@click.option("--strict", is_flag=True, help="Fail a variant whose state has a variable that cannot be snapshotted.")
+@click.option("--strict", is_flag=True, help="Fail a variant whose state has a variable that can be neither copied nor rebuilt.")
+@click.option("--no-rebuild", is_flag=True, help="Do not rebuild, in the children, what their parents' snapshots could not copy.")
 @click.option("--dry-run", is_flag=True, help="List what would run and why, and run nothing.")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default=None,
               help="Where variants run (default: the YAML's 'executor', else local).")
@@ -43,7 +44,8 @@ def main(debug: bool) -> None:
 @click.option("--log-output", is_flag=True, help="Also stream every variant's cell output here, prefixed with its name.")
 @click.option("--no-fork", is_flag=True, help="Start every child in a fresh kernel instead of forking it from its parent's state.")
 @handle_errors
-def run(spec: Path, only, force, jobs, timeout, strict, dry_run, executor, scheduler, log_output, no_fork) -> None:
+def run(spec: Path, only, force, jobs, timeout, strict, no_rebuild, dry_run, executor, scheduler, log_output,
+        no_fork) -> None:
     """Run every stale notebook of the graph SPEC (default: ./inheritance.yaml)."""
     from .report.terminal import OutputPrinter, make_events, print_summary
 
@@ -75,7 +77,7 @@ def run(spec: Path, only, force, jobs, timeout, strict, dry_run, executor, sched
         try:
             result = runner.run(loaded, only=only, force=force, jobs=jobs, timeout=timeout, strict=strict,
                                 events=events, executor=executor, scheduler=scheduler, log_output=printer,
-                                fork=False if no_fork else None)
+                                fork=False if no_fork else None, rebuild=not no_rebuild)
         finally:
             if printer is not None:
                 printer.flush()

@@ -136,6 +136,7 @@ def run(
     raise_on_failure: bool = False,
     fork: bool | None = None,
     key_file: str | Path | None = None,
+    rebuild: bool = True,
 ) -> RunResult:
     """Run every stale variant of the graph; children start from their parents' snapshots.
 
@@ -148,16 +149,17 @@ def run(
     ``fork``, true) lets children fork from a zygote holding their parent's state instead of
     starting fresh kernels, where that is safe (see ``nbgraph.kernels.fork``).  ``key_file``
     (default: ``$NBGRAPH_KEY_FILE``, else ``~/.config/nbgraph/snapshot.key``) is the key this
-    run's snapshots are signed and verified with.
+    run's snapshots are signed and verified with.  ``rebuild=False`` (``--no-rebuild``): no child
+    rebuilds what its parents' snapshots could not copy (see ``nbgraph.notebook.rebuild``).
     """
     with sign.using_key_file(key_file) as named:
         return _run(spec, only=only, force=force, jobs=jobs, timeout=timeout, strict=strict, executor=executor,
                     scheduler=scheduler, events=events, log_output=log_output,
-                    raise_on_failure=raise_on_failure, fork=fork, env=run_env(named))
+                    raise_on_failure=raise_on_failure, fork=fork, env=run_env(named), rebuild=rebuild)
 
 
 def _run(spec, *, only, force, jobs, timeout, strict, executor, scheduler, events, log_output,
-         raise_on_failure, fork, env: Mapping[str, str]) -> RunResult:
+         raise_on_failure, fork, env: Mapping[str, str], rebuild: bool = True) -> RunResult:
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
     if timeout is not None:
@@ -177,7 +179,7 @@ def _run(spec, *, only, force, jobs, timeout, strict, executor, scheduler, event
             plan = plan.redecide()
         preflight.check(plan, executor)
         fork = plan.spec.fork if fork is None else fork
-        build = Build(plan, store, run_id=run_id, strict=strict, env=env)
+        build = Build(plan, store, run_id=run_id, strict=strict, env=env, rebuild=rebuild)
         result = _execute(plan, build, executor, scheduler, jobs, events, log_output, fork)
     for item in attached:
         result.outcome[item.variant.name] = attach.OUTCOME

@@ -17,7 +17,8 @@ HEAVY = ("papermill", "nbclient", "networkx", "jupyter_server", "yaml", "click",
 #: calls nbgraph (record, inherit_from, its result, a live parent's dump)
 KERNEL_MODULES = ["nbgraph.notebook", "nbgraph.notebook.inject", "nbgraph.notebook.fdstream",
                   "nbgraph.notebook.record", "nbgraph.notebook.inherit", "nbgraph.notebook.provenance",
-                  "nbgraph.notebook.live_dump"]
+                  "nbgraph.notebook.live_dump", "nbgraph.notebook.history", "nbgraph.notebook.rebuild",
+                  "nbgraph.notebook.slicer", "nbgraph.notebook.safety", "nbgraph.notebook.statements"]
 
 
 def _heavy_after(code: str) -> list[str]:
@@ -60,6 +61,9 @@ def test_every_name_written_into_a_kernel_exists():
 
     assert callable(_resolve(run.INJECT, "inherit")) and callable(_resolve(run.INJECT, "save"))
     assert callable(_resolve(run.INJECT, "preload"))  # the zygote's
+    from nbgraph.kernels.rebuilt import HISTORY
+
+    assert callable(_resolve(HISTORY, "start"))
     assert callable(_resolve(kernel.DUMP_MODULE, "dump"))
     module, _, cls = FD_ONCE.split("=", 1)[1].rpartition(".")
     from ipykernel.iostream import OutStream
@@ -81,4 +85,7 @@ def test_the_code_written_into_kernels_names_those_modules(tmp_path):
     cells = prepare_notebook(job).cells
     assert f"from {INJECT} import inherit as " in cells[0].source
     assert f"from {INJECT} import save as " in cells[-1].source
+    from nbgraph.kernels.rebuilt import HISTORY
+
+    assert f"from {HISTORY} import start as " in cells[0].source
     assert f"from {DUMP_MODULE} import dump as " in dump_code(tmp_path / "d", (), None)

@@ -41,7 +41,7 @@ def test_child_kernel_inherits_live_parent_and_parent_is_untouched(jupyter, base
     child = jupyter.open("child.ipynb")
     out = child.run("from nbgraph import inherit_from\nsummary = inherit_from('base.ipynb')\nprint(repr(summary))")
     assert "inherited" in out and "base.ipynb" in out
-    assert "not inherited: gen (generator)" in out
+    assert "rebuilt in " in out and "gen (generator, In [3] of base.ipynb)" in out  # from the parent's input history
     got = child.run("print(x, arr.sum(), alias is arr, p.twice(), isinstance(p, Point), shout())")
     assert got.split() == ["Hey!", "15", "True", "42", "True", "HEY!"]
     # nothing shared: the child's redefinition stays in the child
@@ -67,8 +67,10 @@ def test_summary_reports_variables_skips_and_renders(jupyter, base):
     summary = inherit_from(jupyter.root / "base.ipynb", into=ns)
     assert ns["x"] == "Hey!" and list(ns["arr"]) == list(range(6))
     assert summary.variables["arr"][0] == "numpy.ndarray"
-    assert summary.skipped == [{"name": "gen", "type": "generator",
-                                "reason": summary.skipped[0]["reason"], "source": "base.ipynb"}]
+    assert summary.skipped == []  # the generator is rebuilt from the parent's input history
+    assert [(r["name"], r["type"], r["cell"], r["source"]) for r in summary.rebuilt] == [
+        ("gen", "generator", "In [3]", "base.ipynb")]
+    assert list(ns["gen"]) == [0, 1, 2]
     assert summary.replaced == ["x"]
     for junk in ("In", "Out", "_ih", "_oh", "open", "get_ipython", "_", "exit"):
         assert junk not in ns

@@ -69,7 +69,7 @@ def test_unpicklable_kinds_are_skipped_and_reported_everywhere(project):
     project.spec("""
         notebooks:
           parent: {path: parent.ipynb}
-          child: {path: child.ipynb, parent: parent}
+          child: {path: child.ipynb, parent: parent, rebuild: false}   # what is skipped, as it is skipped
     """)
     run = project.cli("run")
     assert run.returncode == 0, run.stdout + run.stderr
@@ -109,10 +109,11 @@ def test_unpicklable_kinds_are_skipped_and_reported_everywhere(project):
 
 @pytest.mark.slow
 def test_strict_per_node_and_per_run(project):
-    cells = ["import threading\nkept = 1\nlock = threading.Lock()"]
+    """strict fails on what can be neither copied nor rebuilt: a file open for appending."""
+    cells = ["kept = 1\nlog = open('log.txt', 'a')"]
     project.notebook("strict.ipynb", *cells)
     project.notebook("loose.ipynb", *cells)
-    project.notebook("kid.ipynb", "assert kept == 1 and 'lock' not in globals()")
+    project.notebook("kid.ipynb", "assert kept == 1 and 'log' not in globals()")
     project.spec("""
         notebooks:
           strict: {path: strict.ipynb, strict: true}
@@ -124,11 +125,11 @@ def test_strict_per_node_and_per_run(project):
     rows = {r["name"]: r for r in json.loads(project.cli("status", "--json").stdout)}
     assert rows["strict"]["status"] == "failed" and rows["loose"]["status"] == "succeeded"
     assert rows["kid"]["status"] == "succeeded"
-    assert "strict mode: cannot snapshot lock" in rows["strict"]["error"]
+    assert "strict mode: cannot snapshot or rebuild log" in rows["strict"]["error"]
 
     again = project.cli("run", "--only", "loose", "--force", "--strict")
     assert again.returncode == 1
-    assert "strict mode: cannot snapshot lock" in again.stdout
+    assert "strict mode: cannot snapshot or rebuild log" in again.stdout
 
 
 @pytest.mark.slow

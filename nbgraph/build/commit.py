@@ -30,13 +30,15 @@ if TYPE_CHECKING:
 
 def build_job(plan: "Plan", item: "Planned", parent_snapshots: list[tuple[str, str]], strict: bool = False,
               *, store: Store | None = None, run_id: str = "local", verified: bool = False,
-              parent_records: list[Record] | None = None, env: Mapping[str, str] | None = None) -> Job:
+              parent_records: list[Record] | None = None, env: Mapping[str, str] | None = None,
+              rebuild: bool = True) -> Job:
     """The job of one variant; with a remote ``store`` its paths are the location's URLs.
 
     ``verified``: every byte of the parents' snapshots was read in this run.
     ``parent_records``: the parents' records, whose bindings the child's load checks and
     which complete the variant's key (signed into its own snapshot's binding).
     ``env``: what the run adds to its kernels' environment (``kernels.job.run_env``).
+    ``rebuild``: false for the whole run (``--no-rebuild``); else the node's ``rebuild`` decides.
     """
     variant, node, spec = item.variant, item.node, plan.spec
     store = store or LocalStore(plan.layout.root)
@@ -57,7 +59,7 @@ def build_job(plan: "Plan", item: "Planned", parent_snapshots: list[tuple[str, s
         objects=store.ref(plan.layout.objects_dir) if snapshot else None, exclude=tuple(node.exclude), strict=node.strict or strict,
         verified=verified, retries=node.retries, run_id=run_id, store=store.location if store.remote else None,
         storage_options=dict(getattr(store, "storage_options", {}) or {}), env=dict(env or {}),
-        root=str(spec.root), inputs=spec.node_inputs(node),
+        root=str(spec.root), inputs=spec.node_inputs(node), rebuild=rebuild and node.rebuild,
     )
 
 
@@ -65,8 +67,9 @@ class Build:
     """A run's build location: records, the snapshots children may start from, their checks."""
 
     def __init__(self, plan: "Plan", store: Store | None = None, *, run_id: str = "local", strict: bool = False,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, rebuild: bool = True) -> None:
         self.plan = plan
+        self.rebuild = rebuild
         self.store = store or LocalStore(plan.layout.root)
         self.run_id = run_id
         self.strict = strict
@@ -94,7 +97,7 @@ class Build:
             if problem is not None:
                 return Failure(FailureKind.SNAPSHOT_REFUSED, problem, item.variant.node, name)
         job = build_job(self.plan, item, inputs, self.strict, store=self.store, run_id=self.run_id,
-                        verified=verified, parent_records=parents, env=self.env)
+                        verified=verified, parent_records=parents, env=self.env, rebuild=self.rebuild)
         return dataclasses.replace(job, attempt=attempt) if attempt > 1 else job
 
     def _verify(self, inputs: list[tuple[str, str]], parents: list[Record]) -> str | None:
@@ -154,6 +157,8 @@ class Build:
             parents=list(variant.parents), attempts=attempts,
             results=dict(outcome.results), run=self.run_id, uses=dict(outcome.uses),
             failure=None if outcome.ok else _failure_of(variant, outcome).to_json(),
+            rebuilt=list(outcome.rebuilt), not_inherited=list(outcome.not_inherited),
+            rebuild_seconds=outcome.rebuild_seconds,
         )
         record.started = record.finished - outcome.duration
         self.write(variant, record)

@@ -71,6 +71,12 @@ class Record:
     uses: dict[str, Any] = field(default_factory=dict)
     #: why it failed or was skipped, field by field (:class:`nbgraph.states.Failure`); ``error`` is its line
     failure: dict[str, Any] | None = None
+    #: variables its kernel rebuilt from the parents' statements: name, type, source, notebook, variant, cell
+    rebuilt: list[dict[str, Any]] = field(default_factory=list)
+    #: variables its parents passed down neither copied nor rebuilt: name, type, source, reason
+    not_inherited: list[dict[str, Any]] = field(default_factory=list)
+    #: seconds its kernel spent rebuilding (None: it inherits nothing)
+    rebuild_seconds: float | None = None
 
     @property
     def why_not(self) -> Failure | None:

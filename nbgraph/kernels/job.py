@@ -35,6 +35,8 @@ class Job:
     key: str | None = None
     exclude: tuple[str, ...] = ()
     strict: bool = False
+    #: replay the parents' statements for what their snapshots could not copy (``rebuild: false`` turns it off)
+    rebuild: bool = True
     #: the runner verified every byte of the ``inherit`` snapshots in this run (see snapshot.manifest)
     verified: bool = False
     #: kernels are registered under this id, so a cancelled run can kill exactly its own
@@ -78,6 +80,12 @@ class Outcome:
     uses: dict[str, Any] = field(default_factory=dict)
     #: why it failed, field by field (``error`` is its line); None for an executor's own error
     failure: Failure | None = None
+    #: what the kernel rebuilt from its parents' statements (name, type, source, notebook, variant, cell...)
+    rebuilt: list[dict[str, Any]] = field(default_factory=list)
+    #: what arrived neither copied nor rebuilt (name, type, source, reason)
+    not_inherited: list[dict[str, Any]] = field(default_factory=list)
+    #: seconds the rebuild took in the kernel (None: nothing was inherited)
+    rebuild_seconds: float | None = None
 
 
 def run_env(key_file: Path | None) -> dict[str, str]:

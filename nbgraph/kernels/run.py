@@ -4,7 +4,9 @@ The executed notebook is, in order: a tagged cell that loads the parents' snapsh
 source notebook with the parameters injected where papermill would put them (so parameters
 win over inherited values), and a tagged cell that snapshots the kernel for the children.
 The first and last of these also start and finish recording what the notebook's own cells
-use (:mod:`nbgraph.notebook.uses`; a cell of its own where there is no inherit or snapshot cell);
+use (:mod:`nbgraph.notebook.uses`; a cell of its own where there is no inherit or snapshot cell)
+and the history of its cells, which the snapshot keeps so that children rebuild what it could
+not copy (:mod:`.rebuilt`);
 :mod:`nbgraph.kernelcode` writes their source, with every value a literal, and the injected
 cells call :mod:`nbgraph.notebook.inject`.  It and its log are written to temporary names
 while running and renamed into place at the end, success or failure; an interrupted run
@@ -55,11 +57,14 @@ def _injected_cell(source: str, tags: list[str]):
 
 
 def _inherit_cell(job: Job):
+    from .rebuilt import report_file
+
     parents = ", ".join(repr(name) for name, _ in job.inherit)
-    verified = {"verified": True} if job.verified else {}
+    options = {"verified": True} if job.verified else {}
+    options.update({"rebuild": job.rebuild, "strict": job.strict, "report": str(report_file(job))})
     return _injected_cell(
         kernelcode.comment(f"nbgraph: injected cell - loads the kernel state inherited from {parents}") + "\n"
-        + kernelcode.call(INJECT, "inherit", job.parents_to_load(), **verified) + "\n" + _start_uses(job),
+        + kernelcode.call(INJECT, "inherit", job.parents_to_load(), **options) + "\n" + _start_uses(job),
         [INJECTED_TAG, INHERIT_TAG])
 
 
@@ -67,7 +72,9 @@ def _snapshot_cell(job: Job):
     return _injected_cell(
         kernelcode.comment("nbgraph: injected cell - saves this kernel's state for the notebooks that inherit from it")
         + "\n" + _finish_uses(job) + "\n" + kernelcode.call(INJECT, "save", job.snapshot, exclude=list(job.exclude),
-                                                          strict=job.strict, objects=job.objects), [INJECTED_TAG, SNAPSHOT_TAG])
+                                                          strict=job.strict, objects=job.objects,
+                                                          rebuild=job.rebuild),
+        [INJECTED_TAG, SNAPSHOT_TAG])
 
 
 def uses_file(job: Job) -> Path:
@@ -124,6 +131,11 @@ def prepare_notebook(job: Job):
         cell.metadata.setdefault("tags", [])
         if "id" not in cell and (nb.nbformat, nb.nbformat_minor) >= (4, 5):
             cell["id"] = uuid.uuid4().hex[:8]  # else nbformat warns on stderr for every write
+    from .rebuilt import start_history
+
+    # where each name came from, for the children: recorded from before the uses are (its import is nbgraph's)
+    first = nb.cells[0]
+    first.source = first.source.replace(_start_uses(job), start_history(job, nb.cells) + "\n" + _start_uses(job))
     return nb
 
 
@@ -181,6 +193,7 @@ def run_job(job: Job, *, sink: "Sink | None" = None) -> Outcome:
 def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
     from . import lifecycle
     from .logs import VariantLog, log_path
+    from .rebuilt import collect as collect_rebuilt
     from .results import collect_results
 
     lifecycle.check_run(job.run_id)
@@ -200,11 +213,13 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
         lifecycle.check_run(job.run_id)
     except lifecycle.RunInterrupted:
         partial.unlink(missing_ok=True)  # interrupted: leave the previous executed notebook alone
+        collect_rebuilt(job)  # and no report of a rebuild behind
         log.discard()  # and the previous log
         raise
     finalize_output(partial, out, job, failure.message if failure else None)
     results = collect_results(out)
     uses = _collect_uses(job, failure)
+    rebuilt = collect_rebuilt(job)
     skipped: list[dict[str, str]] = []
     snapshot = None
     if failure is None and job.snapshot:
@@ -216,7 +231,9 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
         failure = dataclasses.replace(failure, notebook=output)
     return Outcome(variant=job.variant, ok=failure is None, output=output, snapshot=snapshot,
                    error=failure.message if failure else None, duration=time.monotonic() - started,
-                   skipped=skipped, results=results, uses=uses, failure=failure)
+                   skipped=skipped, results=results, uses=uses, failure=failure,
+                   rebuilt=list(rebuilt.get("rebuilt") or []), not_inherited=list(rebuilt.get("not_inherited") or []),
+                   rebuild_seconds=rebuilt.get("seconds"))
 
 
 def _execute(job: Job, nb: Any, partial: Path, log: Any) -> tuple[Failure | None, Any]:

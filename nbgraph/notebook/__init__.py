@@ -4,6 +4,9 @@
   kernel's state (also preloaded by a fork-server zygote);
 * ``record``: ``nbgraph.record(name, value)``, a notebook's result;
 * ``uses``: records what the notebook's own cells used (local modules, files, packages);
+* ``history``: records, per cell, the code and the names it bound (kept, signed, in the snapshot);
+* ``rebuild``: rebuilds in the child what a snapshot could not copy, replaying the statements
+  that ``slicer`` plans (over ``statements``, the code's bindings and reads) and ``safety`` allows;
 * ``inherit``: ``inherit_from``, a notebook started in JupyterLab from a live kernel's state
   or from the state a graph variant started from (``replay``, which reads the graph's build);
 * ``provenance``: what ``inherit_from`` returns, what arrived from where, and the one rule

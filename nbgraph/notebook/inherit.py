@@ -35,6 +35,7 @@ def inherit_from(
     into: MutableMapping[str, Any] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     exclude: Iterable[str] = (),
+    rebuild: bool = True,
 ) -> Inherited:
     """Copy the state of one or more parents into this kernel (or ``into``); later parents win.
 
@@ -42,6 +43,8 @@ def inherit_from(
     the server's root), or with ``spec`` node/variant names of that graph.  ``server``
     (a URL) and ``token`` pick one server explicitly; ``timeout`` bounds the wait for a
     busy parent plus its dump; ``exclude`` names variables not to copy from live parents.
+    ``rebuild``: rebuild what a snapshot could not copy from the parents' recorded statements,
+    as a graph run does (a live parent records none: what it could not copy is named).
     """
     if not notebooks:
         raise TypeError("inherit_from() needs at least one notebook, e.g. inherit_from('base.ipynb')")
@@ -58,10 +61,10 @@ def inherit_from(
         from .replay import variant_sources
 
         sources, params, notes = variant_sources([os.fspath(n) for n in notebooks], spec)
-        return load_sources(sources, into, params=params, notes=notes)
+        return load_sources(sources, into, params=params, notes=notes, rebuild=rebuild)
     sources = live_sources([os.fspath(n) for n in notebooks], server=server, token=token, timeout=timeout,
                            exclude=tuple(exclude))
-    summary = load_sources(sources, into)
+    summary = load_sources(sources, into, rebuild=rebuild)
     from ..live import scratch
 
     for source in sources:
@@ -109,8 +112,9 @@ def live_sources(notebooks: list[str], *, server: str | None, token: str | None,
 
 
 def load_sources(sources: list[Source], into: MutableMapping[str, Any], *, params: dict[str, Any] | None = None,
-                 notes: list[str] | None = None) -> Inherited:
-    """Verify every snapshot, then load each into ``into`` in order (later wins), then ``params``.
+                 notes: list[str] | None = None, rebuild: bool = True) -> Inherited:
+    """Verify every snapshot, then load each into ``into`` in order (later wins), rebuild what
+    they could not copy (as the run's injected cell does), then set ``params``.
 
     A name defined by several parents is a collision when their values differ (or when
     a value has no content digest to compare).
@@ -141,19 +145,23 @@ def load_sources(sources: list[Source], into: MutableMapping[str, Any], *, param
             for dumped in sources:
                 forget(Path(dumped.snapshot))
             raise refused_dump(e, source.name) from None
+    loaded = []
     for source in sources:
         failed: list[dict[str, str]] = []
         manifest, state = load_with_manifest(Path(source.snapshot), into, verify_buffers=False, failed=failed,
                                              expect=expect(source))
+        loaded.append((source.name, manifest, failed))
         types = manifest.get("variables", {})
         digests = {e.get("name"): e.get("digest") for e in manifest.get("entries", [])}
         defined.append((source.name, {name: digests.get(name) for name in state}))
         for name in state:
             summary.variables.pop(name, None)
             summary.variables[name] = (str(types.get(name, type(state[name]).__name__)), source.name)
-        for skip in list(manifest.get("skipped", [])) + failed:
-            summary.skipped.append({"name": str(skip.get("name")), "type": str(skip.get("type", "")),
-                                    "reason": str(skip.get("reason", "")), "source": source.name})
+    from .rebuild import rebuild as rebuild_into
+
+    done = rebuild_into(into, loaded, enabled=rebuild)
+    summary.rebuilt, summary.rebuild_seconds = done.rebuilt, done.seconds
+    summary.skipped = [{k: str(m[k]) for k in ("name", "type", "reason", "source")} for m in done.not_inherited]
     summary.collisions = collisions(defined)
     summary.replaced = sorted({n for _, names in defined for n in names} & before)
     if summary.params:

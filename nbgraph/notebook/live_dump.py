@@ -21,7 +21,8 @@ _SETTINGS_OF = ("dill",)
 
 
 def dump(dest: str, exclude: Sequence[str] = (), key_file: str | None = None, strict: bool = False,
-         seal: bool = True, objects: str | None = None, *, ns: Mapping[str, Any] | None = None) -> None:
+         seal: bool = True, objects: str | None = None, *, ns: Mapping[str, Any] | None = None,
+         notebook: str | None = None) -> None:
     """Snapshot ``ns`` (default: the caller's globals) into ``dest`` with the same format and
     signature as graph runs.
 
@@ -29,6 +30,8 @@ def dump(dest: str, exclude: Sequence[str] = (), key_file: str | None = None, st
     so the parent signs with that one even if its environment points elsewhere.
     ``seal=False``: the caller checks and seals it, as in graph runs.  ``objects``: the
     caller's chunk store (see ``snapshot.chunks``).
+    The kernel's input history goes with it (``history.from_inputs``; ``notebook`` names it), so
+    the child can rebuild what could not be copied.
     """
     from ..snapshot import sign
     from ..snapshot.format import dump_namespace
@@ -36,8 +39,10 @@ def dump(dest: str, exclude: Sequence[str] = (), key_file: str | None = None, st
     if ns is None:
         ns = sys._getframe(1).f_globals
     with _environ(sign.KEY_ENV, key_file), _settings_kept():
+        from .history import from_inputs
+
         dump_namespace(ns, Path(dest), exclude=tuple(exclude), strict=strict, seal=seal,
-                       objects=Path(objects) if objects else None)
+                       objects=Path(objects) if objects else None, history=from_inputs(ns, notebook))
 
 
 @contextlib.contextmanager

@@ -55,8 +55,11 @@ class Inherited:
     sources: list[Source] = field(default_factory=list)
     #: variable -> (type, the source whose value won)
     variables: dict[str, tuple[str, str]] = field(default_factory=dict)
-    #: each: name, type, reason, source
+    #: arrived neither copied nor rebuilt; each: name, type, reason, source
     skipped: list[dict[str, str]] = field(default_factory=list)
+    #: rebuilt from the parents' statements; each: name, type, source, notebook, variant, cell, ...
+    rebuilt: list[dict[str, Any]] = field(default_factory=list)
+    rebuild_seconds: float = 0.0
     #: variable -> every source that set it, in merge order (the last one won), when the values differ
     collisions: dict[str, list[str]] = field(default_factory=dict)
     #: caller's own variables that an inherited value replaced
@@ -92,6 +95,10 @@ class Inherited:
             parts = [f"{n} ({t}{', from ' + s if several else ''})" for n, (t, s) in shown[:_MAX_ROWS]]
             more = f" and {len(shown) - _MAX_ROWS} more" if len(shown) > _MAX_ROWS else ""
             out.append("  variables: " + ", ".join(parts) + more)
+        if self.rebuilt:
+            out.append(f"  rebuilt in {self.rebuild_seconds:.3f} s from the parents' statements: "
+                       + ", ".join(f"{r['name']} ({r['type']}, {r.get('cell')} of {r.get('variant') or r.get('notebook')})"
+                                   for r in self.rebuilt))
         if self.params:
             out.append("  parameters (set after the state, as in the run): "
                        + ", ".join(f"{k}={v!r}" for k, v in self.params.items()))
@@ -122,6 +129,11 @@ class Inherited:
             rows.append(f"<tr><td colspan=3>and {len(self.variables) - _MAX_ROWS} more</td></tr>")
         if rows:
             parts.append("<table><tr><th>variable</th><th>type</th><th>from</th></tr>" + "".join(rows) + "</table>")
+        if self.rebuilt:
+            items = "".join(f"<li><code>{e(r['name'])}</code> ({e(r['type'])}) from {e(str(r.get('cell')))} of "
+                            f"{e(str(r.get('variant') or r.get('notebook')))}</li>" for r in self.rebuilt)
+            parts.append(f"<div>rebuilt in {self.rebuild_seconds:.3f} s from the parents' statements:</div>"
+                         f"<ul style='margin:0'>{items}</ul>")
         if self.params:
             parts.append("<div>parameters (set after the state): "
                          + e(", ".join(f"{k}={v!r}" for k, v in self.params.items())) + "</div>")

@@ -37,5 +37,8 @@ def status_rows(plan: Plan) -> list[dict[str, Any]]:
             "attached": record.attached if record and record.attached else None,
             "uses": uses_row(record.uses if record else {}),
             "notes": list(item.decision.notes),
+            "rebuilt": list(record.rebuilt) if record else [],
+            "not_inherited": list(record.not_inherited) if record else [],
+            "rebuild_seconds": record.rebuild_seconds if record else None,
         })
     return rows

@@ -140,12 +140,36 @@ def print_summary(console: Console, result) -> None:
     for (node, var, kind, reason), names in skips.items():
         who = names[0] if len(names) == 1 else f"{node} ({len(names)} variants)"
         console.print(f"not passed down by {who}: {var} ({kind}): {reason}", markup=False, highlight=False)
+    _print_rebuilt(console, result)
     for name, record in result.records.items():
         if result.outcome.get(name) not in (SUCCEEDED, Status.ATTACHED):
             continue
         if record.collisions:
             console.print(f"{name}: defined by several parents with different values (later parent wins): {', '.join(record.collisions)}",
                           markup=False, highlight=False)
+
+
+def _print_rebuilt(console: Console, result) -> None:
+    """Per node that ran: what its kernels rebuilt (and the longest it took), what did not arrive and why."""
+    rebuilt: dict[str, tuple[dict[str, None], set[str], list[float]]] = {}
+    missing: dict[tuple[str, str, str, str], list[str]] = {}
+    for name, record in result.records.items():
+        if result.outcome.get(name) != SUCCEEDED:
+            continue
+        if record.rebuilt:
+            items, names, took = rebuilt.setdefault(record.node, ({}, set(), []))
+            made = [(r, r.get("variant") or r.get("notebook")) for r in record.rebuilt]
+            items.update({f"{r['name']} ({r['type']}, from {r.get('cell')} of {by})": None for r, by in made})
+            names.add(name)
+            took.append(record.rebuild_seconds or 0.0)
+        for m in record.not_inherited:
+            missing.setdefault((record.node, m["name"], m["type"], m["reason"]), []).append(name)
+    for node, (items, names, took) in rebuilt.items():
+        who = next(iter(names)) if len(names) == 1 else f"{node} ({len(names)} variants)"
+        console.print(f"rebuilt in {who} ({max(took):.3f}s): {', '.join(items)}", markup=False, highlight=False)
+    for (node, var, kind, reason), names in missing.items():
+        who = names[0] if len(names) == 1 else f"{node} ({len(names)} variants)"
+        console.print(f"not inherited by {who}: {var} ({kind}): {reason}", markup=False, highlight=False)
 
 
 def print_status(console: Console, rows: list[dict[str, Any]]) -> None:

@@ -138,7 +138,7 @@ class _HashSink:
 
 def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] = (),
                    strict: bool = False, seal: bool = True, objects: Path | None = None,
-                   share: bool = True) -> DumpReport:
+                   share: bool = True, history: Mapping[str, Any] | None = None) -> DumpReport:
     """Pickle the user's variables of ``ns`` into the snapshot folder ``dest`` (atomically).
 
     A variable that cannot be pickled is skipped and reported; with ``strict`` any skip
@@ -147,7 +147,8 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
     :func:`seal_snapshot` (the runner does it once the kernel is done).  ``objects``: the
     build location's chunk store (default: one of the snapshot's own).  ``share=False``
     names no chunk from mapped pages (every buffer is hashed and written): the benchmark's
-    baseline.
+    baseline.  ``history``: the cells that made this state (``notebook.history``), signed in
+    with the rest, so a child can rebuild what was skipped from the parent's own statements.
     """
     from .skips import skip_reason
 
@@ -169,6 +170,8 @@ def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] 
         store = Path(objects) if objects is not None else tmp / "objects"
         manifest = _pickle_variables(ns, todo, tmp, report, strict=strict, seal=seal, objects=store, share=share)
         manifest["objects"] = os.path.relpath(objects, dest) if objects is not None else "objects"
+        if history:
+            manifest["history"] = dict(history)
         _write_manifest(tmp, manifest)
         os.chmod(tmp, 0o700)
         if dest.exists():

@@ -28,6 +28,8 @@ class NodeSpec:
     attach: bool = False
     snapshot: bool = True
     strict: bool = False
+    #: rebuild what the parents' snapshots could not copy from their own statements
+    rebuild: bool = True
     line: int | None = None
     retries: int = 0
     #: declared inputs (paths or globs relative to the spec's folder), as written

@@ -105,7 +105,7 @@ def _preimport() -> None:
     import ipykernel.kernelapp  # noqa: F401
     import ipykernel_launcher  # noqa: F401
 
-    from ...notebook import inject  # noqa: F401
+    from ...notebook import history, inject, rebuild, slicer  # noqa: F401  (recording, rebuilding)
     from ...notebook import uses
 
     uses.interpreter_folders()
