@@ -47,6 +47,7 @@ from . import sign
 from .loader import gc_paused, load_snapshot, load_with_manifest, one_line
 from .manifest import FORMAT_VERSION, MANIFEST, STATE, STREAM, binding, read_manifest
 from .seal import bind_snapshot, finish_digests, seal_snapshot
+from .stream import HashSink, PickleStream
 
 __all__ = ["FORMAT_VERSION", "DumpReport", "dump_namespace", "load_snapshot", "load_with_manifest",
            "read_manifest", "seal_snapshot", "bind_snapshot", "binding", "select_variables", "is_kernel_internal",
@@ -94,46 +95,6 @@ def type_name(value: Any) -> str:
 
 def _skip(name: str, value: Any, reason: str) -> dict[str, str]:
     return {"name": name, "type": type_name(value), "reason": reason}
-
-
-class _Stream:
-    """The pickle stream's file: counts and hashes what the pickler writes; can roll back."""
-
-    def __init__(self, path: Path) -> None:
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        self.size = 0
-        self.hash = hashlib.sha256()
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data)
-        if view.ndim != 1 or view.itemsize != 1:
-            view = view.cast("B")
-        self.hash.update(view)
-        n = view.nbytes
-        while view.nbytes:
-            view = view[os.write(self.fd, view):]
-        self.size += n
-        return n
-
-    def mark(self) -> tuple[int, Any]:
-        return self.size, self.hash.copy()
-
-    def rollback(self, mark: tuple[int, Any]) -> None:
-        self.size, self.hash = mark[0], mark[1].copy()
-        os.ftruncate(self.fd, self.size)
-        os.lseek(self.fd, self.size, os.SEEK_SET)
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-
-class _HashSink:
-    def __init__(self) -> None:
-        self.hash = hashlib.sha256()
-
-    def write(self, data: Any) -> int:
-        self.hash.update(data)
-        return len(data)
 
 
 def dump_namespace(ns: Mapping[str, Any], dest: Path, *, exclude: Iterable[str] = (),
@@ -190,7 +151,7 @@ def _pickle_variables(ns: Mapping[str, Any], todo: dict[str, Any], tmp: Path, re
     from .chunks import ChunkWriter
     from .pickler import array_roots, pickler_class
 
-    stream = _Stream(tmp / STATE)
+    stream = PickleStream(tmp / STATE)
     buffers = ChunkWriter(objects, share=share)
     closed = False
     try:
@@ -258,7 +219,7 @@ def _check_strict(strict: bool, report: DumpReport) -> None:
             variables=[s["name"] for s in report.skipped])
 
 
-def _dump_one(pickler, stream: _Stream, buffers, name: str, value: Any, marker: list):
+def _dump_one(pickler, stream: PickleStream, buffers, name: str, value: Any, marker: list):
     """Pickle one variable into the shared stream; roll back and try dill if it fails.
 
     ``(marker, value)`` is pickled: the marker list is memoized first, so its memo
@@ -293,7 +254,7 @@ def _dump_one(pickler, stream: _Stream, buffers, name: str, value: Any, marker: 
     return entry, None
 
 
-def _rollback(pickler, stream: _Stream, buffers, start, first_buffer, marker: list) -> None:
+def _rollback(pickler, stream: PickleStream, buffers, start, first_buffer, marker: list) -> None:
     """Forget what the failed variable wrote and memoized (costs a pass over the memo)."""
     memo = pickler.memo.copy()
     found = memo.get(id(marker))
@@ -316,7 +277,7 @@ def _digest_parts(pickler_type: type, value: Any, entry: dict[str, Any], buffers
         return None
     from .chunks import MIN_OUT_OF_BAND
 
-    sink = _HashSink()
+    sink = HashSink()
     numbers: list[int] = []
 
     def name_buffer(buffer: pickle.PickleBuffer) -> bool:
