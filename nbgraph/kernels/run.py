@@ -247,7 +247,7 @@ def _execute(job: Job, nb: Any, partial: Path, log: Any) -> tuple[Failure | None
     try:
         executed = papermill.execute_notebook(
             nb, str(partial), parameters=None, engine_name=engine_name(), kernel_name=job.kernel,
-            progress_bar=False, request_save_on_cell_execute=True, execution_timeout=job.timeout,
+            progress_bar=False, request_save_on_cell_execute=False, execution_timeout=job.timeout,
             resources={"metadata": {"path": job.cwd}}, variant_log=log, run_id=job.run_id,
             fork_from=job.fork_from, kernel_env=job.env)
         return None, executed
