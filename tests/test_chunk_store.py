@@ -171,8 +171,13 @@ def test_kill_9_while_saving_leaves_no_record_of_a_partial_snapshot_and_the_next
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(objects.glob("*/*"))) < 5:  # the snapshot cell is writing
         time.sleep(0.01)
+    import psutil
+
+    kernels = psutil.Process(proc.pid).children(recursive=True)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    _, alive = psutil.wait_procs(kernels, timeout=30)  # an orphaned kernel notices its parent is gone
+    assert not alive, alive
     assert not (project.root / "build/a/default/record.json").exists()
     rerun = project.cli("run")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
