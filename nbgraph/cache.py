@@ -160,13 +160,14 @@ def _snapshot_problem(record: Record) -> str | None:
 
 
 def _chunks_present(path: Path, manifest: dict[str, Any]) -> bool:
-    from .snapshot.checked import identity, wanted
+    from .snapshot.checked import identity
+    from .snapshot.chunks import chunks_of
     from .snapshot.chunks import chunk_path
     from .snapshot.manifest import objects_of
     from .build.remote import present
 
     objects = objects_of(path, manifest)
-    for name, size in wanted(manifest).items():
+    for name, size in chunks_of(manifest).items():
         found = identity(chunk_path(objects, name))
         if found is None and present(chunk_path(objects, name)):
             continue  # in the bucket of a remote build, not downloaded yet

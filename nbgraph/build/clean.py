@@ -139,18 +139,14 @@ def _sweep(spec: Spec, store: Store, cleaned: Cleaned, dry_run: bool) -> None:
     doomed = [p.resolve() for p in cleaned.paths]
     kept = [m for m in manifests_under(spec.build_dir, skip=objects.parent)
             if not any(d == m.resolve() or d in m.resolve().parents for d in doomed)]
-    swept = sweep(objects, kept, dry_run=dry_run)  # this machine's folder (a remote location's mirror)
-    if store.remote:  # what counts is the location itself
-        from ..snapshot.chunks import chunk_path
-
-        keep = referenced_by(kept)
-        gone = {name: size for name, size in store.remote_chunks(store._remote(objects)).items() if name not in keep}
-        if gone and not dry_run:
-            store.fs.rm([store._remote(chunk_path(objects, name)) for name in gone])
-        swept.chunks, swept.bytes = len(gone), sum(gone.values())
-    cleaned.chunks += swept.chunks
-    cleaned.freed += swept.bytes
+    keep = referenced_by(kept)
+    gone = {name: size for name, size in store.chunks(objects).items() if name not in keep}
+    cleaned.chunks += len(gone)
+    cleaned.freed += sum(gone.values())
     if not dry_run:
+        store.remove_chunks(objects, gone)
+        if store.remote:
+            sweep(objects, kept)  # and what this machine's mirror holds beyond the location
         for empty in (objects, objects.parent):
             try:
                 empty.rmdir()
@@ -160,8 +156,7 @@ def _sweep(spec: Spec, store: Store, cleaned: Cleaned, dry_run: bool) -> None:
 
 def _remote_only(store: Store, spec: Spec, paths: list[Path]) -> list[Path]:
     """Top-level entries of a remote build location that its mirror lacks (``--all``)."""
-    listed = {p.rstrip("/").rsplit("/", 1)[-1] for p in store.fs.ls(store._remote(spec.build_dir), detail=False)} \
-        if store.fs.exists(store._remote(spec.build_dir)) else set()
+    listed = store.names_in(spec.build_dir)
     local = {p.name for p in paths} | ({p.name for p in spec.build_dir.iterdir()} if spec.build_dir.is_dir() else set())
     kept = {f for folders in others(spec).values() for f in folders}
     return [spec.build_dir / name for name in sorted(listed - local - {STORE_DIR})

@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from ..errors import StoreError
 from ..extras import install_hint
@@ -105,12 +105,12 @@ class FsspecStore(Store):
 
     def _fetch_chunks(self, local: Path, manifest: dict[str, Any]) -> None:
         """Download the snapshot's chunks this machine lacks (a chunk's name is its content)."""
-        from ..snapshot.checked import wanted
+        from ..snapshot.chunks import chunks_of
         from ..snapshot.chunks import chunk_path
         from ..snapshot.manifest import objects_of
 
         objects = objects_of(local, manifest)
-        for name, size in wanted(manifest).items():
+        for name, size in chunks_of(manifest).items():
             target = chunk_path(objects, name)
             try:
                 if target.stat().st_size == size:
@@ -139,29 +139,44 @@ class FsspecStore(Store):
         return self.ref(local)
 
     def _publish_chunks(self, local: Path) -> None:
-        from ..snapshot.checked import wanted
-        from ..snapshot.chunks import chunk_path
+        from ..snapshot.chunks import chunk_path, chunks_of
         from ..snapshot.manifest import objects_of
 
         manifest = json.loads((local / MANIFEST).read_text())
         objects = objects_of(local, manifest)
-        there = self.remote_chunks(self._remote(objects))
-        for name in wanted(manifest):
+        there = self.chunks(objects)
+        for name in chunks_of(manifest):
             if name not in there:
                 self.fs.put_file(str(chunk_path(objects, name)), self._remote(chunk_path(objects, name)))
                 there[name] = 0
                 self.uploaded_chunks += 1
 
-    def remote_chunks(self, objects: str) -> dict[str, int]:
+    def chunks(self, objects: Path) -> dict[str, int]:
         """The chunks at the location (name -> size), listed once per store and kept up to date."""
         if self._chunks is None:
             try:
-                listed = self.fs.find(objects, detail=True)
+                listed = self.fs.find(self._remote(objects), detail=True)
             except FileNotFoundError:
                 listed = {}
             self._chunks = {p.rsplit("/", 1)[-1]: int(info.get("size") or 0) for p, info in listed.items()
                             if not p.rsplit("/", 1)[-1].startswith(".")}
         return self._chunks
+
+    def remove_chunks(self, objects: Path, names: Iterable[str]) -> None:
+        from ..snapshot.chunks import chunk_path
+
+        names = list(names)
+        if names:
+            self.fs.rm([self._remote(chunk_path(objects, name)) for name in names])
+        super().remove_chunks(objects, names)
+        for name in names:
+            (self._chunks or {}).pop(name, None)
+
+    def names_in(self, folder: Path) -> set[str]:
+        try:
+            return {p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self._remote(folder), detail=False)}
+        except FileNotFoundError:
+            return set()
 
     # records ---------------------------------------------------------------------------
     def pull_records(self) -> int:

@@ -18,18 +18,13 @@ A shared folder mounted on every machine needs none of this: give its path.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
-import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Iterable
 
-from ..errors import StoreError
-from ..extras import install_hint
-from ..fsutil import find_partials, make_dirs
-from ..snapshot.manifest import MANIFEST
+from ..fsutil import find_partials
 
 #: a variant's commit point (see :mod:`nbgraph.build.records`), the file mirrored to find a build's records
 RECORD = "record.json"
@@ -69,6 +64,9 @@ class Store(ABC):
     * ``pull_records()`` brings every variant's record (and what ``status`` needs to judge
       it) into ``root``; ``push_record(path)`` publishes one record.
     * ``remove(ref)`` deletes a file or folder at the location and in ``root``.
+    * ``names_in(folder)`` lists the entries of a folder of ``root`` as the location holds it;
+      ``chunks(objects)`` the chunks of a chunk store there (name -> size), and
+      ``remove_chunks(objects, names)`` deletes some, there and in ``root`` (``clean``).
     """
 
     location: str
@@ -95,6 +93,21 @@ class Store(ABC):
 
     @abstractmethod
     def remove(self, ref: str | Path) -> None: ...
+
+    def names_in(self, folder: Path) -> set[str]:
+        return {p.name for p in Path(folder).iterdir()} if Path(folder).is_dir() else set()
+
+    def chunks(self, objects: Path) -> dict[str, int]:
+        objects = Path(objects)
+        if not objects.is_dir():
+            return {}
+        return {c.name: c.stat().st_size for c in objects.glob("*/*") if not c.name.startswith(".")}
+
+    def remove_chunks(self, objects: Path, names: Iterable[str]) -> None:
+        from ..snapshot.chunks import chunk_path
+
+        for name in names:
+            chunk_path(objects, name).unlink(missing_ok=True)
 
 
 class LocalStore(Store):

@@ -27,22 +27,13 @@ from typing import Any, Iterable
 
 from ..fsutil import atomic_write_bytes
 from . import sign
-from .chunks import chunk_hash, chunk_path, chunk_sizes
+from .chunks import chunk_hash, chunk_path, chunks_of
 
 NOTE = ".checked"
 
 #: chunk path -> its identity when this process last found its bytes match its name
 _seen: dict[str, tuple[int, int, int, int]] = {}
 _lock = threading.Lock()
-
-
-def wanted(manifest: dict[str, Any]) -> dict[str, int]:
-    """Each chunk a manifest references, with its size."""
-    sizes: dict[str, int] = {}
-    for nbytes, names in manifest.get("buffers", []):
-        for name, size in zip(names, chunk_sizes(nbytes)):
-            sizes[name] = size
-    return sizes
 
 
 def identity(path: Path) -> tuple[int, int, int, int] | None:
@@ -84,7 +75,7 @@ def problem(objects: Path, name: str, size: int) -> str | None:
 
 def bad_chunk(objects: Path, manifest: dict[str, Any]) -> tuple[str, str] | None:
     """The first chunk of a snapshot that is not sound, and why; None when all are."""
-    for name, size in wanted(manifest).items():
+    for name, size in chunks_of(manifest).items():
         why = problem(objects, name, size)
         if why is not None:
             return name, why
@@ -93,7 +84,7 @@ def bad_chunk(objects: Path, manifest: dict[str, Any]) -> tuple[str, str] | None
 
 def _identities(objects: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
     found = {}
-    for name in sorted(wanted(manifest)):
+    for name in sorted(chunks_of(manifest)):
         ident = identity(chunk_path(objects, name))
         if ident is None:
             return None

@@ -25,9 +25,9 @@ import pickle
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from .mapping import PageMap, address_of, region_at
+from .mapping import PageMap, address_of, region_holding
 
 #: Buffers smaller than this are kept in the pickle stream (not worth a file each).
 MIN_OUT_OF_BAND = 64 * 1024
@@ -50,12 +50,15 @@ def chunk_path(objects: Path, name: str) -> Path:
 
 def chunk_sizes(nbytes: int) -> list[int]:
     """The size of each chunk of a buffer of ``nbytes``."""
-    return [min(CHUNK, nbytes - start) for start in range(0, nbytes, CHUNK)] or []
+    return [min(CHUNK, nbytes - start) for start in range(0, nbytes, CHUNK)]
 
 
-def referenced(buffers: Iterable[list[Any]]) -> set[str]:
-    """Every chunk name a manifest's ``buffers`` list."""
-    return {name for _, names in buffers for name in names}
+def chunks_of(manifest: dict[str, Any]) -> dict[str, int]:
+    """Each chunk a manifest's ``buffers`` reference, with its size."""
+    sizes: dict[str, int] = {}
+    for nbytes, names in manifest.get("buffers", []):
+        sizes.update(zip(names, chunk_sizes(nbytes)))
+    return sizes
 
 
 def write_chunk(objects: Path, data: memoryview) -> tuple[str, bool]:
@@ -133,16 +136,17 @@ class ChunkWriter:
         if self._pagemap is None:
             return found
         address = address_of(view)
-        for region in _regions_holding(address):
-            first = (address - region.base) // CHUNK
-            for i in range(count):
-                k = first + i
-                length = min(CHUNK, view.nbytes - i * CHUNK)
-                if k >= len(region.names) or min(CHUNK, region.nbytes - k * CHUNK) != length:
-                    break
-                if self._pagemap.untouched(address + i * CHUNK, length):
-                    found[i] = region.names[k]
-            break
+        region = region_holding(address)
+        if region is None or (address - region.base) % region.chunk:  # not on a chunk boundary of it
+            return found
+        first = (address - region.base) // CHUNK
+        for i in range(count):
+            k = first + i
+            length = min(CHUNK, view.nbytes - i * CHUNK)
+            if k >= len(region.names) or min(CHUNK, region.nbytes - k * CHUNK) != length:
+                break
+            if self._pagemap.untouched(address + i * CHUNK, length):
+                found[i] = region.names[k]
         return found
 
     def mark(self) -> int:
@@ -174,13 +178,3 @@ class ChunkWriter:
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._pagemap is not None:
             self._pagemap.close()
-
-
-def _regions_holding(address: int):
-    """The mapped region a buffer starts on at a chunk boundary (a slice of it counts too)."""
-    from .mapping import regions
-
-    exact = region_at(address)
-    if exact is not None:
-        return [exact]
-    return [r for r in regions() if r.base <= address < r.base + r.nbytes and (address - r.base) % r.chunk == 0]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from .chunks import chunks_of
 from .manifest import MANIFEST
 
 
@@ -43,10 +44,8 @@ def referenced_by(snapshots: Iterable[Path]) -> set[str]:
     names: set[str] = set()
     for folder in snapshots:
         try:
-            manifest = json.loads((Path(folder) / MANIFEST).read_bytes())
-            for _, chunk_names in manifest.get("buffers", []):
-                names.update(n for n in chunk_names if isinstance(n, str))
-        except (OSError, ValueError, TypeError, AttributeError):
+            names.update(chunks_of(json.loads((Path(folder) / MANIFEST).read_bytes())))
+        except (OSError, ValueError, TypeError, AttributeError):  # unreadable, or an earlier format
             continue
     return names
 

@@ -132,18 +132,17 @@ def check_buffers(path: Path, manifest: dict[str, Any]) -> None:
         return
     bad = checked.bad_chunk(objects, manifest)
     if bad is not None:
-        discard_chunk(objects, bad[0], bad[1])
+        discard_chunk(objects, bad[0])
         raise chunk_refused(path, manifest, *bad)
     checked.remember(path, objects, manifest)
 
 
-def discard_chunk(objects: Path, name: str, why: str) -> None:
-    """A chunk whose bytes are not its name is of use to nobody: remove it, so a re-run writes it anew."""
-    if "match" in why or "bytes, not" in why:
-        try:
-            chunk_path(objects, name).unlink()
-        except OSError:
-            pass
+def discard_chunk(objects: Path, name: str) -> None:
+    """A chunk that is not what its name says is of use to nobody: remove it, so a re-run writes it anew."""
+    try:
+        chunk_path(objects, name).unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def check_versions(manifest: dict[str, Any], path: Path) -> None:
@@ -190,10 +189,11 @@ def check_stream(path: Path, manifest: dict[str, Any], data: bytes | None) -> No
 
 def check_buffer_size(path: Path, manifest: dict[str, Any]) -> None:
     """Catch a missing or truncated chunk without reading it."""
-    from .checked import identity, wanted
+    from .checked import identity
+    from .chunks import chunks_of
 
     objects = objects_of(path, manifest)
-    for name, size in wanted(manifest).items():
+    for name, size in chunks_of(manifest).items():
         found = identity(chunk_path(objects, name))
         if found is None or found[2] != size:
             raise chunk_refused(path, manifest, name, "is missing" if found is None else "was altered (size)")

@@ -6,7 +6,7 @@ its part of it (``MAP_PRIVATE | MAP_FIXED``): one mapping per chunk, no byte rea
 touched, the page cache shared by every process mapping the same chunk, and a write
 landing on a private copy of the page, never in the chunk file.
 
-Every region this process mapped is remembered (:func:`region_at`).  When the kernel
+Every region this process mapped is remembered (:func:`region_holding`).  When the kernel
 saves its state again, a buffer that lies on a region tells, through
 ``/proc/self/pagemap``, which of its chunks still hold only the file's pages: those are
 referenced by name, neither read nor written.  A page this process wrote is present (or
@@ -18,6 +18,7 @@ read into memory instead of mapped.
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import mmap
 import os
@@ -43,11 +44,16 @@ class Region:
         self.base, self.nbytes, self.span, self.names, self.chunk = base, nbytes, span, tuple(names), chunk
 
     def __del__(self) -> None:
+        i = bisect.bisect_left(_bases, self.base)
+        if i < len(_bases) and _bases[i] == self.base:
+            del _bases[i]
         if self.span and _libc is not None:
             _libc.munmap(ctypes.c_void_p(self.base), ctypes.c_size_t(self.span))
 
 
 _regions: "weakref.WeakValueDictionary[int, Region]" = weakref.WeakValueDictionary()
+#: the start of every live region, sorted: the one holding an address is found by bisection
+_bases: list[int] = []
 
 
 def _load_libc():
@@ -87,16 +93,15 @@ def map_chunks(paths: Sequence[Path], names: Sequence[str], nbytes: int, chunk: 
     view = (ctypes.c_ubyte * nbytes).from_address(base)
     view._nbgraph_region = region  # the buffer keeps its mapping alive; unmapped with its last user
     _regions[base] = region
+    bisect.insort(_bases, base)
     return memoryview(view).cast("B")
 
 
-def region_at(address: int) -> Region | None:
-    """The region this process mapped that starts at ``address``, if any (still mapped)."""
-    return _regions.get(address)
-
-
-def regions() -> list[Region]:
-    return list(_regions.values())
+def region_holding(address: int) -> Region | None:
+    """The region this process mapped (still mapped) whose bytes include ``address``, if any."""
+    i = bisect.bisect_right(_bases, address) - 1
+    region = _regions.get(_bases[i]) if i >= 0 else None
+    return region if region is not None and address < region.base + region.nbytes else None
 
 
 class _PyBuffer(ctypes.Structure):

@@ -42,7 +42,7 @@ def seal_snapshot(path: Path, *, bind: dict[str, Any] | None = None,
     checked.trust(objects, manifest.get("wrote", []))
     bad = checked.bad_chunk(objects, manifest)
     if bad is not None:
-        discard_chunk(objects, *bad)
+        discard_chunk(objects, bad[0])
         raise chunk_refused(path, manifest, *bad)
     manifest["sealed"] = True
     if bind is not None:
