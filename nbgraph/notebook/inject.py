@@ -168,7 +168,8 @@ def _strict_rebuildable(dest: str, report: Any, made: dict[str, Any]) -> None:
     from ..errors import SnapshotError
     from .rebuild import unrebuildable
 
-    refused = unrebuildable(report.skipped, made, lambda n: n in report.variables)
+    refused = unrebuildable(report.skipped, made, lambda n: n in report.variables,
+                            lambda n: report.variables.get(n) == "module")
     if refused:
         shutil.rmtree(dest, ignore_errors=True)
         name, why = next(iter(refused.items()))

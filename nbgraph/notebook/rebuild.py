@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Callable, Mapping, MutableMapping, Sequence
 
 #: how a variable that arrived neither copied nor rebuilt is reported, when rebuilding is off
@@ -69,7 +70,8 @@ def _entry(skip: Mapping[str, str], parent: str, why: str) -> dict[str, Any]:
 
 
 def plan_rebuild(left: Sequence[Mapping[str, str]], history: Mapping[str, Any],
-                 inherited: Callable[[str], bool]) -> tuple[Any, dict[str, str]]:
+                 inherited: Callable[[str], bool],
+                 modules: Callable[[str], bool] = lambda name: False) -> tuple[Any, dict[str, str]]:
     """The slicer's plan for the variables ``left`` out, and why some need none (files open for writing)."""
     from .slicer import kind_of, plan
 
@@ -83,14 +85,15 @@ def plan_rebuild(left: Sequence[Mapping[str, str]], history: Mapping[str, Any],
             refused[name] = why
         else:
             wanted[name] = (kind, reason)
-    return plan(history.get("cells") or [], wanted, inherited), refused
+    return plan(history.get("cells") or [], wanted, inherited, modules), refused
 
 
 def unrebuildable(left: Sequence[Mapping[str, str]], history: Mapping[str, Any],
-                  inherited: Callable[[str], bool]) -> dict[str, str]:
+                  inherited: Callable[[str], bool],
+                  modules: Callable[[str], bool] = lambda name: False) -> dict[str, str]:
     """Of the variables ``left`` out of a snapshot, those a child could not rebuild, with why
     (``strict: true`` fails on them when the snapshot is written)."""
-    planned, refused = plan_rebuild(left, history, inherited)
+    planned, refused = plan_rebuild(left, history, inherited, modules)
     refused.update({name: f"it {piece.reason}" for name, piece in planned.slices.items() if piece.reason})
     return refused
 
@@ -99,7 +102,7 @@ def _rebuild_from(ns: MutableMapping[str, Any], parent: str, left: list[Mapping[
                   history: Mapping[str, Any], done: Rebuilt) -> None:
     files = history.get("files") or {}
     cells = history.get("cells") or []
-    planned, refused = plan_rebuild(left, history, lambda n: n in ns)
+    planned, refused = plan_rebuild(left, history, lambda n: n in ns, lambda n: isinstance(ns.get(n), ModuleType))
     errors, times, scratch = _replay(ns, planned)
     for skip in left:
         name = str(skip["name"])

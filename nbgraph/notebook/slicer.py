@@ -22,6 +22,8 @@ statement binds and the child does not have, makes that variable *not inherited*
 
 from __future__ import annotations
 
+import ast
+
 import builtins
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -80,6 +82,7 @@ class _History:
         self.functions: dict[str, Any] = {}
         for stmts in self.parsed:
             self.functions.update(defined_functions(stmts or []))
+        self.modules: Callable[[str], bool] = lambda name: False
         self.bound: list[set[str] | None] = [set(c["bound"]) if isinstance(c.get("bound"), list) else None
                                              for c in cells]
 
@@ -125,12 +128,15 @@ class _History:
 
 
 def plan(cells: Sequence[Mapping[str, Any]], wanted: Mapping[str, tuple[str, str]],
-         inherited: Callable[[str], bool]) -> Plan:
+         inherited: Callable[[str], bool], modules: Callable[[str], bool] = lambda name: False) -> Plan:
     """The replay that rebuilds ``wanted`` (name -> (type, why it was not copied)) from ``cells``.
 
-    ``inherited(name)``: the child already has that name from a snapshot (not one to rebuild).
+    ``inherited(name)``: the child already has that name from a snapshot (not one to rebuild);
+    ``modules(name)``: what the child has under that name is a module (a method called on it,
+    ``sqlite3.connect``, changes no object of the child's).
     """
     history = _History(cells)
+    history.modules = modules
     slices = {name: _slice(history, name, kind_of(*info), inherited, set(wanted)) for name, info in wanted.items()}
     statements = {k: history.statement(k) for s in slices.values() for k in s.keys}
     return Plan(slices, statements, cells)
@@ -206,4 +212,13 @@ def _refusal(history: _History, key: Key, keys: set[Key], todo: list[Key], inher
             continue  # the child has the very value this statement read
         todo.append(source)
         recomputed.add(read)
-    return safety.changes_inherited(stmt.changes, lambda n: n in recomputed or not inherited(n))
+    changes = stmt.changes | {n for n in stmt.methods if not _a_module(history, n, key)}
+    return safety.changes_inherited(changes, lambda n: n in recomputed or not inherited(n))
+
+
+def _a_module(history: _History, name: str, key: Key) -> bool:
+    """Whether ``name`` is a module there: the child's is, or an import last bound it."""
+    if history.modules(name):
+        return True
+    source = history.binding_before(name, key)
+    return isinstance(source, tuple) and isinstance(history.statement(source).node, (ast.Import, ast.ImportFrom))

@@ -28,6 +28,8 @@ class Statement:
     reads: set[str] = field(default_factory=set)
     changes: set[str] = field(default_factory=set)
     calls: set[str] = field(default_factory=set)
+    #: names it calls a method on: an object of the child's it may change (see ``slicer``)
+    methods: set[str] = field(default_factory=set)
 
     @property
     def first_line(self) -> str:
@@ -55,6 +57,7 @@ def _analyse(statement: Statement) -> None:
     statement.binds = bound_names(node)
     statement.reads = free_names(node) - _bound_before_use(node)
     statement.changes = changed_names(node)
+    statement.methods = method_bases(node)
     statement.calls = {c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
 
 
@@ -162,15 +165,21 @@ def _bound_before_use(node: ast.stmt) -> set[str]:
 
 def changed_names(node: ast.AST) -> set[str]:
     """Names whose object the statement changes in place: ``x.a = ...``, ``x[k] = ...``, ``del x[k]``."""
-    names: set[str] = set()
-    for item in ast.walk(node):
-        if isinstance(item, (ast.Attribute, ast.Subscript)) and isinstance(item.ctx, (ast.Store, ast.Del)):
-            base = item.value
-            while isinstance(base, (ast.Attribute, ast.Subscript)):
-                base = base.value
-            if isinstance(base, ast.Name):
-                names.add(base.id)
-    return names
+    return {_base(item.value) for item in ast.walk(node)
+            if isinstance(item, (ast.Attribute, ast.Subscript)) and isinstance(item.ctx, (ast.Store, ast.Del))} - {None}
+
+
+def method_bases(node: ast.AST) -> set[str]:
+    """Names the statement calls a method on (``results.append(...)`` may change ``results``; which
+    methods do not is unknowable here)."""
+    return {_base(item.func.value) for item in ast.walk(node)
+            if isinstance(item, ast.Call) and isinstance(item.func, ast.Attribute)} - {None}
+
+
+def _base(node: ast.AST) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
 
 
 def defined_functions(statements: list[Statement]) -> dict[str, ast.AST]:
