@@ -160,6 +160,8 @@ def test_refusals_are_one_line_with_their_status(server):
         ("POST", "nbgraph/api/run", {"spec": "bad/inheritance.yaml", "only": "leaf"}, True, 400),
         ("POST", "nbgraph/api/run", {"spec": "bad/inheritance.yaml", "only": ["nope"]}, True, 400),
         ("POST", "nbgraph/api/open", {"spec": "bad/inheritance.yaml", "variant": "leaf[x=1]"}, True, 400),
+        ("POST", "nbgraph/api/run", {"spec": 5}, True, 400),
+        ("POST", "nbgraph/api/open", {"spec": ["bad/inheritance.yaml"], "variant": "leaf[x=1]"}, True, 400),
     ]
     for method, path, body, token, expected in cases:
         code, answer = call(server, method, path, body, token=token)
@@ -222,3 +224,19 @@ def test_stopping_the_server_interrupts_its_runs(tmp_path):
     assert not [p for p in pids_in(folder) if alive(p)]
     rows = {r["name"]: r["status"] for r in cli_json(folder, "status", "--json")}
     assert rows == {"base": "succeeded", "leaf[x=1]": "pending", "leaf[x=2]": "pending"}
+
+
+def test_nothing_is_written_outside_the_root_before_the_refusal(server):
+    """A node whose notebook lies outside the server's root: "new notebook from this variant" is refused
+    (403) before a file is created beside it."""
+    outside = server.root.parent / "elsewhere"
+    write_notebook(outside / "child.ipynb", "y = 1")
+    write_notebook(server.root / "far" / "base.ipynb", "x = 1")
+    write_spec(server.root / "far", f"""
+        notebooks:
+          base: {{path: base.ipynb}}
+          child: {{path: {outside / 'child.ipynb'}, parent: base}}
+    """)
+    code, answer = call(server, "POST", "nbgraph/api/from-variant", {"spec": "far/inheritance.yaml", "variant": "child"})
+    assert code == 403 and "outside the server's root" in answer["message"], (code, answer)
+    assert sorted(p.name for p in outside.iterdir()) == ["child.ipynb"]

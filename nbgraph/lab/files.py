@@ -12,6 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 
@@ -25,7 +26,7 @@ class Opened:
     log: Path | None
 
 
-def executed_copy(spec_path: Path, variant: str) -> Opened:
+def executed_copy(spec_path: Path, variant: str, allowed: Callable[[Path], object] = lambda path: None) -> Opened:
     """A fresh copy of ``variant``'s executed notebook (and its log) under ``<build>/lab/``."""
     from ..command import opened
     from ..kernels.logs import log_path
@@ -38,6 +39,7 @@ def executed_copy(spec_path: Path, variant: str) -> Opened:
         raise SelectionError(f"{variant} has no executed notebook yet: run it first", variant=variant)
     source = Path(record.output)
     target = spec.build_dir / LAB_DIR / source.relative_to(spec.build_dir)
+    allowed(target)  # refused before anything is written (outside the server's root, say)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
     log = log_path(source)
@@ -48,8 +50,11 @@ def executed_copy(spec_path: Path, variant: str) -> Opened:
     return Opened(target, copied_log)
 
 
-def new_from_variant(spec_path: Path, variant: str) -> Path:
-    """A new notebook beside the node's notebook whose first cell takes the state ``variant`` started from."""
+def new_from_variant(spec_path: Path, variant: str, allowed: Callable[[Path], object] = lambda path: None) -> Path:
+    """A new notebook beside the node's notebook whose first cell takes the state ``variant`` started from.
+
+    ``allowed(path)`` raises for a place the caller may not write (checked before writing).
+    """
     from ..command import opened
     from ..plan import make_plan
 
@@ -68,6 +73,7 @@ def new_from_variant(spec_path: Path, variant: str) -> Path:
                 nbformat.v4.new_code_cell(f"from nbgraph import inherit_from\n"
                                           f"inherit_from({item.variant.name!r}, spec={relspec!r})")]
     path = _free_name(folder, f"{item.node.path.stem}-from-{item.node.name}")
+    allowed(path)
     nbformat.write(nb, path)
     return path
 

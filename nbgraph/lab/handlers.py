@@ -36,6 +36,8 @@ class _Base(APIHandler):
     def spec_path(self, rel: str | None) -> Path:
         if not rel:
             raise BadRequest("name the spec: ?spec=PATH (relative to the server's root)")
+        if not isinstance(rel, str):
+            raise BadRequest(f"spec must be a path (a string) relative to the server's root, not {rel!r}")
         return model.resolve(self.root, rel)
 
     def rel(self, path: Path | None) -> str | None:
@@ -145,7 +147,7 @@ class OpenHandler(_Base):
     async def post(self) -> None:
         def work():
             data = self.body()
-            opened = files.executed_copy(self.spec_path(data.get("spec")), str(data.get("variant") or ""))
+            opened = files.executed_copy(self.spec_path(data.get("spec")), str(data.get("variant") or ""), self.rel)
             return {"notebook": self.rel(opened.notebook), "log": self.rel(opened.log)}
         await self.answer(work)
 
@@ -158,7 +160,7 @@ class FromVariantHandler(_Base):
         def work():
             data = self.body()
             return {"notebook": self.rel(files.new_from_variant(self.spec_path(data.get("spec")),
-                                                                str(data.get("variant") or "")))}
+                                                                str(data.get("variant") or ""), self.rel))}
         await self.answer(work, 201)
 
 
