@@ -131,11 +131,11 @@ def prepare_notebook(job: Job):
         cell.metadata.setdefault("tags", [])
         if "id" not in cell and (nb.nbformat, nb.nbformat_minor) >= (4, 5):
             cell["id"] = uuid.uuid4().hex[:8]  # else nbformat warns on stderr for every write
-    from .rebuilt import start_history
+    if job.snapshot:  # where each name came from, for the children (a notebook nothing inherits from needs none)
+        from .rebuilt import start_history
 
-    # where each name came from, for the children: recorded from before the uses are (its import is nbgraph's)
-    first = nb.cells[0]
-    first.source = first.source.replace(_start_uses(job), start_history(job, nb.cells) + "\n" + _start_uses(job))
+        first = nb.cells[0]  # recorded from before the uses are (its import is nbgraph's)
+        first.source = first.source.replace(_start_uses(job), start_history(job, nb.cells) + "\n" + _start_uses(job))
     return nb
 
 
