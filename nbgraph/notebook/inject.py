@@ -54,8 +54,7 @@ def inherit(parents: Sequence[Sequence[Any]], verified: bool = False, *,
         history.adopt((manifest.get("history") or {}).get("cells") or [])
     print("\n".join([out, *_rebuild_lines(done)]))
     if report:
-        inherited = set().union(*(manifest.get("loaded", []) for _, manifest, _ in loaded))
-        _write_json(report, {**done.to_json(), "inherited": len(inherited)})
+        _write_json(report, done.to_json())
     if strict and done.not_inherited:
         _refuse_strict(done.not_inherited)
 
@@ -75,7 +74,7 @@ def _load(parents: Sequence[Sequence[Any]], ns: MutableMapping[str, Any], verifi
         defined.append((parent, {e["name"]: e.get("digest") for e in manifest.get("entries", []) if e["name"] in state}))
         INJECTED.append(parent)
         lines.append(f"nbgraph: inherited {len(state)} variables from {parent}")
-        loaded.append((parent, {**manifest, "loaded": list(state)}, failed))
+        loaded.append((parent, manifest, failed))
     clashing = collisions(defined)
     if clashing:
         shown = ", ".join(f"{name} (from {sources[-1]})" for name, sources in clashing.items())

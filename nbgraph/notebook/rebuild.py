@@ -100,6 +100,8 @@ def unrebuildable(left: Sequence[Mapping[str, str]], history: Mapping[str, Any],
 
 def _rebuild_from(ns: MutableMapping[str, Any], parent: str, left: list[Mapping[str, str]],
                   history: Mapping[str, Any], done: Rebuilt) -> None:
+    from ..snapshot.format import type_name  # the names snapshots report types by
+
     files = history.get("files") or {}
     cells = history.get("cells") or []
     planned, refused = plan_rebuild(left, history, lambda n: n in ns, lambda n: isinstance(ns.get(n), ModuleType))
@@ -122,7 +124,7 @@ def _rebuild_from(ns: MutableMapping[str, Any], parent: str, left: list[Mapping[
             done.not_inherited.append(_entry(skip, parent, why))
             continue
         cell = cells[piece.made_by[0]] if piece.made_by is not None else {}
-        done.rebuilt.append({"name": name, "type": _type_name(ns[name]), "source": parent,
+        done.rebuilt.append({"name": name, "type": type_name(ns[name]), "source": parent,
                              "notebook": cell.get("notebook"), "variant": cell.get("variant"),
                              "cell": cell.get("cell"), "statements": len(piece.keys),
                              "seconds": round(sum(times.get(k, 0.0) for k in piece.keys), 4)})
@@ -130,6 +132,7 @@ def _rebuild_from(ns: MutableMapping[str, Any], parent: str, left: list[Mapping[
 
 def _file_refusal(state: Mapping[str, Any] | None) -> str | None:
     """Why an open file must not be opened again from the parent's code (None: it may)."""
+
     if not state:
         return None
     mode = str(state.get("mode", ""))
@@ -204,7 +207,3 @@ def _take_back(ns: MutableMapping[str, Any], name: str, value: Any, state: Mappi
     ns[name] = value
     return None
 
-
-def _type_name(value: Any) -> str:
-    cls = type(value)
-    return cls.__qualname__ if cls.__module__ in ("builtins", "__main__") else f"{cls.__module__}.{cls.__qualname__}"
