@@ -87,10 +87,7 @@ def _free_name(folder: Path, stem: str) -> Path:
 
 
 def _planned(plan, name: str):
-    """The planned variant of that exact name, else the one a partial name designates (a clear error if none)."""
-    item = plan.by_name.get(name)
-    if item is None:
-        from ..graph import one_variant, run_graph
+    """The planned variant a (possibly partial) name designates; a clear error if none or several."""
+    from ..graph import one_variant
 
-        item = plan.by_name[one_variant(run_graph(plan.spec), name, plan.spec).name]
-    return item
+    return plan.by_name[one_variant(plan.graph, name, plan.spec).name]

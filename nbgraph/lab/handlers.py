@@ -29,6 +29,13 @@ class _Base(APIHandler):
     def initialize(self, runs=None) -> None:
         self.runs = runs
 
+    def about_run(self, run_id: str, answer: Callable[[Any], Any]) -> None:
+        """``answer(run)`` as JSON, on the server's loop (where runs change); 404 for an unknown id."""
+        run = self.runs.get(run_id)
+        if run is None:
+            return self.refuse(model.NotFound(f"no run {run_id} in this server"))
+        self.finish(json.dumps(answer(run)))
+
     @property
     def root(self) -> str:
         return self.settings["server_root_dir"]
@@ -77,16 +84,16 @@ class BadRequest(Exception):
     """A request nbgraph cannot read (HTTP 400)."""
 
 
-class StatusHandler(_Base):
+class RowsHandler(_Base):
+    """GET ?spec=PATH: the rows ``rows`` makes of that spec (``model.status`` or ``model.results``)."""
+
+    def initialize(self, runs, rows: Callable[[Path], Any]) -> None:
+        super().initialize(runs)
+        self.rows = rows
+
     @web.authenticated
     async def get(self) -> None:
-        await self.answer(lambda: model.status(self.spec_path(self.get_argument("spec", None))))
-
-
-class ResultsHandler(_Base):
-    @web.authenticated
-    async def get(self) -> None:
-        await self.answer(lambda: model.results(self.spec_path(self.get_argument("spec", None))))
+        await self.answer(lambda: self.rows(self.spec_path(self.get_argument("spec", None))))
 
 
 class GraphHandler(_Base):
@@ -124,20 +131,13 @@ class RunHandler(_Base):
 class RunStateHandler(_Base):
     @web.authenticated
     async def get(self, run_id: str) -> None:
-        run = self.runs.get(run_id)
-        if run is None:
-            return self.refuse(model.NotFound(f"no run {run_id} in this server"))
-        self.finish(json.dumps(run.to_json()))
+        self.about_run(run_id, lambda run: run.to_json())
 
 
 class RunStopHandler(_Base):
     @web.authenticated
     async def post(self, run_id: str) -> None:
-        run = self.runs.get(run_id)
-        if run is None:
-            return self.refuse(model.NotFound(f"no run {run_id} in this server"))
-        stopping = self.runs.stop(run)
-        self.finish(json.dumps({**run.to_json(), "stopping": stopping}))
+        self.about_run(run_id, lambda run: {**run.to_json(), "stopping": self.runs.stop(run)})
 
 
 class OpenHandler(_Base):
@@ -185,8 +185,8 @@ def routes(runs) -> list[tuple]:
     """(pattern, handler, kwargs) relative to the server's base URL."""
     kw = {"runs": runs}
     return [
-        (r"nbgraph/api/status", StatusHandler, kw),
-        (r"nbgraph/api/results", ResultsHandler, kw),
+        (r"nbgraph/api/status", RowsHandler, {**kw, "rows": model.status}),
+        (r"nbgraph/api/results", RowsHandler, {**kw, "rows": model.results}),
         (r"nbgraph/api/graph", GraphHandler, kw),
         (r"nbgraph/api/specs", SpecsHandler, kw),
         (r"nbgraph/api/run", RunHandler, kw),
