@@ -47,13 +47,17 @@ def main(debug: bool) -> None:
 def run(spec: Path, only, force, jobs, timeout, strict, no_rebuild, dry_run, executor, scheduler, log_output,
         no_fork) -> None:
     """Run every stale notebook of the graph SPEC (default: ./inheritance.yaml)."""
+    from .spec import load_spec
+
+    loaded = load_spec(spec)
+    if not dry_run:
+        _zygote_early(loaded, no_fork, executor)
+
     from .report.terminal import OutputPrinter, make_events, print_summary
 
     from . import runner
     from .plan import make_plan
-    from .spec import load_spec
 
-    loaded = load_spec(spec)
     if dry_run:
         runner.open_build(loaded, create=False)
         runner.check_owner(loaded)
@@ -84,6 +88,22 @@ def run(spec: Path, only, force, jobs, timeout, strict, no_rebuild, dry_run, exe
     print_summary(out, result)
     if not result.ok:
         sys.exit(1)
+
+
+def _zygote_early(spec, no_fork: bool, executor: str | None) -> None:
+    """Start a zygote importing now, while this process still imports, plans and looks kernels up:
+    the run's first forked kernel then waits for none of that (see ``kernels.fork.spares``)."""
+    if no_fork or not spec.fork or (executor or spec.executor or "local") != "local" or spec.build_url:
+        return
+    from .kernels.fork.support import platform_blocker
+
+    if platform_blocker():
+        return
+    from .kernels.fork import spares
+    from .kernels.job import run_env
+    from .snapshot.sign import named_key_file
+
+    spares.start(sys.executable, (), run_env(named_key_file()))
 
 
 def _terminate_as_interrupt() -> None:

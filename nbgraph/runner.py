@@ -219,9 +219,10 @@ def _execute(plan, build: Build, executor, scheduler, jobs, events, log_output, 
 
 
 def _fork_children(plan, executor: Executor) -> tuple:
-    """The children the executor may fork from zygotes in this run, or none (saying why once)."""
+    """The variants the executor may fork from zygotes in this run (children from one holding their
+    parents' state, the others from one holding none), or none (saying why once)."""
     children = tuple((tuple(item.variant.parents), str(item.node.path.parent), str(item.node.path),
-                      plan.spec.node_kernel(item.node)) for item in plan.to_run if item.variant.parents)
+                      plan.spec.node_kernel(item.node)) for item in plan.to_run)
     if not children:
         return ()
     why = None
@@ -230,6 +231,7 @@ def _fork_children(plan, executor: Executor) -> tuple:
     elif plan.spec.build_url:
         why = "the snapshots live at a remote build location"
     if why:
-        print(f"nbgraph: not forking kernels: {why}; children start fresh kernels", file=sys.stderr, flush=True)
+        if any(parents for parents, *_ in children):
+            print(f"nbgraph: not forking kernels: {why}; children start fresh kernels", file=sys.stderr, flush=True)
         return ()
     return children

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import PID_CELL, alive, outputs_of, pids
@@ -33,6 +35,11 @@ def test_hung_cell_times_out_and_its_kernel_is_killed(project):
     assert result.records["after"].status == SKIPPED
     log = (project.root / "build/hang/default/hang.log").read_text()
     assert "timed out in cell 2" in log
+    executed = json.loads((project.root / "build/hang/default/hang.ipynb").read_text())  # as far as it got
+    assert executed["metadata"]["nbgraph"]["error"] == hang.error
+    ran = {"".join(c["source"]): c.get("execution_count") for c in executed["cells"]}
+    assert ran["import time\ntime.sleep(120)"] and ran["print('never')"] is None  # cut short there
+    assert hang.output == str(project.root / "build/hang/default/hang.ipynb")
 
 
 @pytest.mark.slow

@@ -523,3 +523,68 @@ def test_provisioner_is_registered_as_an_entry_point():
     assert declared == {PROVISIONER_NAME: ENTRY_POINT}
     cls = EntryPoint(PROVISIONER_NAME, ENTRY_POINT, "jupyter_client.kernel_provisioners").load()
     assert issubclass(cls, KernelProvisionerBase)
+
+
+def test_notebooks_without_parents_fork_from_a_zygote_that_loaded_nothing(tmp_path):
+    write_notebook(tmp_path / "root.ipynb", "import sys\nprint('nbgraph.kernels.fork.child' in sys.modules, "
+                   "sorted(k for k in globals() if not k.startswith('_')))")
+    spec = write_spec(tmp_path, "notebooks:\n  root: root.ipynb\n")
+    says = {}
+    for fork in (True, False):
+        assert runner.run(spec, force=True, fork=fork).ok
+        says[fork] = outputs_of(tmp_path / "build" / "root" / "default" / "root.ipynb")[1].split(" ", 1)
+    assert (says[True][0], says[False][0]) == ("True", "False")
+    assert says[True][1] == says[False][1]  # a namespace as a fresh kernel's: nothing of the zygote's
+
+
+def test_a_mother_zygote_spawns_zygotes_that_load_and_fork(tmp_path):
+    from nbgraph.kernels.fork.manager import Zygote, ZygoteError
+
+    mother = Zygote()
+    try:
+        first, second = mother.spawn(), mother.spawn()
+        assert len({mother.pid, first.pid, second.pid}) == 3
+        assert first.load([("p", _snapshot(tmp_path))], str(tmp_path))["ok"]
+
+        async def scenario():
+            km, kc = await _start(first.address)
+            try:
+                reply = await kc.execute_interactive("assert x == 41", timeout=20, output_hook=lambda msg: None)
+                assert reply["content"]["status"] == "ok"
+            finally:
+                kc.stop_channels()
+                await km.shutdown_kernel(now=True)
+        asyncio.run(scenario())
+        with pytest.raises(ZygoteError, match="holds a state"):
+            first.spawn()  # a zygote that loaded a state is no mother
+        pids = (first.pid, second.pid)
+        first.close()
+        second.close()
+        assert all(_gone(pid) for pid in pids)  # reaped by the mother: no zombie left
+    finally:
+        mother.close()
+    assert _gone(mother.pid)
+
+
+def test_kernels_forked_ahead_are_taken_by_the_next_siblings_and_log_to_them(tmp_path, monkeypatch):
+    from nbgraph.kernels.fork import warm
+
+    taken = []
+    real_claim = warm.claim
+    monkeypatch.setattr(warm, "claim", lambda job: taken.append(real_claim(job)) or taken[-1])
+    write_notebook(tmp_path / "parent.ipynb", "x = 41")
+    write_notebook(tmp_path / "child.ipynb", "import os\nos.write(1, f'fd output of {k}\\n'.encode())",
+                   parameters="k = 0")
+    spec = write_spec(tmp_path, """
+        notebooks:
+          parent: parent.ipynb
+          child: {path: child.ipynb, parent: parent, grid: {k: [1, 2, 3, 4]}}
+        """)
+    before = _zygotes()
+    assert runner.run(spec, jobs=1).ok
+    assert sum(w is not None for w in taken) >= 2  # the first sibling forks its own; later ones find theirs
+    for k in (1, 2, 3, 4):  # an adopted kernel's own output lands in its variant's log, and only there
+        log = (tmp_path / "build" / "child" / f"k={k}" / "child.log").read_text()
+        assert [line for line in log.splitlines() if line.startswith("fd output")] == [f"fd output of {k}"]
+    assert not list((tmp_path / "build").rglob(".warm-*"))
+    assert _eventually(lambda: _zygotes() <= before)

@@ -9,7 +9,7 @@ from typing import Mapping
 
 from ..kernels.job import Job, Outcome
 
-#: (parents, cwd, notebook, kernel) of one child variant a run will execute
+#: (parents, cwd, notebook, kernel) of one variant a run will execute (no parents: a root)
 Child = tuple[tuple[str, ...], str, str, str | None]
 
 
@@ -18,8 +18,8 @@ class RunInfo:
     """What an executor learns of a run before its first job (see :meth:`Executor.start_run`)."""
 
     run_id: str
-    #: the children the run will execute, for an executor that may fork them from a zygote
-    #: holding their parents' state; empty when they must start fresh kernels (``fork=False``...)
+    #: the variants the run will execute, for an executor that may fork them from a zygote holding
+    #: their parents' state (or none); empty when they must start fresh kernels (``fork=False``...)
     children: tuple[Child, ...] = ()
     #: what the run adds to its kernels' environment (the same as each job's ``Job.env``)
     env: Mapping[str, str] = field(default_factory=dict)

@@ -55,8 +55,7 @@ class _Client(PapermillNotebookClient):
         kwargs.setdefault("stderr", self.variant_log.kernel_stream)
         # the job's env, as jupyter_client passes it on: a Popen's env, or a forked kernel's request
         kwargs.setdefault("env", {**os.environ, **self.kernel_env})
-        if _is_ipykernel(self.km) and FD_ONCE not in self.extra_arguments:
-            self.extra_arguments = [*self.extra_arguments, FD_ONCE]
+        self.extra_arguments = kernel_arguments(self.km, self.extra_arguments)
         await super().async_start_new_kernel(**kwargs)
         lifecycle.register(self.run_id, self.km)
 
@@ -76,8 +75,10 @@ class _Client(PapermillNotebookClient):
 
 
 class NbgraphEngine(NBClientEngine):
-    """Registered under :data:`ENGINE_NAME`; takes ``variant_log``, ``run_id``, ``fork_from`` and
-    ``kernel_env`` (added to the kernel's environment) keywords."""
+    """Registered under :data:`ENGINE_NAME`; takes ``variant_log``, ``run_id``, ``fork_from``,
+    ``kernel_env`` (added to the kernel's environment), ``executed`` (a list the notebook being
+    executed is appended to, so that a caller has it even when the kernel times out or dies) and
+    ``warm`` (a kernel manager whose kernel is started already) keywords."""
 
     @classmethod
     def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
@@ -87,8 +88,10 @@ class NbgraphEngine(NBClientEngine):
         run_id: str = kwargs.pop("run_id")
         fork_from: str | None = kwargs.pop("fork_from", None)
         kernel_env: Mapping[str, str] = kwargs.pop("kernel_env", None) or {}
+        kwargs.pop("executed", []).append(nb_man.nb)  # the caller keeps it, whatever happens below
+        warm = kwargs.pop("warm", None)  # a kernel manager started ahead (kernels.fork.warm): nbclient uses it
         kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
-        km = lifecycle.new_kernel_manager(kernel_name, fork_from=fork_from)
+        km = warm if warm is not None else lifecycle.new_kernel_manager(kernel_name, fork_from=fork_from)
         # nbclient's ``timeout`` trait is an int; ``timeout_func`` keeps fractional seconds
         client = _Client(nb_man, km=km, variant_log=variant_log, run_id=run_id, kernel_env=kernel_env, timeout=None,
                          timeout_func=(lambda cell: execution_timeout) if execution_timeout else None,
@@ -136,6 +139,22 @@ async def _close(client: _Client, km: Any, kill: bool) -> None:
             await km.cleanup_resources()
         except Exception:
             pass
+
+
+#: nbclient's default ``ipython_hist_file``: the kernel's input history stays in memory
+HISTORY_IN_MEMORY = "--HistoryManager.hist_file=:memory:"
+
+
+def kernel_arguments(km: Any, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The extra arguments nbgraph starts a kernel with (the same whoever starts it: nbclient, or
+    ``kernels.fork.warm`` ahead of its job)."""
+    args = list(extra)
+    if _is_ipykernel(km):
+        for arg in (FD_ONCE, HISTORY_IN_MEMORY):
+            if arg not in args and not (arg == HISTORY_IN_MEMORY and any(
+                    a.startswith("--HistoryManager.hist_file") for a in args)):
+                args.append(arg)
+    return args
 
 
 def _is_ipykernel(km: Any) -> bool:

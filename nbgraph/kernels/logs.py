@@ -71,16 +71,19 @@ class VariantLog:
     ``kernel_stream`` is given to the kernel process as its stdout/stderr; cell output
     is appended through :meth:`write`.  Both use O_APPEND, so their writes interleave
     without overwriting each other.  ``append``: a retry goes on with the live log of the
-    attempts before it.
+    attempts before it.  ``adopt``: the log file a kernel started ahead already writes to.
     """
 
-    def __init__(self, path: str | Path, variant: str, sink: Sink | None = None, append: bool = False) -> None:
+    def __init__(self, path: str | Path, variant: str, sink: Sink | None = None, append: bool = False,
+                 adopt: Path | None = None) -> None:
         self.path = Path(path)
         self.live = live_log_path(self.path)
         self.variant = variant
         self.sink = sink if sink is not None else broadcast
         make_dirs(self.path.parent)
-        if not append:  # a new run of the variant starts a new log; 0644 less the umask, as nbgraph's other files
+        if adopt is not None:  # the log a kernel started ahead of this run writes to (kernels.fork.warm)
+            os.replace(adopt, self.live)
+        elif not append:  # a new run of the variant starts a new log; 0644 less the umask, as nbgraph's other files
             os.close(os.open(self.live, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
         self._fh: IO[str] = open(self.live, "a", encoding="utf-8", buffering=1)
         self.kernel_stream: IO[bytes] = open(self.live, "ab", buffering=0)

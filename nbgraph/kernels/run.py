@@ -9,16 +9,14 @@ and the history of its cells, which the snapshot keeps so that children rebuild 
 not copy (:mod:`.rebuilt`);
 :mod:`nbgraph.kernelcode` writes their source, with every value a literal, and the injected
 cells call :mod:`nbgraph.notebook.inject`.  It and its log are written to temporary names
-while running and renamed into place at the end, success or failure; an interrupted run
-leaves the previous ones as they were.
+while running (the notebook, once, at the end: ``execute.finalize_output``) and renamed into place,
+success or failure; an interrupted run leaves the previous ones as they were.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
-import traceback
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,6 +127,7 @@ def prepare_notebook(job: Job):
         nb.cells.append(_uses_cell(_finish_uses(job), "writes down what this notebook's cells used"))
     for cell in nb.cells:
         cell.metadata.setdefault("tags", [])
+        cell.metadata.setdefault("papermill", {})  # where papermill's engine times each cell
         if "id" not in cell and (nb.nbformat, nb.nbformat_minor) >= (4, 5):
             cell["id"] = uuid.uuid4().hex[:8]  # else nbformat warns on stderr for every write
     if job.snapshot:  # where each name came from, for the children (a notebook nothing inherits from needs none)
@@ -191,7 +190,11 @@ def run_job(job: Job, *, sink: "Sink | None" = None) -> Outcome:
 
 
 def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
+    from .execute import execute, finalize_output, import_papermill
+
+    import_papermill()
     from . import lifecycle
+    from .fork.warm import claim, discard
     from .logs import VariantLog, log_path
     from .rebuilt import collect as collect_rebuilt
     from .results import collect_results
@@ -199,24 +202,30 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
     lifecycle.check_run(job.run_id)
     out = Path(job.output)
     make_dirs(out.parent)
-    partial = out.with_name(f".{out.stem}.partial.ipynb")
     try:
         nb = prepare_notebook(job)
     except (kernelcode.UnwritableValue, Unreadable) as e:  # nothing ran
         return Outcome(variant=job.variant, ok=False, output=None, error=str(e), duration=time.monotonic() - started,
                        failure=Failure(FailureKind.COULD_NOT_RUN, str(e), job.node, job.variant))
-    with VariantLog(log_path(out), job.variant, sink, append=job.attempt > 1) as log:
+    warm = claim(job)  # a kernel forked ahead for this job, whose log this run's becomes
+    try:
+        log = VariantLog(log_path(out), job.variant, sink, append=job.attempt > 1, adopt=warm and warm.log)
+    except BaseException:
+        if warm is not None:
+            discard(warm)
+        raise
+    with log:
         if job.attempt > 1:
             log.note(f"attempt {job.attempt} (retries)")
-        failure, executed = _execute(job, nb, partial, log)
+        failure, executed = execute(job, nb, out, log, warm.km if warm else None)
     try:
         lifecycle.check_run(job.run_id)
-    except lifecycle.RunInterrupted:
-        partial.unlink(missing_ok=True)  # interrupted: leave the previous executed notebook alone
+    except lifecycle.RunInterrupted:  # interrupted: leave the previous executed notebook alone
         collect_rebuilt(job)  # and no report of a rebuild behind
         log.discard()  # and the previous log
         raise
-    finalize_output(partial, out, job, failure.message if failure else None)
+    if executed is not None:
+        finalize_output(executed, out, job, failure.message if failure else None)
     results = collect_results(out)
     uses = _collect_uses(job, failure)
     rebuilt = collect_rebuilt(job)
@@ -234,47 +243,6 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
                    skipped=skipped, results=results, uses=uses, failure=failure,
                    rebuilt=list(rebuilt.get("rebuilt") or []), not_inherited=list(rebuilt.get("not_inherited") or []),
                    rebuild_seconds=rebuilt.get("seconds"))
-
-
-def _execute(job: Job, nb: Any, partial: Path, log: Any) -> tuple[Failure | None, Any]:
-    """papermill on the prepared notebook: why it failed (or None), and the executed notebook."""
-    import papermill
-
-    from . import lifecycle
-    from .engine import engine_name
-    from .faults import KernelFault
-
-    try:
-        executed = papermill.execute_notebook(
-            nb, str(partial), parameters=None, engine_name=engine_name(), kernel_name=job.kernel,
-            progress_bar=False, request_save_on_cell_execute=False, execution_timeout=job.timeout,
-            resources={"metadata": {"path": job.cwd}}, variant_log=log, run_id=job.run_id,
-            fork_from=job.fork_from, kernel_env=job.env)
-        return None, executed
-    except papermill.PapermillExecutionError as e:
-        return _cell_error(job, nb, e), None
-    except KernelFault as e:
-        kind = FailureKind.TIMEOUT if e.kind == "timeout" else FailureKind.KERNEL_DIED
-        return Failure(kind, str(e), job.node, job.variant, cell=e.cell, cell_line=e.line), None
-    except lifecycle.RunInterrupted as e:
-        return Failure(FailureKind.INTERRUPTED, str(e), job.node, job.variant), None
-    except Exception as e:  # the kernel could not start, or papermill itself failed
-        error = f"{type(e).__name__}: {e}".strip().splitlines()[0]
-        log.note(error)
-        return Failure(FailureKind.COULD_NOT_RUN, error, job.node, job.variant), None
-
-
-def _cell_error(job: Job, nb: Any, e: Any) -> Failure:
-    """A cell raised: its one line names the exception, the cell and what the traceback calls it."""
-    from .faults import raised_where, where_cell
-
-    error = f"{e.ename}: {e.evalue}".strip().splitlines()[0] if e.evalue else e.ename
-    error = f"{error}, raised {raised_where(nb.cells, e.cell_index)}"
-    if getattr(e, "exec_count", None):  # what the traceback in the executed notebook calls it
-        error = f"{error}, Cell In[{e.exec_count}] of the executed notebook"
-    number, line = where_cell(nb.cells, e.cell_index)
-    return Failure(FailureKind.CELL_ERROR, error, job.node, job.variant, cell=number, cell_line=line,
-                   ename=e.ename, evalue=e.evalue or None)
 
 
 def _seal(job: Job, executed: Any) -> tuple[str | None, list[dict[str, str]], Failure | None]:
@@ -314,28 +282,3 @@ def _stopped_early(executed: Any) -> str | None:
                         f"{raised_where(cells, index)}), so its state was not saved for its children; "
                         f"remove that exit, or set 'snapshot: false' for this node if nothing inherits from it")
     return None
-
-
-def finalize_output(partial: Path, out: Path, job: Job, error: str | None = None) -> None:
-    """Point papermill's metadata at the real source and output, then move into place."""
-    import nbformat
-
-    from ..fsutil import atomic_write_text
-
-    if not partial.exists():
-        return
-    try:
-        nb = nbformat.read(partial, as_version=4)
-        pm = nb.metadata.setdefault("papermill", {})
-        pm["input_path"] = job.notebook
-        pm["output_path"] = str(out)
-        pm["parameters"] = job.params
-        nb.metadata["nbgraph"] = {"variant": job.variant, "node": job.node,
-                                  "parents": [name for name, _ in job.inherit]}
-        if error:  # a timeout or a dead kernel leaves no error output in the cells: say it here
-            nb.metadata["nbgraph"]["error"] = error
-        atomic_write_text(out, nbformat.writes(nb))
-        partial.unlink()
-    except Exception:
-        os.replace(partial, out)
-        traceback.print_exc()

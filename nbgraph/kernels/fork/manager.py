@@ -1,9 +1,13 @@
-"""Zygotes seen from nbgraph: one per group of children sharing parents, folder and kernel.
+"""Zygotes seen from nbgraph: one per group of children sharing parents, folder and kernel,
+and one per kernel for the notebooks without parents (it loads nothing: their kernels are
+ready in a tenth of the time a fresh one takes).
 
 Lifetime of a zygote: a *spare* is started early (it pays the imports while the parents
-run); the first child of a group to reach a worker takes it, makes it load the parents'
-snapshots and from then on every child of the group forks from it; when the group's last
-expected child has finished, the zygote is drained (it exits with its last kernel).  Closing
+run, see :mod:`.spares`) and becomes the run's *mother*, which loads nothing; the first job of
+a group to reach a worker has the mother fork the group's zygote (in milliseconds: the imports
+are done), makes it load the parents' snapshots, and from then on every job of the group forks
+its kernel from it (the next one's ahead of time, see :mod:`.warm`); when the group's last
+expected job has finished, the zygote is drained (it exits with its last kernel).  Closing
 the manager, or nbgraph dying, closes the control channels, and zygotes kill their kernels.
 
 Every failure here degrades to a fresh kernel for the affected children, said once.
@@ -12,117 +16,33 @@ Every failure here degrades to a fresh kernel for the affected children, said on
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import shutil
-import socket
-import string
-import subprocess
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Iterable, Mapping
 
 from ..run import Job, Outcome
+from . import spares
+from .handle import LOAD_TIMEOUT, ZYGOTE_MAIN, Zygote, ZygoteError  # noqa: F401  (the handle, as before)
 from .support import kernel_info, kernel_name, platform_blocker
-
-ZYGOTE_MAIN = "from nbgraph.kernels.fork.zygote import main; main()"
-INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
-LOAD_TIMEOUT = 600.0
+from .warm import WarmKernels
 
 
 def group_key(parents: Iterable[str], cwd: str, notebook: str, kernel: str | None) -> Hashable:
-    """Children with equal keys can fork from one zygote."""
-    return (tuple(parents), str(cwd), kernel_name(notebook, kernel))
+    """Jobs with equal keys can fork from one zygote (without parents, the folder does not matter:
+    a forked kernel starts in its own, and nothing is loaded from it)."""
+    parents = tuple(parents)
+    return (parents, str(cwd) if parents else "", kernel_name(notebook, kernel))
 
 
 def job_group(job: Job) -> Hashable:
     return group_key([name for name, _ in job.inherit], job.cwd, job.notebook, job.kernel)
 
 
-class ZygoteError(RuntimeError):
-    pass
-
-
-class Zygote:
-    """One zygote process: started at once, importing; ``load`` then makes it fork-ready."""
-
-    def __init__(self, python: str = sys.executable, env: tuple[tuple[str, str], ...] = (),
-                 run_env: Mapping[str, str] | None = None) -> None:
-        self.python = python
-        self.folder = tempfile.mkdtemp(prefix="nbgraph-fork-")
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        # the run's env (its key file, see Job.env) and the kernel spec's, as a fresh kernel gets
-        # them (thread counts...): ${VAR} expanded as jupyter_client does
-        base = {**os.environ, **(run_env or {})}
-        env = {**base, **{k: string.Template(v).safe_substitute(base) for k, v in env}}
-        env.setdefault("MPLBACKEND", INLINE_BACKEND)  # before any matplotlib import, as ipykernel does
-        try:
-            self.process = subprocess.Popen(
-                [python, "-c", ZYGOTE_MAIN, str(theirs.fileno()), self.folder],
-                stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), start_new_session=True, env=env)
-        except BaseException:
-            ours.close()
-            shutil.rmtree(self.folder, ignore_errors=True)
-            raise
-        finally:
-            theirs.close()
-        self.control = ours
-        self.address: str | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def load(self, parents: Iterable[Iterable[Any]], cwd: str, verified: bool = False,
-             timeout: float = LOAD_TIMEOUT) -> dict[str, Any]:
-        """Load the parents' snapshots as the injected cell would (``parents``, ``verified``: see
-        ``notebook.inject.inherit``); the reply says ``ok`` (and ``address``) or why not."""
-        with self._lock:
-            try:
-                message = {"op": "load", "parents": [list(p) for p in parents], "cwd": cwd, "verified": verified}
-                self.control.send(json.dumps(message).encode())
-                self.control.settimeout(timeout)
-                data = self.control.recv(1 << 20)
-            except OSError as e:
-                raise ZygoteError(f"the zygote process stopped answering ({e})") from e
-            if not data:
-                code = self.process.wait(timeout=5)
-                raise ZygoteError(f"the zygote process exited with code {code} before loading the snapshot")
-            reply = json.loads(data)
-            self.address = reply.get("address")
-            return reply
-
-    def drain(self) -> None:
-        """Fork no more; the zygote exits as soon as its last kernel has (and is reaped then)."""
-        with self._lock:
-            try:
-                self.control.send(json.dumps({"op": "drain"}).encode())
-            except OSError:
-                return
-        threading.Thread(target=self.process.wait, name="nbgraph-zygote-reaper", daemon=True).start()
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Kill the zygote's kernels, end it, and remove its socket folder."""
-        try:
-            self.control.close()  # end of file: the zygote kills its kernels and exits
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-
 @dataclass
 class _Group:
     expected: int
+    assigned: int = 0
     python: str | None = None
     env: tuple[tuple[str, str], ...] = ()
     done: int = 0
@@ -150,7 +70,11 @@ class ForkManager:
         self._env = dict(env or {})
         self._said: set[str] = set()
         self._say = say
-        self._spares: dict[Hashable, Zygote] = {}
+        self._spare = spare
+        self._started: list[Zygote] = []
+        #: (python, env) -> the zygote that loads nothing and forks the groups' zygotes
+        self._mothers: dict[tuple, Zygote] = {}
+        self._warm = WarmKernels()
         self._closed = False
         self.zygotes: list[Zygote] = []
         self.notes: list[str] = []
@@ -165,7 +89,7 @@ class ForkManager:
                 self.note(f"not forking kernels: {info.blocker}; children start fresh kernels")
             self._groups[key] = group
         first = next((g for g in self._groups.values() if g.fallback is None), None)
-        if spare and first is not None and first.python:
+        if first is not None and first.python:
             self._spawn_spare(first.python, first.env)
 
     @property
@@ -175,8 +99,11 @@ class ForkManager:
 
     # -- used by the executor ------------------------------------------------------------
     def run(self, job: Job, run: Callable[[Job], Outcome]) -> Outcome:
-        """Run ``job`` (with ``run``, e.g. ``run_job``) forked if possible, fresh otherwise."""
+        """Run ``job`` (with ``run``, e.g. ``run_job``) forked if possible, fresh otherwise; while
+        it runs, the next job of its group gets its kernel forked ahead (see :mod:`.warm`)."""
         forked = self.assign(job)
+        if forked.fork_from:
+            self._warm.ahead(forked, self._left(job))
         outcome = None
         try:
             outcome = run(forked)
@@ -191,13 +118,13 @@ class ForkManager:
                 self.finished(job)
 
     def assign(self, job: Job) -> Job:
-        if not job.inherit:
-            return job
         key = job_group(job)
         with self._lock:
             group = self._groups.get(key)
             if group is None:  # not announced by the caller: fork nothing unexpected
                 return job
+            if job.attempt == 1:
+                group.assigned += 1
             loader = group.zygote is None and group.fallback is None
             if loader:
                 try:
@@ -217,9 +144,13 @@ class ForkManager:
             return dataclasses.replace(job, fork_from=group.address)
         return job
 
+    def _left(self, job: Job) -> int:
+        """How many jobs of ``job``'s group have not been assigned yet."""
+        with self._lock:
+            group = self._groups.get(job_group(job))
+            return 0 if group is None else max(0, group.expected - group.assigned)
+
     def finished(self, job: Job) -> None:
-        if not job.inherit:
-            return
         with self._lock:
             group = self._groups.get(job_group(job))
             if group is None:
@@ -232,8 +163,11 @@ class ForkManager:
         with self._lock:
             self._closed = True
             zygotes = list(self.zygotes)
-        for zygote in zygotes:
+        self._warm.close()
+        for zygote in [*zygotes, *self._mothers.values()]:  # a mother last: it reaps the others
             zygote.close()
+        for zygote in self._started:
+            spares.withdraw(zygote)
 
     def note(self, message: str) -> None:
         """Say ``message`` once per run."""
@@ -246,21 +180,26 @@ class ForkManager:
 
     # -- internals -----------------------------------------------------------------------
     def _spawn_spare(self, python: str, env: tuple[tuple[str, str], ...] = ()) -> None:
-        if self._closed or (python, env) in self._spares:
-            return
-        try:
-            zygote = Zygote(python, env, self._env)
-        except OSError:  # said when a group needs it and it cannot start either
-            return
-        self.zygotes.append(zygote)
-        self._spares[(python, env)] = zygote
+        if self._spare and not self._closed and (python, env) not in self._mothers:
+            zygote = spares.start(python, env, self._env)
+            if zygote is not None:  # it dies with this (job) thread: closed with the manager if not taken
+                self._started.append(zygote)
 
     def _take_zygote(self, python: str, env: tuple[tuple[str, str], ...] = ()) -> Zygote:
-        """The spare zygote (already importing) for this interpreter and environment, else a new one."""
-        zygote = self._spares.pop((python, env), None)
-        if zygote is None or not zygote.alive():
-            zygote = Zygote(python, env, self._env)
-            self.zygotes.append(zygote)
+        """A zygote for a group: forked from this run's *mother* for this interpreter and environment
+        (the first spare, which loads nothing), else the spare, else a new one."""
+        mother = self._mothers.get((python, env))
+        if mother is None and self._spare:
+            mother = self._mothers[(python, env)] = spares.take(python, env, self._env)
+        if mother is not None and mother.alive():
+            try:
+                zygote = mother.spawn()
+                self.zygotes.append(zygote)
+                return zygote
+            except ZygoteError:
+                pass
+        zygote = spares.take(python, env, self._env)
+        self.zygotes.append(zygote)
         return zygote
 
     def _load(self, group: _Group, job: Job) -> None:
@@ -287,13 +226,11 @@ class ForkManager:
 
 
 def expected_children(items: Iterable[tuple[Iterable[str], str, str, str | None]]) -> dict[Hashable, int]:
-    """Count children per group from (parents, cwd, notebook, kernel) of every child to run."""
+    """Count jobs per group from (parents, cwd, notebook, kernel) of every variant to run."""
     counts: dict[Hashable, int] = {}
     for parents, cwd, notebook, kernel in items:
-        parents = tuple(parents)
-        if parents:
-            key = group_key(parents, cwd, notebook, kernel)
-            counts[key] = counts.get(key, 0) + 1
+        key = group_key(parents, cwd, notebook, kernel)
+        counts[key] = counts.get(key, 0) + 1
     return counts
 
 

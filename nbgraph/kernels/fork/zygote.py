@@ -10,6 +10,10 @@ so only this user can ask it for a kernel.  It talks over two kinds of sockets, 
 
 * the *control* channel, inherited from nbgraph: ``{"op": "load", "parents": [[name, path]...],
   "cwd": ..., "verified": ...}`` -> ``{"ok": true, "address": ..., "report": ..., "hazards": [...]}``;
+  ``{"op": "spawn", "folder": ...}`` with the control socket of a new zygote attached (a zygote that
+  has loaded nothing: a *mother*) -> ``{"pid": ...}``: a forked copy of this zygote, with its imports
+  done and its own control channel and folder, that any group can load its state into (it starts
+  in milliseconds where a new process spends a second importing; the mother reaps it);
   ``{"op": "drain"}`` stops accepting forks (the zygote exits when its last kernel has);
   end of file (nbgraph exited or was killed) kills every kernel and exits.
 * ``DIR/fork.sock``, listened on once the state is loaded: a provisioner sends
@@ -29,21 +33,11 @@ import shutil
 import signal
 import socket
 import sys
-import threading
 import time
 from typing import Any
 
 from ...procs import die_with
-
-#: Modules whose state cannot be forked safely once imported (devices, native thread pools).
-UNSAFE_MODULES = {
-    "jax": "JAX runs its own threads",
-    "tensorflow": "TensorFlow runs its own threads",
-    "cupy": "CUDA state cannot be forked",
-    "pyspark": "a Spark session runs a JVM gateway",
-    "ray": "Ray runs its own threads and workers",
-}
-
+from .hazards import fork_hazards
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
@@ -119,47 +113,13 @@ def _preimport() -> None:
             pass
 
 
-#: Imported by a kernel while it starts (found by profiling IPKernelApp.initialize).
+#: Imported by a kernel while it starts (found by profiling IPKernelApp.initialize), and when it
+#: shuts down (psutil, to look for processes it started: 20 ms per kernel otherwise).
 KERNEL_IMPORTS = (
     "numpy", "ipykernel.debugger", "sqlite3", "pdb", "IPython.core.debugger", "IPython.core.completerlib",
     "IPython.core.oinspect", "IPython.extensions.storemagic", "tornado.platform.asyncio", "faulthandler",
+    "psutil",
 )
-
-
-def thread_count() -> int:
-    return len(os.listdir("/proc/self/task"))
-
-
-def fork_hazards() -> list[str]:
-    """Why the loaded state cannot live in a forked process (empty: it can)."""
-    hazards = []
-    extra = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
-    if extra:
-        hazards.append(f"loading it started threads ({', '.join(extra)})")
-    else:
-        # BLAS pools (numpy's and scipy's OpenBLAS) stop their threads around fork() and start
-        # them again when needed; after a trial fork, any thread left is one that would be
-        # missing, with whatever locks it held, in every child.
-        _trial_fork()
-        if thread_count() > 1:
-            hazards.append(f"loading it started {thread_count() - 1} native thread(s) that do not survive fork()")
-    for name, why in UNSAFE_MODULES.items():
-        if name in sys.modules:
-            hazards.append(f"it imports {name} ({why})")
-    zmq = sys.modules.get("zmq")
-    if zmq is not None and getattr(zmq.Context, "_instance", None) is not None:
-        hazards.append("it created a ZeroMQ context (its I/O threads do not survive fork())")
-    torch = sys.modules.get("torch")
-    if torch is not None and getattr(getattr(torch, "cuda", None), "is_initialized", lambda: False)():
-        hazards.append("it holds CUDA tensors (torch.cuda is initialised)")
-    return hazards
-
-
-def _trial_fork() -> None:
-    pid = os.fork()
-    if pid == 0:
-        os._exit(0)
-    os.waitpid(pid, 0)
 
 
 def _send(sock: socket.socket, message: dict[str, Any]) -> None:
@@ -180,6 +140,8 @@ class Zygote:
         self.selector = selectors.DefaultSelector()
         self.listener: socket.socket | None = None
         self.kernels: dict[int, tuple[socket.socket, int]] = {}  # pid -> (conn, pidfd)
+        self.offspring: dict[int, int] = {}  # pid -> pidfd of the zygotes spawned from this one
+        self.loaded = False
         self.draining = False
 
     def serve(self) -> None:
@@ -197,8 +159,9 @@ class Zygote:
 
     # -- control channel (nbgraph) -------------------------------------------------------
     def _on_control(self, sock: socket.socket) -> None:
+        fds: list[int] = []
         try:
-            data = sock.recv(1 << 20)
+            data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 1)
         except OSError:
             data = b""
         if not data:  # nbgraph is gone: so are its kernels
@@ -206,15 +169,48 @@ class Zygote:
             self._kill_all()
             return
         message = json.loads(data)
-        if message["op"] == "load":
+        if message["op"] == "spawn" and fds:
+            _send(sock, self._spawn(fds[0], message["folder"]))
+        elif message["op"] == "load":
             _send(sock, self._load(message))
         elif message["op"] == "drain":
             self._stop_listening()
             self.draining = True
 
+    def _spawn(self, fd: int, folder: str) -> dict[str, Any]:
+        """Fork a new zygote (see the module docstring); only a zygote that loaded nothing can."""
+        if self.loaded or self.listener is not None:
+            os.close(fd)
+            return {"error": "this zygote holds a state: it cannot spawn zygotes"}
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                self._close_in_child()
+                die_with(self.pid, signal.SIGTERM)
+                Zygote(socket.socket(fileno=fd), folder, self.ns).serve()  # ends in os._exit
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        os.close(fd)
+        pidfd = os.pidfd_open(pid)
+        self.offspring[pid] = pidfd
+        self.selector.register(pidfd, selectors.EVENT_READ, lambda _fd, pid=pid: self._reap_offspring(pid))
+        return {"pid": pid}
+
+    def _reap_offspring(self, pid: int) -> None:
+        pidfd = self.offspring.pop(pid)
+        self.selector.unregister(pidfd)
+        os.close(pidfd)
+        os.waitpid(pid, 0)
+
     def _load(self, message: dict[str, Any]) -> dict[str, Any]:
         from ...notebook.inject import preload
 
+        self.loaded = True
         started = time.monotonic()
         try:
             os.chdir(message["cwd"])
@@ -274,6 +270,8 @@ class Zygote:
             self.listener.close()
         for conn, pidfd in self.kernels.values():
             conn.close()
+            os.close(pidfd)
+        for pidfd in self.offspring.values():
             os.close(pidfd)
 
     def _on_hangup(self, pid: int) -> None:
