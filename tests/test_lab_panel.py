@@ -99,7 +99,16 @@ def open_lab(browser, server: JupyterServer, path: str = "", *, by_command: bool
 def palette(page, label: str) -> None:
     """Run a command from Lab's command palette, as a user types it."""
     page.wait_for_selector('.lm-TabBar-tab[data-id="nbgraph-panel"]', timeout=30_000)
-    page.keyboard.press("Control+Shift+C")
+    field = page.locator(".lm-CommandPalette-input")
+    for _ in range(6):  # on a busy machine Lab may not take the first key press yet (its shortcuts bind late)
+        if field.is_visible():
+            break
+        page.keyboard.press("Control+Shift+C")
+        page.wait_for_timeout(500)
+        try:
+            field.wait_for(state="visible", timeout=5_000)
+        except Exception:  # playwright's TimeoutError: press again
+            continue
     page.fill(".lm-CommandPalette-input", label)
     page.click(f'.lm-CommandPalette-item:has-text("{label}")')
 
