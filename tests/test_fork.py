@@ -588,3 +588,25 @@ def test_kernels_forked_ahead_are_taken_by_the_next_siblings_and_log_to_them(tmp
         assert [line for line in log.splitlines() if line.startswith("fd output")] == [f"fd output of {k}"]
     assert not list((tmp_path / "build").rglob(".warm-*"))
     assert _eventually(lambda: _zygotes() <= before)
+
+
+def test_a_mother_takes_on_what_a_groups_load_imported_so_the_next_groups_load_fast(tmp_path):
+    import xml.dom.minidom
+
+    from nbgraph.kernels.fork.manager import Zygote
+    from nbgraph.snapshot.format import dump_namespace
+
+    dump_namespace({"doc": xml.dom.minidom.Document()}, tmp_path / "snap")  # loading it imports xml.dom
+    mother = Zygote()
+    try:
+        first = mother.spawn()
+        reply = first.load([("p", str(tmp_path / "snap"))], str(tmp_path))
+        assert reply["ok"] and "xml.dom.minidom" in reply["imported"]
+        mother.learn(reply["imported"])
+        second = mother.spawn()
+        reply = second.load([("p", str(tmp_path / "snap"))], str(tmp_path))
+        assert reply["ok"] and not [m for m in reply["imported"] if m.startswith("xml.")]  # it had them already
+        first.close()
+        second.close()
+    finally:
+        mother.close()

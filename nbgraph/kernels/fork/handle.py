@@ -88,6 +88,17 @@ class Zygote:
         finally:
             theirs.close()
 
+    def learn(self, modules: list[str], timeout: float = LOAD_TIMEOUT) -> None:
+        """Have a mother import ``modules`` (what a group's load imported), so that the zygotes it
+        spawns next start with them; never raises (a mother that cannot spawns no more)."""
+        with self._lock:
+            try:
+                self.control.send(json.dumps({"op": "import", "modules": list(modules)}).encode())
+                self.control.settimeout(timeout)
+                self.control.recv(1 << 20)
+            except OSError:
+                pass
+
     @property
     def pid(self) -> int:
         return self.process.pid

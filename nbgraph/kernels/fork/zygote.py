@@ -14,6 +14,8 @@ so only this user can ask it for a kernel.  It talks over two kinds of sockets, 
   has loaded nothing: a *mother*) -> ``{"pid": ...}``: a forked copy of this zygote, with its imports
   done and its own control channel and folder, that any group can load its state into (it starts
   in milliseconds where a new process spends a second importing; the mother reaps it);
+  ``{"op": "import", "modules": [...]}`` -> ``{"ok": ..., "hazards": [...]}``: a mother imports the
+  installed packages a group's load imported, so that the zygotes it spawns next have them too;
   ``{"op": "drain"}`` stops accepting forks (the zygote exits when its last kernel has);
   end of file (nbgraph exited or was killed) kills every kernel and exits.
 * ``DIR/fork.sock``, listened on once the state is loaded: a provisioner sends
@@ -37,7 +39,8 @@ import time
 from typing import Any
 
 from ...procs import die_with
-from .hazards import fork_hazards
+from .hazards import UNSAFE_MODULES, fork_hazards
+from .imports import installed, prepare_main, preimport
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
@@ -49,8 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     control = socket.socket(fileno=int(argv[0]))
     folder = argv[1]
     try:
-        ns = _prepare_main()
-        _preimport()
+        ns = prepare_main()
+        preimport()
         Zygote(control, folder, ns).serve()
     finally:  # e.g. nbgraph died while this was still importing
         shutil.rmtree(folder, ignore_errors=True)
@@ -69,57 +72,6 @@ def close_stray_fds(keep: set[int]) -> None:
                 os.close(fd)
             except OSError:  # the directory's own descriptor, already closed
                 pass
-
-
-def _prepare_main() -> dict[str, Any]:
-    """The namespace the state is loaded into, installed as ``__main__`` *before* any pickler is
-    imported, as in a kernel; the forked kernel's shell then adopts this very dict."""
-    import builtins
-
-    from IPython.core import interactiveshell
-
-    ns: dict[str, Any] = {"__name__": "__main__", "__builtin__": builtins, "__builtins__": builtins}
-    if hasattr(interactiveshell, "make_main_module_type"):  # IPython >= 9
-        module = interactiveshell.make_main_module_type(ns)()
-    else:
-        module = interactiveshell.DummyMod()
-        module.__dict__ = ns
-    sys.modules["__main__"] = module  # type: ignore[assignment]
-    return ns
-
-
-def _preimport() -> None:
-    """What every kernel imports anyway (also lazily, while it initialises), paid once here
-    instead of once per child: it brings a forked kernel's start from ~0.4 s to ~0.03 s."""
-    import contextlib
-    import importlib
-    import io
-
-    import ipykernel.ipkernel  # noqa: F401
-    import ipykernel.kernelapp  # noqa: F401
-    import ipykernel_launcher  # noqa: F401
-
-    from ...notebook import history, inject, rebuild, slicer  # noqa: F401  (recording, rebuilding)
-    from ...notebook import uses
-
-    uses.interpreter_folders()
-    from ...snapshot import format as _format  # noqa: F401
-
-    for name in KERNEL_IMPORTS:
-        try:
-            with contextlib.redirect_stderr(io.StringIO()):  # debugpy's notes belong to no kernel
-                importlib.import_module(name)
-        except Exception:
-            pass
-
-
-#: Imported by a kernel while it starts (found by profiling IPKernelApp.initialize), and when it
-#: shuts down (psutil, to look for processes it started: 20 ms per kernel otherwise).
-KERNEL_IMPORTS = (
-    "numpy", "ipykernel.debugger", "sqlite3", "pdb", "IPython.core.debugger", "IPython.core.completerlib",
-    "IPython.core.oinspect", "IPython.extensions.storemagic", "tornado.platform.asyncio", "faulthandler",
-    "psutil",
-)
 
 
 def _send(sock: socket.socket, message: dict[str, Any]) -> None:
@@ -173,6 +125,8 @@ class Zygote:
             _send(sock, self._spawn(fds[0], message["folder"]))
         elif message["op"] == "load":
             _send(sock, self._load(message))
+        elif message["op"] == "import":
+            _send(sock, self._import(message["modules"]))
         elif message["op"] == "drain":
             self._stop_listening()
             self.draining = True
@@ -207,16 +161,36 @@ class Zygote:
         os.close(pidfd)
         os.waitpid(pid, 0)
 
+    def _import(self, modules: list[str]) -> dict[str, Any]:
+        """A mother takes on the imports of its offspring's loads (installed packages only, never
+        one known not to survive ``fork()``); one that then cannot fork safely spawns no more."""
+        import importlib
+
+        if self.loaded:
+            return {"ok": False, "error": "this zygote holds a state"}
+        for name in modules:
+            if name not in sys.modules and name.split(".")[0] not in UNSAFE_MODULES:
+                try:
+                    importlib.import_module(name)
+                except BaseException:  # noqa: BLE001  (an import that fails here fails in the kernel too)
+                    pass
+        hazards = fork_hazards()
+        if hazards:
+            self.loaded = True  # its offspring would inherit them: no more spawns
+        return {"ok": not hazards, "hazards": hazards}
+
     def _load(self, message: dict[str, Any]) -> dict[str, Any]:
         from ...notebook.inject import preload
 
         self.loaded = True
         started = time.monotonic()
+        before = set(sys.modules)
         try:
             os.chdir(message["cwd"])
             report = preload([tuple(p) for p in message["parents"]], self.ns, verified=message.get("verified", False))
         except Exception as e:  # the children then run fresh and show the same error themselves
             return {"ok": False, "error": f"{type(e).__name__}: {e}".splitlines()[0]}
+        imported = installed([name for name in sys.modules if name not in before])
         hazards = fork_hazards()
         if hazards:
             return {"ok": False, "hazards": hazards}
@@ -227,7 +201,8 @@ class Zygote:
         self.listener.bind(address)
         self.listener.listen(64)
         self.selector.register(self.listener, selectors.EVENT_READ, self._on_request)
-        return {"ok": True, "address": address, "report": report, "seconds": time.monotonic() - started}
+        return {"ok": True, "address": address, "report": report, "seconds": time.monotonic() - started,
+                "imported": imported}
 
     def _stop_listening(self) -> None:
         if self.listener is not None:
