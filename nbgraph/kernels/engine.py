@@ -150,10 +150,10 @@ def kernel_arguments(km: Any, extra: list[str] | tuple[str, ...] = ()) -> list[s
     ``kernels.fork.warm`` ahead of its job)."""
     args = list(extra)
     if _is_ipykernel(km):
-        for arg in (FD_ONCE, HISTORY_IN_MEMORY):
-            if arg not in args and not (arg == HISTORY_IN_MEMORY and any(
-                    a.startswith("--HistoryManager.hist_file") for a in args)):
-                args.append(arg)
+        if FD_ONCE not in args:
+            args.append(FD_ONCE)
+        if not any(a.startswith("--HistoryManager.hist_file") for a in args):
+            args.append(HISTORY_IN_MEMORY)
     return args
 
 

@@ -58,6 +58,11 @@ class Job:
     #: the node's declared ``inputs`` (paths or globs relative to ``root``), hashed after the run
     inputs: tuple[str, ...] = ()
 
+    @property
+    def build_folder(self) -> Path:
+        """The local build folder the job writes in (``output`` is ``<build>/<node>/<variant>/<notebook>``)."""
+        return Path(self.output).parents[2]
+
     def parents_to_load(self) -> list[list[Any]]:
         """``[parent, snapshot, binding]`` per parent (binding left out if unknown), as the kernel loads them."""
         return [[name, path, *self.expect[i:i + 1]] for i, (name, path) in enumerate(self.inherit)]

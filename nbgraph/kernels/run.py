@@ -83,8 +83,7 @@ def uses_file(job: Job) -> Path:
 
 def _start_uses(job: Job) -> str:
     """Recording starts once the parents' state is in: what loading it used is the parents'."""
-    build = Path(job.output).parents[2]  # <build>/<node>/<variant>/<notebook>
-    return kernelcode.call(USES, "start", job.root or job.cwd, str(build))
+    return kernelcode.call(USES, "start", job.root or job.cwd, str(job.build_folder))
 
 
 def _finish_uses(job: Job) -> str:

@@ -93,9 +93,9 @@ class WarmKernels:
         with _lock:
             if self._closed:
                 return
-            ready = len(_ready.get(key, ()))
             pending = [f for f in self._pending.get(key, ()) if not f.done()]
-            if ready + len(pending) >= (1 if ready else 0) + 1:
+            # ``job`` takes the ready one, if any: start one more unless one is on its way already
+            if pending or len(_ready.get(key, ())) > 1:
                 return
             pending.append(self._pool.submit(self._start, job, key))
             self._pending[key] = pending
@@ -110,8 +110,7 @@ class WarmKernels:
         if self._closed:
             return
         lifecycle.check_run(job.run_id)
-        build = Path(job.output).parents[2]  # <build>/<node>/<variant>/<notebook>
-        log = build / f".warm-{uuid.uuid4().hex[:12]}.partial.log"
+        log = job.build_folder / f".warm-{uuid.uuid4().hex[:12]}.partial.log"
         km = lifecycle.new_kernel_manager(kernel_name(job.notebook, job.kernel), fork_from=job.fork_from)
         warm = WarmKernel(km, log, job.run_id)
         try:

@@ -93,7 +93,7 @@ class Zygote:
         self.listener: socket.socket | None = None
         self.kernels: dict[int, tuple[socket.socket, int]] = {}  # pid -> (conn, pidfd)
         self.offspring: dict[int, int] = {}  # pid -> pidfd of the zygotes spawned from this one
-        self.loaded = False
+        self.no_spawn: str | None = None  # why this zygote may not spawn others (None: it is a mother)
         self.draining = False
 
     def serve(self) -> None:
@@ -133,9 +133,9 @@ class Zygote:
 
     def _spawn(self, fd: int, folder: str) -> dict[str, Any]:
         """Fork a new zygote (see the module docstring); only a zygote that loaded nothing can."""
-        if self.loaded or self.listener is not None:
+        if self.no_spawn or self.listener is not None:
             os.close(fd)
-            return {"error": "this zygote holds a state: it cannot spawn zygotes"}
+            return {"error": self.no_spawn or "this zygote holds a state: it cannot spawn zygotes"}
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -166,23 +166,23 @@ class Zygote:
         one known not to survive ``fork()``); one that then cannot fork safely spawns no more."""
         import importlib
 
-        if self.loaded:
-            return {"ok": False, "error": "this zygote holds a state"}
+        if self.no_spawn:
+            return {"ok": False, "error": self.no_spawn}
         for name in modules:
             if name not in sys.modules and name.split(".")[0] not in UNSAFE_MODULES:
                 try:
                     importlib.import_module(name)
-                except BaseException:  # noqa: BLE001  (an import that fails here fails in the kernel too)
+                except Exception:  # it fails in the kernel too, where it is the notebook's to report
                     pass
         hazards = fork_hazards()
-        if hazards:
-            self.loaded = True  # its offspring would inherit them: no more spawns
+        if hazards:  # its offspring would inherit them
+            self.no_spawn = f"this zygote cannot spawn zygotes: {'; '.join(hazards)}"
         return {"ok": not hazards, "hazards": hazards}
 
     def _load(self, message: dict[str, Any]) -> dict[str, Any]:
         from ...notebook.inject import preload
 
-        self.loaded = True
+        self.no_spawn = "this zygote holds a state: it cannot spawn zygotes"
         started = time.monotonic()
         before = set(sys.modules)
         try:
