@@ -202,7 +202,8 @@ def _execute(plan, build: Build, executor, scheduler, jobs, events, log_output, 
     interrupted = True
     started = False
     try:
-        executor.start_run(RunInfo(run_id, _fork_children(plan, executor) if fork else (), build.env))
+        children = _fork_children(plan, executor) if fork else ()
+        executor.start_run(RunInfo(run_id, children, build.env, _imports_ahead(plan) if children else ()))
         started = True
         result = Scheduler(plan, executor, build, events).run()
         interrupted = False
@@ -216,6 +217,18 @@ def _execute(plan, build: Build, executor, scheduler, jobs, events, log_output, 
         if log_output is not None:
             remove_listener(log_output)
     return result
+
+
+def _imports_ahead(plan) -> tuple[str, ...]:
+    """What loading the parents this run executes will import, as their previous snapshots say:
+    the zygotes then import it while those parents run, not after (the study's scikit-learn)."""
+    from .kernels.fork.imports import ahead_of
+
+    parents = {p for item in plan.to_run for p in item.variant.parents}
+    snapshots = [plan.by_name[p].record.snapshot for p in sorted(parents)
+                 if p in plan.by_name and plan.by_name[p].will_run
+                 and plan.by_name[p].record is not None and plan.by_name[p].record.snapshot]
+    return tuple(ahead_of(snapshots))
 
 
 def _fork_children(plan, executor: Executor) -> tuple:

@@ -610,3 +610,31 @@ def test_a_mother_takes_on_what_a_groups_load_imported_so_the_next_groups_load_f
         second.close()
     finally:
         mother.close()
+
+
+def test_a_mother_imports_what_the_parents_previous_snapshots_name_while_they_run_again(tmp_path, monkeypatch):
+    from nbgraph.kernels.fork import manager
+
+    learned, replies = [], []
+    real_learn, real_load = manager.Zygote.learn, manager.Zygote.load
+    monkeypatch.setattr(manager.Zygote, "learn", lambda self, modules, **kw: learned.append(list(modules))
+                        or real_learn(self, modules, **kw))
+    monkeypatch.setattr(manager.Zygote, "load", lambda self, *a, **kw: replies.append(real_load(self, *a, **kw))
+                        or replies[-1])
+    write_notebook(tmp_path / "parent.ipynb", "import xml.dom.minidom\ndoc = xml.dom.minidom.Document()")
+    write_notebook(tmp_path / "child.ipynb", "print(type(doc).__name__)", parameters="k = 0")
+    spec = write_spec(tmp_path, """
+        notebooks:
+          parent: parent.ipynb
+          child: {path: child.ipynb, parent: parent, grid: {k: [1, 2]}}
+        """)
+    assert runner.run(spec).ok
+    assert any("xml.dom.minidom" in r.get("imported", []) for r in replies)  # the child group's load imported it
+    learned.clear()
+    replies.clear()
+    result = runner.run(spec, force=True)
+    assert result.ok
+    assert "xml.dom.minidom" in learned[0]  # named by the parent's snapshot of the first run, learned first
+    group_loads = [r for r in replies if r.get("ok")]
+    assert group_loads and not [m for r in group_loads for m in r.get("imported", []) if m.startswith("xml.")]
+    assert "Document" in (tmp_path / "build" / "child" / "k=1" / "child.ipynb").read_text()

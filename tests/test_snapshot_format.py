@@ -428,3 +428,28 @@ def test_a_full_check_is_remembered_until_the_file_changes(snapshot, monkeypatch
     with pytest.raises(SnapshotError, match="does not match its name"):
         read_manifest(snapshot)
     assert not chunk.exists()                        # of use to nobody: a re-run writes it anew
+
+
+def test_the_manifest_names_the_installed_modules_its_variables_come_from(tmp_path, monkeypatch):
+    import collections
+    import xml.dom.minidom
+
+    from nbgraph.kernels.fork.imports import ahead_of, importable
+
+    (tmp_path / "mylocal.py").write_text("class Thing:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import mylocal
+
+    class Mine:
+        pass
+
+    ns = {"arr": np.zeros(3), "dumps": json.dumps, "path": os.path, "kind": collections.OrderedDict,
+          "mine": Mine(), "local": mylocal.Thing(), "docs": [xml.dom.minidom.Document()], "n": 3}
+    dump_namespace(ns, tmp_path / "snap")
+    modules = json.loads((tmp_path / "snap" / MANIFEST).read_text())["modules"]
+    assert {"numpy", "json", "posixpath", "collections", "xml.dom.minidom"} <= set(modules)
+    assert "mylocal" not in modules and not [m for m in modules if "test_snapshot_format" in m]
+    assert ahead_of([tmp_path / "snap", tmp_path / "missing"]) == modules  # read through the signature
+    assert importable("xml.dom.minidom") and importable("numpy")
+    assert not importable("mylocal")  # a notebook's own module never runs in a zygote ahead of time
+    assert not importable("os; import this") and not importable("")

@@ -23,6 +23,9 @@ class RunInfo:
     children: tuple[Child, ...] = ()
     #: what the run adds to its kernels' environment (the same as each job's ``Job.env``)
     env: Mapping[str, str] = field(default_factory=dict)
+    #: modules the children's zygotes will import loading parents that this run executes (as their
+    #: previous snapshots name them): a forking executor imports them while those parents run
+    imports_ahead: tuple[str, ...] = ()
 
 
 class Executor(ABC):

@@ -38,11 +38,15 @@ class LocalExecutor(Executor):
         self._closed = False
 
     def start_run(self, run: RunInfo) -> None:
+        from ..kernels.execute import import_papermill
+
+        # papermill takes ~0.3 s to import: paid while the first job waits for its zygote, not after
+        threading.Thread(target=import_papermill, name="nbgraph-import-papermill", daemon=True).start()
         if not run.children:
             return
         from ..kernels.fork.manager import fork_manager
 
-        forks = fork_manager(run.children, env=run.env)
+        forks = fork_manager(run.children, env=run.env, imports_ahead=run.imports_ahead)
         if forks is not None:
             with self._lock:
                 self._forks[run.run_id] = forks

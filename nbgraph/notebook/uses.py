@@ -217,6 +217,23 @@ def interpreter_folders() -> tuple[tuple[str, ...], tuple[str, ...]]:
     return _interpreter_folders
 
 
+def installed_modules(names) -> list[str]:
+    """Those of ``names`` (imported in this process) that are modules of installed packages or of
+    the standard library, not a notebook's own (which belong to its folder), in the given order."""
+    kept = []
+    for name in names:
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if path and installed_file(path):
+            kept.append(name)
+    return kept
+
+
+def installed_file(path: str) -> bool:
+    """Whether ``path`` lies among installed packages or the interpreter's own files."""
+    sites, stdlib = interpreter_folders()
+    return _under(os.path.realpath(path), tuple(sites) + tuple(stdlib)) is not None
+
+
 def _with_real(dirs: set) -> tuple[str, ...]:
     found = {os.path.abspath(d) for d in dirs if d}
     return tuple(found | {os.path.realpath(d) for d in found})

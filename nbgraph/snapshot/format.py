@@ -7,7 +7,8 @@ Layout of a snapshot folder (mode 0700, files 0600, written under a temporary na
 and renamed into place)::
 
     manifest.json   signed: versions, variables, skipped, the stream's sha256, per buffer
-                    its chunks' names, where the chunk store is, binding (see .manifest)
+                    its chunks' names, where the chunk store is, binding (see .manifest),
+                    the installed modules the variables come from
     state.pkl       the variables, one pickle per variable, all sharing one memo
 
 Large out-of-band buffers go to a chunk store shared by every snapshot of the build
@@ -31,6 +32,7 @@ only once whole, and a torn file fails its size or hash check.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import pickle
 import platform
@@ -38,6 +40,7 @@ import re
 import shutil
 import sys
 import tempfile
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -197,7 +200,38 @@ def _pickle_variables(ns: Mapping[str, Any], todo: dict[str, Any], tmp: Path, re
         "wrote": sorted(buffers.wrote),
         "sealed": seal,
         "size": report.size,
+        "modules": defining_modules(todo[e["name"]] for e in entries),
     }
+
+
+def defining_modules(values: Iterable[Any]) -> list[str]:
+    """The installed modules these values come from (a module itself, a function's or class's
+    module, an instance's type's; one level into dicts, lists and tuples): what loading them
+    imports first.  A run's zygotes import them while the parent that rewrites the snapshot
+    still runs (``kernels.fork.imports.ahead_of``)."""
+    from ..notebook.uses import installed_modules
+
+    names: dict[str, None] = {}
+
+    def add(value: Any) -> None:
+        if isinstance(value, types.ModuleType):
+            name = value.__name__
+        elif isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
+            name = getattr(value, "__module__", None)
+        else:
+            name = type(value).__module__
+        if isinstance(name, str) and name not in ("builtins", "__main__"):
+            names.setdefault(name)
+
+    for value in values:
+        add(value)
+        if isinstance(value, dict):
+            for item in itertools.islice(value.values(), 100):
+                add(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value[:100]:
+                add(item)
+    return installed_modules(names)
 
 
 def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:

@@ -4,7 +4,6 @@ modules a load imported a mother can import too (installed packages, never a not
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -62,13 +61,51 @@ KERNEL_IMPORTS = (
 def installed(names: list[str]) -> list[str]:
     """Those of ``names`` that are modules of installed packages or of the standard library (not a
     notebook's own modules, which belong to its folder), in the order they were imported."""
-    from ...notebook.uses import interpreter_folders
+    from ...notebook.uses import installed_modules
 
-    sites, stdlib = interpreter_folders()
-    roots = tuple(sites) + tuple(stdlib)
-    kept = []
-    for name in names:
-        path = getattr(sys.modules.get(name), "__file__", None)
-        if path and os.path.realpath(path).startswith(roots):
-            kept.append(name)
-    return kept
+    return installed_modules(names)
+
+
+def importable(name: str) -> bool:
+    """Whether a mother may import ``name``: a dotted module name whose top-level package is
+    installed or in the standard library (found without importing it), never a notebook's own
+    module that the mother's folder or path could shadow or run."""
+    import importlib.util
+
+    from ...notebook.uses import installed_file
+
+    parts = name.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return False
+    top = parts[0]
+    if top in sys.modules:
+        return bool(installed([top])) or top in sys.builtin_module_names
+    if top in sys.builtin_module_names:
+        return True
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    origin = getattr(spec, "origin", None) or next(iter(getattr(spec, "submodule_search_locations", None) or []), None)
+    if not origin or origin in ("built-in", "frozen"):
+        return spec is not None
+    return installed_file(origin)
+
+
+def ahead_of(snapshots) -> list[str]:
+    """The modules loading these snapshots will import (their signed manifests' ``modules``; a
+    snapshot unreadable, unsigned or of an older nbgraph adds none): a run's mother zygote imports
+    them while the parents that will replace these snapshots still run."""
+    from ...errors import NbgraphError
+    from ...snapshot.manifest import read_manifest
+
+    modules: dict[str, None] = {}
+    for path in snapshots:
+        try:
+            manifest = read_manifest(path, check_files=False)
+        except (NbgraphError, OSError, ValueError):
+            continue
+        for name in manifest.get("modules") or []:
+            if isinstance(name, str):
+                modules.setdefault(name)
+    return list(modules)

@@ -62,10 +62,13 @@ class ForkManager:
     ``expected`` counts the children of each group (:func:`group_key`) that this run will
     execute; a group's zygote is drained once that many have finished.  ``env``: the run's
     environment for its kernels (``Job.env``), which the zygotes load the parents' state with.
+    ``imports_ahead``: modules the groups' loads will import (``RunInfo.imports_ahead``), which
+    each mother imports as soon as it has forked its first zygote, while the parents run.
     """
 
     def __init__(self, expected: dict[Hashable, int], *, spare: bool = True,
-                 say: Callable[[str], None] = _say, env: Mapping[str, str] | None = None) -> None:
+                 say: Callable[[str], None] = _say, env: Mapping[str, str] | None = None,
+                 imports_ahead: Iterable[str] = ()) -> None:
         self._lock = threading.RLock()
         self._env = dict(env or {})
         self._said: set[str] = set()
@@ -75,6 +78,7 @@ class ForkManager:
         #: (python, env) -> the zygote that loads nothing and forks the groups' zygotes
         self._mothers: dict[tuple, Zygote] = {}
         self._warm = WarmKernels()
+        self._ahead = list(imports_ahead)
         self._closed = False
         self.zygotes: list[Zygote] = []
         self.notes: list[str] = []
@@ -189,12 +193,15 @@ class ForkManager:
         """A zygote for a group: forked from this run's *mother* for this interpreter and environment
         (the first spare, which loads nothing), else the spare, else a new one."""
         mother = self._mothers.get((python, env))
-        if mother is None and self._spare:
+        new = mother is None and self._spare
+        if new:
             mother = self._mothers[(python, env)] = spares.take(python, env, self._env)
         if mother is not None and mother.alive():
             try:
                 zygote = mother.spawn()
                 self.zygotes.append(zygote)
+                if new:  # the first group (the roots, as a rule) is on its way: now the parents' imports
+                    self._teach(mother, self._ahead)
                 return zygote
             except ZygoteError:
                 pass
@@ -205,9 +212,14 @@ class ForkManager:
     def _teach_mother(self, group: _Group, modules: list[str]) -> None:
         """The next groups' zygotes get the packages this group's load imported from the start (the
         study's sklearn: 3 s a group otherwise), without this job waiting for the mother to import."""
-        mother = self._mothers.get((group.python or sys.executable, group.env))
+        self._teach(self._mothers.get((group.python or sys.executable, group.env)), modules)
+
+    @staticmethod
+    def _teach(mother: Zygote | None, modules: list[str]) -> None:
+        """``mother`` imports ``modules`` in the background (it spawns nothing meanwhile)."""
         if modules and mother is not None and mother.alive():
-            threading.Thread(target=mother.learn, args=(modules,), name="nbgraph-mother-imports", daemon=True).start()
+            threading.Thread(target=mother.learn, args=(list(modules),), name="nbgraph-mother-imports",
+                             daemon=True).start()
 
     def _load(self, group: _Group, job: Job) -> None:
         assert group.zygote is not None
@@ -243,7 +255,8 @@ def expected_children(items: Iterable[tuple[Iterable[str], str, str, str | None]
 
 
 def fork_manager(children: Iterable[tuple[Iterable[str], str, str, str | None]], *,
-                 say: Callable[[str], None] = _say, env: Mapping[str, str] | None = None) -> ForkManager | None:
+                 say: Callable[[str], None] = _say, env: Mapping[str, str] | None = None,
+                 imports_ahead: Iterable[str] = ()) -> ForkManager | None:
     """A manager for these children, or None (saying why once) where this platform cannot fork."""
     expected = expected_children(children)
     if not expected:
@@ -252,5 +265,5 @@ def fork_manager(children: Iterable[tuple[Iterable[str], str, str, str | None]],
     if reason:
         say(f"not forking kernels: {reason}; children start fresh kernels")
         return None
-    manager = ForkManager(expected, say=say, env=env)
+    manager = ForkManager(expected, say=say, env=env, imports_ahead=imports_ahead)
     return manager if manager.forking else None

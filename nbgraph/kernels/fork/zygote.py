@@ -40,7 +40,7 @@ from typing import Any
 
 from ...procs import die_with
 from .hazards import UNSAFE_MODULES, fork_hazards
-from .imports import installed, prepare_main, preimport
+from .imports import importable, installed, prepare_main, preimport
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
@@ -162,14 +162,15 @@ class Zygote:
         os.waitpid(pid, 0)
 
     def _import(self, modules: list[str]) -> dict[str, Any]:
-        """A mother takes on the imports of its offspring's loads (installed packages only, never
-        one known not to survive ``fork()``); one that then cannot fork safely spawns no more."""
+        """A mother takes on the imports of its offspring's loads, or those the parents' previous
+        snapshots name (installed packages only, never one known not to survive ``fork()``); one
+        that then cannot fork safely spawns no more."""
         import importlib
 
         if self.no_spawn:
             return {"ok": False, "error": self.no_spawn}
         for name in modules:
-            if name not in sys.modules and name.split(".")[0] not in UNSAFE_MODULES:
+            if name not in sys.modules and name.split(".")[0] not in UNSAFE_MODULES and importable(name):
                 try:
                     importlib.import_module(name)
                 except Exception:  # it fails in the kernel too, where it is the notebook's to report
