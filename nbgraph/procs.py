@@ -50,3 +50,31 @@ def die_with(parent: int, signum: int = signal.SIGKILL) -> None:
     libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
     if os.getppid() != parent:  # it died before prctl took effect
         os._exit(1)
+
+
+def exit_now(code: int, *, join_threads: bool = True) -> None:
+    """End this process like the interpreter would (other threads joined, ``atexit`` handlers run,
+    standard streams flushed) but without tearing its heap down object by object: 0.1-0.3 s
+    after a run that imported papermill, Jupyter and networkx, and in a forked kernel a write
+    to every page it shares with its zygote.  ``join_threads=False``: a forked kernel's own
+    threads are stopped already, or are daemons."""
+    import atexit
+    import sys
+    import threading
+
+    if join_threads and hasattr(threading, "_shutdown"):
+        try:
+            threading._shutdown()  # what finalisation does first (executors' workers stopped and joined)
+        except BaseException:
+            pass
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:
+        pass
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:  # a closed pipe (`nbgraph status | head`): nothing more to say
+            pass
+    os._exit(code)

@@ -8,6 +8,7 @@ timeout or a dead kernel.  :func:`finalize_output` writes it, once, to a tempora
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,17 +17,35 @@ from ..states import Failure, FailureKind
 from .job import Job
 
 _imports = threading.Lock()
+#: papermill's readers and writers for notebooks on S3 and Azure, which it imports with itself
+#: (boto3: ~0.1 s at every run's start) and nbgraph never uses: it hands papermill local paths
+_REMOTE_IO = ("papermill.s3", "papermill.adl", "papermill.abs")
 
 
 def import_papermill() -> None:
     """papermill, nbclient and nbgraph's engine, imported by one job thread at a time: two threads
     importing them at once can meet a module the other is still initialising (ImportError)."""
     with _imports:
+        if "papermill" not in sys.modules:
+            _import_without(_REMOTE_IO)
         import papermill.engines  # noqa: F401
         import papermill.execute  # noqa: F401
         import papermill.iorw  # noqa: F401
 
         from . import engine  # noqa: F401
+
+
+def _import_without(modules: tuple[str, ...]) -> None:
+    """Import papermill with ``modules`` (its own) unavailable: it then falls back to its stubs
+    that name the missing package, as it does where boto3 is not installed."""
+    for name in modules:
+        sys.modules.setdefault(name, None)
+    try:
+        import papermill  # noqa: F401
+    finally:
+        for name in modules:
+            if sys.modules.get(name, "") is None:
+                del sys.modules[name]
 
 
 def execute(job: Job, nb: Any, out: Path, log: Any, warm: Any = None) -> tuple[Failure | None, Any]:

@@ -9,7 +9,6 @@ ends in ``os._exit``.
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import signal
@@ -18,7 +17,7 @@ import sys
 import traceback
 from typing import Any, Callable, MutableMapping
 
-from ...procs import die_with
+from ...procs import die_with, exit_now
 
 def become_kernel(request: dict[str, Any], fds: list[int], conn: socket.socket, zygote_pid: int,
                   ns: MutableMapping[str, Any], close_zygote: Callable[[], None]) -> None:
@@ -144,15 +143,6 @@ def _attach_inline_backend() -> None:
 
 
 def _exit(code: int) -> None:
-    """Finish like an interpreter (atexit handlers, flushed streams) without tearing down the heap,
-    which would write to every page shared with the zygote."""
-    try:
-        atexit._run_exitfuncs()
-    except BaseException:
-        pass
-    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-    os._exit(code)
+    """Finish like an interpreter without tearing down the heap, which would write to every page
+    shared with the zygote."""
+    exit_now(code, join_threads=False)
