@@ -372,7 +372,7 @@ def _gone(pid: int, timeout: float = 10.0) -> bool:
         try:
             status = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
                           if ":\t" in line)
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # ESRCH: it went while its file was read
             return True
         if status["State"].startswith("Z") and status["PPid"].strip() == "1":
             return True
