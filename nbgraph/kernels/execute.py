@@ -19,15 +19,13 @@ from .job import Job
 _imports = threading.Lock()
 #: papermill's readers and writers for notebooks on S3 and Azure, which it imports with itself
 #: (boto3: ~0.1 s at every run's start) and nbgraph never uses: it hands papermill local paths
-_REMOTE_IO = ("papermill.s3", "papermill.adl", "papermill.abs")
+REMOTE_IO = ("papermill.s3", "papermill.adl", "papermill.abs")
 
 
 def import_papermill() -> None:
     """papermill, nbclient and nbgraph's engine, imported by one job thread at a time: two threads
     importing them at once can meet a module the other is still initialising (ImportError)."""
     with _imports:
-        if "papermill" not in sys.modules:
-            _import_without(_REMOTE_IO)
         import papermill.engines  # noqa: F401
         import papermill.execute  # noqa: F401
         import papermill.iorw  # noqa: F401
@@ -35,17 +33,13 @@ def import_papermill() -> None:
         from . import engine  # noqa: F401
 
 
-def _import_without(modules: tuple[str, ...]) -> None:
-    """Import papermill with ``modules`` (its own) unavailable: it then falls back to its stubs
-    that name the missing package, as it does where boto3 is not installed."""
-    for name in modules:
-        sys.modules.setdefault(name, None)
-    try:
-        import papermill  # noqa: F401
-    finally:
-        for name in modules:
-            if sys.modules.get(name, "") is None:
-                del sys.modules[name]
+def without_remote_readers() -> None:
+    """Have papermill, when this process imports it, fall back to its stubs for S3 and Azure (as
+    where boto3 is not installed).  For the ``nbgraph`` command's own process only, which runs no
+    user code: a library caller may want papermill's S3 reader in its own process."""
+    if "papermill" not in sys.modules:
+        for name in REMOTE_IO:
+            sys.modules.setdefault(name, None)
 
 
 def execute(job: Job, nb: Any, out: Path, log: Any, warm: Any = None) -> tuple[Failure | None, Any]:
