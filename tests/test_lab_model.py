@@ -99,3 +99,29 @@ def test_a_start_error_is_announced_with_its_kind():
     run = Run(id="x", spec=None, only=[], force=False)
     run.apply(event)
     assert (run.kind, run.message, run.ending) == ("BuildBusy", "build is in use", "failed") and run.locked.is_set()
+
+
+@pytest.mark.slow
+def test_a_server_keeps_its_most_recent_ended_runs_and_every_running_one(tmp_path):
+    import asyncio
+
+    from conftest import write_notebook
+    from nbgraph.lab.runs import KEEP_ENDED, RUNNING, Runs
+
+    write_notebook(tmp_path / "a.ipynb", "x = 1")
+    spec = _write_spec(tmp_path, "notebooks:\n  a: a.ipynb\n")
+    runs = Runs()
+    for i in range(KEEP_ENDED + 10):  # what a long-lived server has seen
+        runs.runs[f"old{i}"] = Run(id=f"old{i}", spec=spec, only=[], force=False, state="succeeded", ended=1000.0 + i)
+    runs.runs["going"] = Run(id="going", spec=spec, only=[], force=False)
+
+    async def scenario():
+        run = await runs.start(spec, [], False, tmp_path)
+        await run.follow
+        return run
+
+    run = asyncio.run(scenario())
+    assert run.state == "succeeded" and runs.get(run.id) is run
+    ended = [r.id for r in runs.runs.values() if r.state != RUNNING and r.id != run.id]
+    assert len(ended) == KEEP_ENDED  # the oldest ten forgotten when the new run started
+    assert "old0" not in runs.runs and f"old{KEEP_ENDED + 9}" in runs.runs and runs.get("going") is not None

@@ -27,6 +27,8 @@ RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "int
 #: a worker that has neither taken the lock nor failed by then is reported as started anyway
 START_WAIT = 60.0
 STDERR_LINES = 200
+#: ended runs a server keeps for ``GET nbgraph/api/runs/ID`` (the oldest go first; running ones stay)
+KEEP_ENDED = 50
 
 
 @dataclass
@@ -131,6 +133,7 @@ class Runs:
                 *args, *(["--force"] if force else []), cwd=str(cwd), stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
             self.runs[run.id] = run
+            self._forget_old()
             follow = asyncio.ensure_future(_follow(run))
             run.follow = follow
             waiter = asyncio.ensure_future(run.locked.wait())
@@ -140,6 +143,12 @@ class Runs:
             del self.runs[run.id]
             raise BuildBusy(run.message or "the build folder is in use by another nbgraph run")
         return run
+
+    def _forget_old(self) -> None:
+        """A long-lived server keeps the last :data:`KEEP_ENDED` ended runs, not every run it saw."""
+        ended = sorted((r for r in self.runs.values() if r.state != RUNNING), key=lambda r: r.ended or r.started)
+        for run in ended[:max(0, len(ended) - KEEP_ENDED)]:
+            del self.runs[run.id]
 
     def stop(self, run: Run) -> bool:
         """Interrupt the run as Ctrl-C does; False if it had already ended."""
