@@ -281,3 +281,22 @@ def test_a_notebook_without_kernel_metadata_runs_on_python3_and_says_so(project)
     assert ran.stderr.count(note) == 1, ran.stderr  # once per node, not per variant
     assert "42\n" in outputs_of(project.root / "build" / "c" / "default" / "c.ipynb")
     assert nbformat.read(project.root / "c.ipynb", as_version=4).metadata.get("kernelspec") is None  # source untouched
+
+
+PHASES = {"zygote", "prepare", "kernel", "own_cells", "injected_cells", "write", "seal"}
+
+
+def test_a_record_says_where_its_run_time_went(study):
+    root, _, status, _ = study
+    for row in status:
+        timings = row["timings"]
+        record = json.loads((Path(row["output"]).parent / "record.json").read_text())
+        assert record["timings"] == timings
+        assert set(timings) == PHASES, row["name"]  # forked (zygote), or PHASES - {"zygote"} fresh
+        assert all(seconds >= 0 for seconds in timings.values())
+        assert timings["injected_cells"] > 0  # nbgraph's cells (inherit or uses, parameters, snapshot)
+        # every phase of the run, and nothing twice: they add up to its duration
+        assert abs(sum(v for k, v in timings.items() if k != "zygote") - row["duration"]) < 0.05, timings
+        own = sum(c["metadata"]["papermill"]["duration"] for c in nbformat.read(row["output"], as_version=4).cells
+                  if not {"nbgraph-injected", "injected-parameters"} & set(c["metadata"].get("tags", [])))
+        assert abs(timings["own_cells"] - own) < 0.01

@@ -159,6 +159,7 @@ class Build:
             failure=None if outcome.ok else _failure_of(variant, outcome).to_json(),
             rebuilt=list(outcome.rebuilt), not_inherited=list(outcome.not_inherited),
             rebuild_seconds=outcome.rebuild_seconds,
+            timings={phase: round(seconds, 3) for phase, seconds in outcome.timings.items()},
         )
         record.started = record.finished - outcome.duration
         self.write(variant, record)

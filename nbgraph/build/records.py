@@ -77,6 +77,10 @@ class Record:
     not_inherited: list[dict[str, Any]] = field(default_factory=list)
     #: seconds its kernel spent rebuilding (None: it inherits nothing)
     rebuild_seconds: float | None = None
+    #: seconds of each phase of its last run: ``zygote`` (waiting for the zygote its kernel forks
+    #: from), ``prepare``, ``kernel`` (start, shutdown, messages: the execution less its cells),
+    #: ``own_cells``, ``injected_cells`` (nbgraph's and the parameters'), ``write``, ``seal``
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def why_not(self) -> Failure | None:

@@ -91,6 +91,8 @@ class Outcome:
     not_inherited: list[dict[str, Any]] = field(default_factory=list)
     #: seconds the rebuild took in the kernel (None: nothing was inherited)
     rebuild_seconds: float | None = None
+    #: seconds per phase of the run (the record's ``timings``, see ``kernels.run.cell_seconds``)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def run_env(key_file: Path | None) -> dict[str, str]:

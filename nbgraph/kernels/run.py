@@ -199,6 +199,7 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
     from .results import collect_results
 
     lifecycle.check_run(job.run_id)
+    timings, phase = _stopwatch(started)
     out = Path(job.output)
     make_dirs(out.parent)
     try:
@@ -216,7 +217,9 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
     with log:
         if job.attempt > 1:
             log.note(f"attempt {job.attempt} (retries)")
+        phase("prepare")
         failure, executed = execute(job, nb, out, log, warm.km if warm else None)
+    phase("kernel")
     try:
         lifecycle.check_run(job.run_id)
     except lifecycle.RunInterrupted:  # interrupted: leave the previous executed notebook alone
@@ -230,8 +233,11 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
     rebuilt = collect_rebuilt(job)
     skipped: list[dict[str, str]] = []
     snapshot = None
+    phase("write")
     if failure is None and job.snapshot:
         snapshot, skipped, failure = _seal(job, executed)
+        phase("seal")
+    _split_cells(timings, executed)
     if failure is None or job.attempt > job.retries:  # else a retry follows and goes on with this log
         log.commit()
     output = str(out) if out.exists() else None
@@ -241,7 +247,42 @@ def _run_local(job: Job, sink: "Sink | None", started: float) -> Outcome:
                    error=failure.message if failure else None, duration=time.monotonic() - started,
                    skipped=skipped, results=results, uses=uses, failure=failure,
                    rebuilt=list(rebuilt.get("rebuilt") or []), not_inherited=list(rebuilt.get("not_inherited") or []),
-                   rebuild_seconds=rebuilt.get("seconds"))
+                   rebuild_seconds=rebuilt.get("seconds"), timings=timings)
+
+
+def _stopwatch(started: float):
+    """The outcome's ``timings``, and ``phase(name)``, which adds to them the seconds since the
+    previous phase ended (the first: since ``started``)."""
+    timings: dict[str, float] = {}
+    last = [started]
+
+    def phase(name: str) -> None:
+        now = time.monotonic()
+        timings[name] = timings.get(name, 0.0) + now - last[0]
+        last[0] = now
+
+    return timings, phase
+
+
+def _split_cells(timings: dict[str, float], executed: Any) -> None:
+    """The cells' own seconds out of ``kernel`` (which timed the whole execution)."""
+    cells = cell_seconds(executed)
+    timings.update(cells)
+    timings["kernel"] = max(0.0, timings.get("kernel", 0.0) - sum(cells.values()))
+
+
+def cell_seconds(executed: Any) -> dict[str, float]:
+    """papermill's durations of the executed notebook's cells: the notebook's own, and nbgraph's
+    injected cells with the parameters (what a run costs beyond the notebook, per variant)."""
+    own = injected = 0.0
+    for cell in getattr(executed, "cells", None) or []:
+        seconds = float((cell.get("metadata", {}).get("papermill") or {}).get("duration") or 0.0)
+        tags = cell.get("metadata", {}).get("tags") or []
+        if INJECTED_TAG in tags or PAPERMILL_PARAMETERS_TAG in tags:
+            injected += seconds
+        else:
+            own += seconds
+    return {"own_cells": own, "injected_cells": injected}
 
 
 def _seal(job: Job, executed: Any) -> tuple[str | None, list[dict[str, str]], Failure | None]:

@@ -40,5 +40,6 @@ def status_rows(plan: Plan) -> list[dict[str, Any]]:
             "rebuilt": list(record.rebuilt) if record else [],
             "not_inherited": list(record.not_inherited) if record else [],
             "rebuild_seconds": record.rebuild_seconds if record else None,
+            "timings": dict(record.timings) if record else {},
         })
     return rows

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Iterable, Mapping
 
@@ -105,7 +106,9 @@ class ForkManager:
     def run(self, job: Job, run: Callable[[Job], Outcome]) -> Outcome:
         """Run ``job`` (with ``run``, e.g. ``run_job``) forked if possible, fresh otherwise; while
         it runs, the next job of its group gets its kernel forked ahead (see :mod:`.warm`)."""
+        waited = time.monotonic()
         forked = self.assign(job)
+        waited = time.monotonic() - waited
         if forked.fork_from:
             self._warm.ahead(forked, self._left(job))
         outcome = None
@@ -114,6 +117,7 @@ class ForkManager:
             if forked.fork_from and not outcome.ok and (outcome.error or "").startswith("ForkError"):
                 self.note(f"{job.variant}: {outcome.error}; running it in a fresh kernel")
                 outcome = run(job)
+            outcome.timings["zygote"] = waited  # a group's first job waits while its zygote loads
             return outcome
         finally:
             # a failed attempt that the scheduler retries is not the child's last: the zygote
