@@ -3,8 +3,8 @@
     python benchmarks/bench_fanout.py [--cases study,slow,marginal,grid] [--repeat 3]
 
 Every run is a real ``nbgraph run --force`` in a subprocess, forked and fresh (``--no-fork``).
-A variant's *own* time is the sum of papermill's durations of its notebook's cells (nbgraph's
-injected cells excluded); the *floor* of a run is max(critical path of own times through the
+A variant's *own* time is its record's ``timings.own_cells``: the sum of papermill's durations
+of its notebook's cells (nbgraph's injected cells excluded); the *floor* of a run is max(critical path of own times through the
 graph, total own time / cores).
 
 (a) ``study``: the repository's example study (22 notebooks): wall / floor (goal <= 1.3).
@@ -34,7 +34,6 @@ from common import write_notebook
 
 REPO = Path(__file__).resolve().parent.parent
 CORES = os.cpu_count() or 1
-INJECTED = "nbgraph-injected"
 REPEAT = 3  # --repeat: every wall time is the median of this many runs
 
 
@@ -61,13 +60,7 @@ def own_times(spec: Path) -> tuple[dict[str, float], nx.DiGraph]:
         graph.add_node(name)
         for parent in record.get("parents", []):
             graph.add_edge(parent, name)
-        seconds = 0.0
-        if record.get("output") and Path(record["output"]).is_file():
-            for cell in json.loads(Path(record["output"]).read_text())["cells"]:
-                if INJECTED not in cell.get("metadata", {}).get("tags", []) and \
-                        "injected-parameters" not in cell.get("metadata", {}).get("tags", []):
-                    seconds += float(cell.get("metadata", {}).get("papermill", {}).get("duration") or 0)
-        own[name] = seconds
+        own[name] = (record.get("timings") or {}).get("own_cells", 0.0)
     return own, graph
 
 

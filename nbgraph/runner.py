@@ -224,11 +224,9 @@ def _imports_ahead(plan) -> tuple[str, ...]:
     the zygotes then import it while those parents run, not after (the study's scikit-learn)."""
     from .kernels.fork.imports import ahead_of
 
-    parents = {p for item in plan.to_run for p in item.variant.parents}
-    snapshots = [plan.by_name[p].record.snapshot for p in sorted(parents)
-                 if p in plan.by_name and plan.by_name[p].will_run
-                 and plan.by_name[p].record is not None and plan.by_name[p].record.snapshot]
-    return tuple(ahead_of(snapshots))
+    parents = [plan.by_name[p] for p in sorted({p for item in plan.to_run for p in item.variant.parents})
+               if p in plan.by_name]
+    return tuple(ahead_of([p.record.snapshot for p in parents if p.will_run and p.record and p.record.snapshot]))
 
 
 def _fork_children(plan, executor: Executor) -> tuple:

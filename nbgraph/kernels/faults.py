@@ -27,11 +27,13 @@ class KernelFault(Exception):
         return (KernelFault, (str(self), self.kind, self.cell))
 
 
+def injected(cell: Any) -> bool:
+    """Whether ``cell`` is nbgraph's (or the parameters papermill's way), not the notebook's own."""
+    return any(t in INJECTED_TAGS for t in cell.get("metadata", {}).get("tags", []))
+
+
 def user_cell_number(cells: list[Any], index: int) -> int | None:
     """1-based position of ``cells[index]`` in the user's notebook, or None for an injected cell."""
-    def injected(cell: Any) -> bool:
-        return any(t in INJECTED_TAGS for t in cell.get("metadata", {}).get("tags", []))
-
     if index < 0 or index >= len(cells) or injected(cells[index]):
         return None
     return sum(1 for c in cells[:index] if not injected(c)) + 1

@@ -274,15 +274,13 @@ def _split_cells(timings: dict[str, float], executed: Any) -> None:
 def cell_seconds(executed: Any) -> dict[str, float]:
     """papermill's durations of the executed notebook's cells: the notebook's own, and nbgraph's
     injected cells with the parameters (what a run costs beyond the notebook, per variant)."""
-    own = injected = 0.0
+    from .faults import injected
+
+    seconds = {"own_cells": 0.0, "injected_cells": 0.0}
     for cell in getattr(executed, "cells", None) or []:
-        seconds = float((cell.get("metadata", {}).get("papermill") or {}).get("duration") or 0.0)
-        tags = cell.get("metadata", {}).get("tags") or []
-        if INJECTED_TAG in tags or PAPERMILL_PARAMETERS_TAG in tags:
-            injected += seconds
-        else:
-            own += seconds
-    return {"own_cells": own, "injected_cells": injected}
+        duration = float((cell.get("metadata", {}).get("papermill") or {}).get("duration") or 0.0)
+        seconds["injected_cells" if injected(cell) else "own_cells"] += duration
+    return seconds
 
 
 def _seal(job: Job, executed: Any) -> tuple[str | None, list[dict[str, str]], Failure | None]:

@@ -50,7 +50,8 @@ def become_kernel(request: dict[str, Any], fds: list[int], conn: socket.socket, 
         except OSError:
             pass
     finally:
-        _exit(code)
+        # like an interpreter, without tearing down the heap (a write to every page shared with the zygote)
+        exit_now(code, join_threads=False)
 
 
 def kernel_arguments(cmd: list[str]) -> list[str]:
@@ -140,9 +141,3 @@ def _attach_inline_backend() -> None:
     inline = sys.modules.get("matplotlib_inline.backend_inline")
     if inline is not None:
         inline._enable_matplotlib_integration()
-
-
-def _exit(code: int) -> None:
-    """Finish like an interpreter without tearing down the heap, which would write to every page
-    shared with the zygote."""
-    exit_now(code, join_threads=False)

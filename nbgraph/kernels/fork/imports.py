@@ -1,5 +1,6 @@
 """What a zygote imports: what every kernel imports anyway, before any state; and which of the
-modules a load imported a mother can import too (installed packages, never a notebook's own).
+modules a load imported, or a snapshot names, a mother can import too (installed packages, never
+a notebook's own).
 """
 
 from __future__ import annotations
@@ -58,14 +59,6 @@ KERNEL_IMPORTS = (
 )
 
 
-def installed(names: list[str]) -> list[str]:
-    """Those of ``names`` that are modules of installed packages or of the standard library (not a
-    notebook's own modules, which belong to its folder), in the order they were imported."""
-    from ...notebook.uses import installed_modules
-
-    return installed_modules(names)
-
-
 def importable(name: str) -> bool:
     """Whether a mother may import ``name``: a dotted module name whose top-level package is
     installed or in the standard library (found without importing it), never a notebook's own
@@ -78,18 +71,22 @@ def importable(name: str) -> bool:
     if not all(part.isidentifier() for part in parts):
         return False
     top = parts[0]
-    if top in sys.modules:
-        return bool(installed([top])) or top in sys.builtin_module_names
     if top in sys.builtin_module_names:
         return True
-    try:
-        spec = importlib.util.find_spec(top)
-    except (ImportError, ValueError):
-        return False
-    origin = getattr(spec, "origin", None) or next(iter(getattr(spec, "submodule_search_locations", None) or []), None)
-    if not origin or origin in ("built-in", "frozen"):
-        return spec is not None
-    return installed_file(origin)
+    module = sys.modules.get(top)
+    if module is not None:
+        where = getattr(module, "__file__", None)
+    else:
+        try:
+            spec = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            return False
+        if spec is None:
+            return False
+        if spec.origin == "frozen":
+            return True
+        where = spec.origin or next(iter(spec.submodule_search_locations or []), None)  # a namespace package
+    return bool(where) and installed_file(where)
 
 
 def ahead_of(snapshots) -> list[str]:

@@ -213,14 +213,11 @@ class ForkManager:
         self.zygotes.append(zygote)
         return zygote
 
-    def _teach_mother(self, group: _Group, modules: list[str]) -> None:
-        """The next groups' zygotes get the packages this group's load imported from the start (the
-        study's sklearn: 3 s a group otherwise), without this job waiting for the mother to import."""
-        self._teach(self._mothers.get((group.python or sys.executable, group.env)), modules)
-
     @staticmethod
     def _teach(mother: Zygote | None, modules: list[str]) -> None:
-        """``mother`` imports ``modules`` in the background (it spawns nothing meanwhile)."""
+        """``mother`` imports ``modules`` in the background (it spawns nothing meanwhile): the zygotes
+        it spawns next have them from the start (the study's sklearn: 1-3 s a group otherwise),
+        and no job waits for the import."""
         if modules and mother is not None and mother.alive():
             threading.Thread(target=mother.learn, args=(list(modules),), name="nbgraph-mother-imports",
                              daemon=True).start()
@@ -235,7 +232,8 @@ class ForkManager:
                 reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
             if reply.get("ok"):
                 group.address = reply["address"]
-                self._teach_mother(group, reply.get("imported") or [])
+                mother = self._mothers.get((group.python or sys.executable, group.env))
+                self._teach(mother, reply.get("imported") or [])
                 return
             if reply.get("hazards"):
                 why = f"the state of {parents} cannot live in a forked process: {'; '.join(reply['hazards'])}"

@@ -40,7 +40,8 @@ from typing import Any
 
 from ...procs import die_with
 from .hazards import UNSAFE_MODULES, fork_hazards
-from .imports import importable, installed, prepare_main, preimport
+from ...notebook.uses import installed_modules
+from .imports import importable, prepare_main, preimport
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
@@ -191,7 +192,7 @@ class Zygote:
             report = preload([tuple(p) for p in message["parents"]], self.ns, verified=message.get("verified", False))
         except Exception as e:  # the children then run fresh and show the same error themselves
             return {"ok": False, "error": f"{type(e).__name__}: {e}".splitlines()[0]}
-        imported = installed([name for name in sys.modules if name not in before])
+        imported = installed_modules([name for name in sys.modules if name not in before])
         hazards = fork_hazards()
         if hazards:
             return {"ok": False, "hazards": hazards}
